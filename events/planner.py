@@ -1,0 +1,208 @@
+"""The backend-neutral rules of an append: ids, idempotency, versions, corrections, the chain.
+
+A backend gives a `Lookup` over its open write transaction; `plan` decides what to write
+(or raises), so every backend applies exactly the same rules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import NamedTuple, Protocol
+
+import msgspec
+
+from events.codec import convert_payload
+from events.envelope import AppendResult, Committed, NewEvent
+from events.errors import IdempotencyConflict, InvalidEvent, TargetConflict, VersionConflict
+from events.payloads import RECORD_TYPES, EventCorrected, EventRetracted
+from events.rows import Encoded, Row, encode_new, place
+from events.upcasters import current_version
+
+
+class Stored(NamedTuple):
+    """What idempotency and targets need to know of an event already stored."""
+
+    event_id: str
+    stream: str
+    type: str
+    occurred_on: str
+    sequence: int | None
+    data_hash: str
+    position: int
+    stream_version: int
+    recorded_at: str
+
+
+STORED_COLUMNS = "event_id, stream, type, occurred_on, sequence, data_hash, position, stream_version, recorded_at"
+
+
+class Lookup(Protocol):
+    """Reads a backend answers inside its write transaction."""
+
+    def stored(self, event_ids: Sequence[str]) -> dict[str, Stored]:
+        """The stored events among these ids."""
+        ...
+
+    def stream_version(self, stream: str) -> int:
+        """The current version of a stream (0 if it does not exist)."""
+        ...
+
+    def retracted(self, event_id: str) -> bool:
+        """Whether a retraction of this event is stored."""
+        ...
+
+
+class Plan(NamedTuple):
+    """What an append writes (`rows`) and what it answers."""
+
+    rows: list[Row]
+    result: AppendResult
+
+
+def _timestamp(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+def _committed(stored: Stored) -> Committed:
+    return Committed(
+        event_id=stored.event_id,
+        position=stored.position,
+        stream=stored.stream,
+        stream_version=stored.stream_version,
+        recorded_at=_timestamp(stored.recorded_at),
+    )
+
+
+def _same(stored: Stored, encoded: Encoded) -> bool:
+    event = encoded.event
+    return (stored.stream, stored.type, stored.occurred_on, stored.sequence, stored.data_hash) == (
+        event.stream,
+        event.type,
+        event.occurred_on,
+        event.sequence,
+        encoded.data_hash,
+    )
+
+
+def _normalize_records(batch: Sequence[NewEvent], known: dict[str, Stored]) -> list[NewEvent]:
+    """Check each correction and retraction against its target; validate replacements."""
+    types_in_batch: dict[str, str] = {}
+    out: list[NewEvent] = []
+    for index, event in enumerate(batch):
+        data = event.data
+        if isinstance(data, (EventCorrected, EventRetracted)):
+            target = data.corrects if isinstance(data, EventCorrected) else data.retracts
+            target_type = types_in_batch.get(target) or (
+                known[target].type if target in known else None
+            )
+            if target_type is None:
+                msg = f"event {event.event_id} refers to unknown event {target}"
+                raise TargetConflict(msg)
+            if target_type in RECORD_TYPES:
+                msg = f"event {event.event_id} refers to {target}, itself a {target_type}"
+                raise TargetConflict(msg)
+            if isinstance(data, EventCorrected):
+                try:
+                    replacement = convert_payload(target_type, data.replacement)
+                except InvalidEvent as exc:
+                    raise exc.under(f"$[{index}].data.replacement") from None
+                normalized = msgspec.to_builtins(replacement)
+                event = msgspec.structs.replace(
+                    event, data=msgspec.structs.replace(data, replacement=normalized)
+                )
+        types_in_batch[event.event_id] = event.type
+        out.append(event)
+    return out
+
+
+def _targets(batch: Sequence[NewEvent]) -> list[str]:
+    ids = []
+    for event in batch:
+        if isinstance(event.data, EventCorrected):
+            ids.append(event.data.corrects)
+        elif isinstance(event.data, EventRetracted):
+            ids.append(event.data.retracts)
+    return ids
+
+
+def plan(  # noqa: PLR0913 - the state an append is planned against
+    lookup: Lookup,
+    batch: Sequence[NewEvent],
+    expected_versions: Mapping[str, int] | None,
+    *,
+    head: int,
+    head_hash: str,
+    recorded_at: str,
+) -> Plan:
+    """Decide the rows of an append, or raise the conflict or validation error that stops it."""
+    if not batch:
+        msg = "a batch holds at least one event"
+        raise InvalidEvent(msg, "$.events")
+    ids = [event.event_id for event in batch]
+    if len(set(ids)) != len(ids):
+        msg = "an event_id appears twice in the batch"
+        raise InvalidEvent(msg, "$.events")
+    known = lookup.stored(ids + _targets(batch))
+    encoded = [encode_new(event) for event in _normalize_records(batch, known)]
+
+    repeated = [e for e in encoded if e.event.event_id in known]
+    for e in repeated:
+        if not _same(known[e.event.event_id], e):
+            raise IdempotencyConflict(e.event.event_id)
+    if repeated and len(repeated) == len(encoded):
+        committed = tuple(_committed(known[e.event.event_id]) for e in encoded)
+        return Plan([], AppendResult(head=head, events=committed, replayed=True))
+    if repeated:
+        raise IdempotencyConflict(repeated[0].event.event_id, "the rest of its batch not stored")
+
+    versions: dict[str, int] = {}
+    for stream, expected in (expected_versions or {}).items():
+        actual = versions.setdefault(stream, lookup.stream_version(stream))
+        if actual != expected:
+            raise VersionConflict(stream, expected, actual)
+
+    retracted: set[str] = set()
+    rows: list[Row] = []
+    for e in encoded:
+        data = e.event.data
+        if isinstance(data, EventRetracted):
+            if data.retracts in retracted or lookup.retracted(data.retracts):
+                msg = f"event {data.retracts} is already retracted"
+                raise TargetConflict(msg)
+            retracted.add(data.retracts)
+        stream = e.event.stream
+        if stream not in versions:
+            versions[stream] = lookup.stream_version(stream)
+        versions[stream] += 1
+        head += 1
+        row = place(
+            e,
+            position=head,
+            stream_version=versions[stream],
+            schema_version=current_version(e.event.type),
+            recorded_at=recorded_at,
+            prev_hash=head_hash,
+        )
+        head_hash = row.hash
+        rows.append(row)
+    committed = tuple(
+        Committed(
+            event_id=r.event_id,
+            position=r.position,
+            stream=r.stream,
+            stream_version=r.stream_version,
+            recorded_at=_timestamp(r.recorded_at),
+        )
+        for r in rows
+    )
+    return Plan(rows, AppendResult(head=head, events=committed))
+
+
+def target_of(row: Row) -> str | None:
+    """The event a correction or retraction row refers to (indexed by the backends)."""
+    if row.type not in RECORD_TYPES:
+        return None
+    key = "corrects" if row.type == EventCorrected.TYPE else "retracts"
+    value = msgspec.json.decode(row.data)[key]
+    return str(value)

@@ -1,0 +1,255 @@
+"""The stored form of an event, shared by every backend: columns, hashing, decoding, export.
+
+A stored row is a tuple in the order of `COLUMNS`; `data`, `source` and `metadata` hold
+canonical JSON text, `recorded_at` a fixed-width UTC timestamp.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, NamedTuple
+
+import msgspec
+
+from events.codec import CANONICAL, GENESIS, chain_hash, data_hash, decode_payload
+from events.envelope import Event, Metadata, NewEvent, Source
+
+COLUMNS = (
+    "position",
+    "event_id",
+    "stream",
+    "stream_version",
+    "type",
+    "schema_version",
+    "occurred_on",
+    "sequence",
+    "recorded_at",
+    "data",
+    "source",
+    "metadata",
+    "data_hash",
+    "prev_hash",
+    "hash",
+)
+SELECT_COLUMNS = ", ".join(COLUMNS)
+
+_SOURCE = msgspec.json.Decoder(Source)
+_METADATA = msgspec.json.Decoder(Metadata)
+
+
+class Row(NamedTuple):
+    """One stored event, column by column."""
+
+    position: int
+    event_id: str
+    stream: str
+    stream_version: int
+    type: str
+    schema_version: int
+    occurred_on: str
+    sequence: int | None
+    recorded_at: str
+    data: str
+    source: str
+    metadata: str
+    data_hash: str
+    prev_hash: str
+    hash: str
+
+
+class Encoded(NamedTuple):
+    """The canonical parts of a new event, computed once before it is placed."""
+
+    event: NewEvent
+    data: bytes
+    source: bytes
+    metadata: bytes
+    data_hash: str
+
+
+def encode_new(event: NewEvent) -> Encoded:
+    """Canonical bytes and data hash of a new event."""
+    data = CANONICAL.encode(event.data)
+    source = CANONICAL.encode(event.source)
+    return Encoded(event, data, source, CANONICAL.encode(event.metadata), data_hash(data, source))
+
+
+def place(  # noqa: PLR0913 - the ledger-set fields of a row
+    encoded: Encoded,
+    *,
+    position: int,
+    stream_version: int,
+    schema_version: int,
+    recorded_at: str,
+    prev_hash: str,
+) -> Row:
+    """The row of a new event at its position, with its chain hash."""
+    event = encoded.event
+    link = chain_hash(
+        position=position,
+        event_id=event.event_id,
+        stream=event.stream,
+        stream_version=stream_version,
+        event_type=event.type,
+        schema_version=schema_version,
+        occurred_on=event.occurred_on,
+        sequence=event.sequence,
+        recorded_at=recorded_at,
+        metadata=encoded.metadata,
+        data_hash=encoded.data_hash,
+        prev_hash=prev_hash,
+    )
+    return Row(
+        position,
+        event.event_id,
+        event.stream,
+        stream_version,
+        event.type,
+        schema_version,
+        event.occurred_on,
+        event.sequence,
+        recorded_at,
+        encoded.data.decode(),
+        encoded.source.decode(),
+        encoded.metadata.decode(),
+        encoded.data_hash,
+        prev_hash,
+        link,
+    )
+
+
+def to_event(row: tuple[Any, ...]) -> Event:
+    """Decode a stored row into an `Event`, upcasting an old payload version."""
+    r = Row(*row)
+    return Event(
+        position=r.position,
+        event_id=r.event_id,
+        stream=r.stream,
+        stream_version=r.stream_version,
+        type=r.type,
+        schema_version=max(r.schema_version, _current(r.type)),
+        occurred_on=r.occurred_on,
+        sequence=r.sequence,
+        recorded_at=datetime.fromisoformat(r.recorded_at),
+        data=decode_payload(r.type, r.data, r.schema_version),
+        source=_SOURCE.decode(r.source),
+        metadata=_METADATA.decode(r.metadata),
+        data_hash=r.data_hash,
+        prev_hash=r.prev_hash,
+        hash=r.hash,
+    )
+
+
+def _current(event_type: str) -> int:
+    from events.upcasters import current_version  # noqa: PLC0415 - avoids a cycle at import
+
+    return current_version(event_type)
+
+
+def check(row: Row, expected_position: int, prev_hash: str) -> str | None:
+    """Why a stored row breaks the chain at its place, or None if it holds."""
+    if row.position != expected_position:
+        return f"position {row.position} where {expected_position} was expected"
+    if row.prev_hash != prev_hash:
+        return "prev_hash does not match the hash of the previous event"
+    if data_hash(row.data.encode(), row.source.encode()) != row.data_hash:
+        return "data_hash does not match the stored data and source"
+    link = chain_hash(
+        position=row.position,
+        event_id=row.event_id,
+        stream=row.stream,
+        stream_version=row.stream_version,
+        event_type=row.type,
+        schema_version=row.schema_version,
+        occurred_on=row.occurred_on,
+        sequence=row.sequence,
+        recorded_at=row.recorded_at,
+        metadata=row.metadata.encode(),
+        data_hash=row.data_hash,
+        prev_hash=row.prev_hash,
+    )
+    if link != row.hash:
+        return "hash does not match the envelope"
+    return None
+
+
+class Exported(msgspec.Struct, forbid_unknown_fields=True):
+    """One line of an export: a stored envelope exactly as stored (payload not upcast)."""
+
+    position: int
+    event_id: str
+    stream: str
+    stream_version: int
+    type: str
+    schema_version: int
+    occurred_on: str
+    sequence: int | None
+    recorded_at: str
+    data: msgspec.Raw
+    source: msgspec.Raw
+    metadata: msgspec.Raw
+    data_hash: str
+    prev_hash: str
+    hash: str
+
+
+EXPORTED = msgspec.json.Decoder(Exported)
+_GENERIC = msgspec.json.Decoder()
+
+
+def export_line(row: tuple[Any, ...]) -> bytes:
+    """The NDJSON line of a stored row, its JSON columns embedded as they are."""
+    r = Row(*row)
+    line = Exported(
+        *r[:9],
+        msgspec.Raw(r.data.encode()),
+        msgspec.Raw(r.source.encode()),
+        msgspec.Raw(r.metadata.encode()),
+        r.data_hash,
+        r.prev_hash,
+        r.hash,
+    )
+    return CANONICAL.encode(line) + b"\n"
+
+
+def recanonical(raw: msgspec.Raw) -> str:
+    """Canonical text of an embedded JSON value, whatever whitespace or key order it came in."""
+    return CANONICAL.encode(_GENERIC.decode(raw)).decode()
+
+
+def row_from_export(line: Exported) -> Row:
+    """The row an export line stands for."""
+    return Row(
+        line.position,
+        line.event_id,
+        line.stream,
+        line.stream_version,
+        line.type,
+        line.schema_version,
+        line.occurred_on,
+        line.sequence,
+        line.recorded_at,
+        recanonical(line.data),
+        recanonical(line.source),
+        recanonical(line.metadata),
+        line.data_hash,
+        line.prev_hash,
+        line.hash,
+    )
+
+
+__all__ = [
+    "COLUMNS",
+    "EXPORTED",
+    "GENESIS",
+    "SELECT_COLUMNS",
+    "Encoded",
+    "Exported",
+    "Row",
+    "check",
+    "encode_new",
+    "export_line",
+    "place",
+    "row_from_export",
+    "to_event",
+]

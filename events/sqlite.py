@@ -1,0 +1,360 @@
+"""The SQLite backend of the `EventLog`: one file, WAL, `synchronous=FULL` by default.
+
+All writes go through one writer thread (`GroupCommitter`) holding the only write
+connection: each group of waiting appends is one `BEGIN IMMEDIATE` … `COMMIT`, one fsync
+of the WAL, and every append is acknowledged after that commit. Readers use their own
+connections (one per thread) and see positions appear in order.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+from events.codec import GENESIS, decode
+from events.dates import format_timestamp, utc_now
+from events.envelope import AppendResult, Event, NewEvent, VerifyResult
+from events.errors import ChainBroken, InvalidEvent, LedgerError, NotALedger, StoreError
+from events.groupcommit import AppendRequest, GroupCommitter
+from events.log import Progress
+from events.planner import STORED_COLUMNS, Stored, plan, target_of
+from events.rows import EXPORTED, SELECT_COLUMNS, Row, check, export_line, row_from_export, to_event
+from events.sqlite_schema import prepare
+
+Synchronous = Literal["FULL", "NORMAL", "EXTRA"]
+_SYNC_LEVEL = {"NORMAL": 1, "FULL": 2, "EXTRA": 3}
+_INSERT = f"INSERT INTO events ({SELECT_COLUMNS}, target) VALUES ({', '.join('?' * 16)})"
+_CHUNK = 500
+
+
+class _Lookup:
+    """The planner's reads, inside the writer's open transaction."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def stored(self, event_ids: Sequence[str]) -> dict[str, Stored]:
+        found: dict[str, Stored] = {}
+        unique = list(dict.fromkeys(event_ids))
+        for start in range(0, len(unique), _CHUNK):
+            chunk = unique[start : start + _CHUNK]
+            marks = ",".join("?" * len(chunk))
+            sql = f"SELECT {STORED_COLUMNS} FROM events WHERE event_id IN ({marks})"  # noqa: S608 - only placeholders
+            for row in self.conn.execute(sql, chunk):
+                found[row[0]] = Stored(*row)
+        return found
+
+    def stream_version(self, stream: str) -> int:
+        row = self.conn.execute(
+            "SELECT max(stream_version) FROM events WHERE stream = ?", (stream,)
+        ).fetchone()
+        return int(row[0] or 0)
+
+    def retracted(self, event_id: str) -> bool:
+        row = self.conn.execute(
+            "SELECT 1 FROM events WHERE target = ? AND type = 'event_retracted' LIMIT 1",
+            (event_id,),
+        ).fetchone()
+        return row is not None
+
+
+class SQLiteEventLog:
+    """The event log in one SQLite file."""
+
+    def __init__(self, path: str | os.PathLike[str], *, synchronous: Synchronous = "FULL") -> None:
+        self.path = Path(path)
+        if synchronous not in _SYNC_LEVEL:
+            msg = f"synchronous must be one of {', '.join(_SYNC_LEVEL)}, not {synchronous!r}"
+            raise ValueError(msg)
+        self.synchronous = synchronous
+        self._readers: list[sqlite3.Connection] = []
+        self._readers_lock = threading.Lock()
+        self._local = threading.local()
+        self._writer_conn = self._connect(create=True)
+        try:
+            prepare(self._writer_conn, self.path)
+        except BaseException:
+            self._writer_conn.close()
+            raise
+        self._head, self._head_hash, self._last_recorded = self._load_head(self._writer_conn)
+        self._writer = GroupCommitter(self._commit_group, name=f"ledger-writer:{self.path.name}")
+
+    # -- connections ------------------------------------------------------------------
+
+    def _connect(self, *, create: bool = False) -> sqlite3.Connection:
+        if not create and not self.path.exists():
+            msg = f"{self.path} does not exist"
+            raise StoreError(msg)
+        if self.path.exists() and self.path.is_dir():
+            msg = f"{self.path} is a directory, not a ledger database"
+            raise NotALedger(msg)
+        try:
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        except sqlite3.Error as exc:
+            msg = f"cannot open {self.path}: {exc}"
+            raise StoreError(msg) from None
+        try:
+            conn.execute("PRAGMA busy_timeout = 10000")
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                msg = f"{self.path}: could not switch to WAL (journal_mode is {mode})"
+                raise StoreError(msg)
+            conn.execute(f"PRAGMA synchronous = {self.synchronous}")
+            level = conn.execute("PRAGMA synchronous").fetchone()[0]
+            if level != _SYNC_LEVEL[self.synchronous]:
+                msg = f"{self.path}: synchronous is {level}, not {self.synchronous}"
+                raise StoreError(msg)
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            msg = f"{self.path} is not a ledger database ({exc})"
+            raise NotALedger(msg) from None
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _reader(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._connect()
+            self._local.conn = conn
+            with self._readers_lock:
+                self._readers.append(conn)
+        return conn
+
+    @staticmethod
+    def _load_head(conn: sqlite3.Connection) -> tuple[int, str, str]:
+        row = conn.execute(
+            "SELECT position, hash, recorded_at FROM events ORDER BY position DESC LIMIT 1"
+        ).fetchone()
+        if row is None:
+            return 0, GENESIS, ""
+        return int(row[0]), str(row[1]), str(row[2])
+
+    # -- writes -----------------------------------------------------------------------
+
+    def append(
+        self, events: Sequence[NewEvent], expected_versions: Mapping[str, int] | None = None
+    ) -> AppendResult:
+        """Append a batch atomically and durably (see `EventLog`)."""
+        return self._writer.append(events, expected_versions)
+
+    def _commit_group(self, group: list[AppendRequest]) -> None:
+        conn = self._writer_conn
+        lookup = _Lookup(conn)
+        recorded_at = max(format_timestamp(utc_now()), self._last_recorded)
+        head, head_hash = self._head, self._head_hash
+        outcomes: list[tuple[AppendRequest, AppendResult | LedgerError]] = []
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for request in group:
+                try:
+                    planned = plan(
+                        lookup,
+                        request.batch,
+                        request.expected_versions,
+                        head=head,
+                        head_hash=head_hash,
+                        recorded_at=recorded_at,
+                    )
+                except LedgerError as exc:
+                    outcomes.append((request, exc))
+                    continue
+                if planned.rows:
+                    conn.executemany(_INSERT, [(*row, target_of(row)) for row in planned.rows])
+                    head, head_hash = planned.rows[-1].position, planned.rows[-1].hash
+                outcomes.append((request, planned.result))
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            self._rollback()
+            error = StoreError(f"append failed, nothing stored: {exc}")
+            for request in group:
+                request.future.set_exception(error)
+            return
+        if head != self._head:
+            self._head, self._head_hash, self._last_recorded = head, head_hash, recorded_at
+        for request, outcome in outcomes:
+            if isinstance(outcome, LedgerError):
+                request.future.set_exception(outcome)
+            else:
+                request.future.set_result(outcome)
+
+    def _rollback(self) -> None:
+        conn = self._writer_conn
+        try:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass  # the transaction is gone already; the head below is read fresh
+        self._head, self._head_hash, self._last_recorded = self._load_head(conn)
+
+    # -- reads ------------------------------------------------------------------------
+
+    def head(self) -> int:
+        """The last committed position."""
+        row = self._reader().execute("SELECT max(position) FROM events").fetchone()
+        return int(row[0] or 0)
+
+    def read(
+        self,
+        after: int = 0,
+        limit: int = 100,
+        stream: str | None = None,
+        types: Sequence[str] | None = None,
+    ) -> list[Event]:
+        """Events after a position, in order, optionally of one stream and some types."""
+        where = ["position > ?"]
+        args: list[Any] = [after]
+        if stream is not None:
+            where.append("stream = ?")
+            args.append(stream)
+        if types:
+            where.append(f"type IN ({','.join('?' * len(types))})")
+            args.extend(types)
+        args.append(limit)
+        sql = f"SELECT {SELECT_COLUMNS} FROM events WHERE {' AND '.join(where)} ORDER BY position LIMIT ?"  # noqa: S608 - only placeholders
+        return [to_event(row) for row in self._reader().execute(sql, args)]
+
+    def get(self, event_id: str) -> Event | None:
+        """One event by id."""
+        row = (
+            self._reader()
+            .execute(f"SELECT {SELECT_COLUMNS} FROM events WHERE event_id = ?", (event_id,))  # noqa: S608 - constant columns
+            .fetchone()
+        )
+        return None if row is None else to_event(row)
+
+    def stream(self, name: str) -> tuple[list[Event], int]:
+        """A stream's events and its version."""
+        rows = self._reader().execute(
+            f"SELECT {SELECT_COLUMNS} FROM events WHERE stream = ? ORDER BY stream_version",  # noqa: S608 - constant columns
+            (name,),
+        )
+        events = [to_event(row) for row in rows]
+        return events, (events[-1].stream_version if events else 0)
+
+    def _rows(self, after: int = 0, upto: int | None = None) -> Iterator[tuple[Any, ...]]:
+        conn = self._connect()  # its own connection: one consistent snapshot for the whole scan
+        try:
+            conn.execute("BEGIN")
+            sql = f"SELECT {SELECT_COLUMNS} FROM events WHERE position > ?"  # noqa: S608 - constant columns
+            args: list[int] = [after]
+            if upto is not None:
+                sql += " AND position <= ?"
+                args.append(upto)
+            cursor = conn.execute(sql + " ORDER BY position", args)
+            while batch := cursor.fetchmany(5000):
+                yield from batch
+            conn.execute("COMMIT")
+        finally:
+            conn.close()
+
+    def iter_events(self, after: int = 0, upto: int | None = None) -> Iterator[Event]:
+        """Every event after a position, decoded, in order."""
+        for row in self._rows(after, upto):
+            yield to_event(row)
+
+    # -- integrity, export, import, backup --------------------------------------------
+
+    def verify(self, progress: Progress | None = None) -> VerifyResult:
+        """Recompute every data hash and chain link from the stored bytes."""
+        prev, expected, checked = GENESIS, 1, 0
+        for raw in self._rows():
+            row = Row(*raw)
+            reason = check(row, expected, prev)
+            if reason is not None:
+                return VerifyResult(
+                    ok=False,
+                    head=expected - 1,
+                    checked=checked,
+                    first_bad_position=expected,
+                    reason=reason,
+                )
+            prev, expected, checked = row.hash, expected + 1, checked + 1
+            if progress is not None:
+                progress(1)
+        return VerifyResult(ok=True, head=expected - 1, checked=checked)
+
+    def export_lines(self, progress: Progress | None = None) -> Iterator[bytes]:
+        """The log as NDJSON of stored envelopes."""
+        for row in self._rows():
+            if progress is not None:
+                progress(1)
+            yield export_line(row)
+
+    def import_lines(self, lines: Iterable[bytes], progress: Progress | None = None) -> int:
+        """Load an export into this empty log in one transaction, checking the chain as it goes."""
+        return self._writer.call(lambda: self._import(lines, progress))
+
+    def _import(self, lines: Iterable[bytes], progress: Progress | None) -> int:
+        conn = self._writer_conn
+        if self._load_head(conn)[0] != 0:
+            msg = "import needs an empty ledger; this one holds events"
+            raise StoreError(msg)
+        prev, expected = GENESIS, 1
+        last_recorded = ""
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            batch: list[tuple[Any, ...]] = []
+            for number, line in enumerate(lines, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    row = row_from_export(decode(line, EXPORTED))
+                    to_event(row)  # the payload must still decode
+                except InvalidEvent as exc:
+                    msg = f"line {number}: {exc}"
+                    raise InvalidEvent(msg, exc.path) from None
+                reason = check(row, expected, prev)
+                if reason is not None:
+                    raise ChainBroken(expected, f"line {number}: {reason}")
+                batch.append((*row, target_of(row)))
+                prev, expected, last_recorded = row.hash, expected + 1, row.recorded_at
+                if len(batch) >= _CHUNK:
+                    conn.executemany(_INSERT, batch)
+                    batch.clear()
+                if progress is not None:
+                    progress(1)
+            conn.executemany(_INSERT, batch)
+            conn.execute("COMMIT")
+        except BaseException:
+            self._rollback()
+            raise
+        self._head, self._head_hash, self._last_recorded = expected - 1, prev, last_recorded
+        return expected - 1
+
+    def backup(self, path: Path, progress: Progress | None = None) -> None:
+        """SQLite's online backup into a new file at `path`."""
+        if path.exists():
+            msg = f"{path} exists already; a backup writes a new file"
+            raise StoreError(msg)
+        target = sqlite3.connect(path)
+        done = 0
+
+        def report(_status: int, remaining: int, total: int) -> None:
+            nonlocal done
+            if progress is not None:
+                progress(total - remaining - done)
+            done = total - remaining
+
+        try:
+            self._reader().backup(target, pages=256, progress=report)
+        finally:
+            target.close()
+
+    def backup_pages(self) -> int:
+        """How many pages a backup copies (for a progress bar's total)."""
+        return int(self._reader().execute("PRAGMA page_count").fetchone()[0])
+
+    def close(self) -> None:
+        """Finish queued appends, then close every connection."""
+        self._writer.close()
+        self._writer_conn.close()
+        with self._readers_lock:
+            for conn in self._readers:
+                conn.close()
+            self._readers.clear()

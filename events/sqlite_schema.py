@@ -1,0 +1,115 @@
+"""The SQLite schema, created and migrated with sqlite-utils' recorded migrations."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from sqlite_utils import Database, Migrations
+
+from events.errors import NotALedger, SchemaTooNew
+
+migrations = Migrations("partnership-ledger")
+
+
+@migrations()
+def m001_events(db: Database) -> None:
+    """The log: one row per event; positions are the rowid; never updated, never deleted."""
+    db["events"].create(  # type: ignore[union-attr]
+        {
+            "position": int,
+            "event_id": str,
+            "stream": str,
+            "stream_version": int,
+            "type": str,
+            "schema_version": int,
+            "occurred_on": str,
+            "sequence": int,
+            "recorded_at": str,
+            "data": str,
+            "source": str,
+            "metadata": str,
+            "data_hash": str,
+            "prev_hash": str,
+            "hash": str,
+            "target": str,
+        },
+        pk="position",
+        not_null={
+            "event_id",
+            "stream",
+            "stream_version",
+            "type",
+            "schema_version",
+            "occurred_on",
+            "recorded_at",
+            "data",
+            "source",
+            "metadata",
+            "data_hash",
+            "prev_hash",
+            "hash",
+        },
+        strict=True,
+    )
+    events = db["events"]
+    events.create_index(["event_id"], unique=True, index_name="events_event_id")  # type: ignore[union-attr]
+    events.create_index(  # type: ignore[union-attr]
+        ["stream", "stream_version"], unique=True, index_name="events_stream_version"
+    )
+    events.create_index(["target", "type"], index_name="events_target")  # type: ignore[union-attr]
+    db.execute(
+        "CREATE TRIGGER events_no_update BEFORE UPDATE ON events "
+        "BEGIN SELECT RAISE(ABORT, 'the log is append-only'); END"
+    )
+    db.execute(
+        "CREATE TRIGGER events_no_delete BEFORE DELETE ON events "
+        "BEGIN SELECT RAISE(ABORT, 'the log is append-only'); END"
+    )
+
+
+@migrations()
+def m002_tokens(db: Database) -> None:
+    """API tokens, stored only as their SHA-256."""
+    db["tokens"].create(  # type: ignore[union-attr]
+        {
+            "token_id": str,
+            "token_hash": str,
+            "subject": str,
+            "scopes": str,
+            "created_at": str,
+            "revoked_at": str,
+        },
+        pk="token_id",
+        not_null={"token_hash", "subject", "scopes", "created_at"},
+        strict=True,
+    )
+    db["tokens"].create_index(["token_hash"], unique=True, index_name="tokens_hash")  # type: ignore[union-attr]
+
+
+KNOWN = frozenset(m.name for m in migrations._migrations)  # noqa: SLF001 - the set's own list
+
+
+def prepare(conn: sqlite3.Connection, path: Path) -> None:
+    """Check that the file is a ledger (or empty), refuse a newer schema, apply migrations."""
+    try:
+        tables = {
+            row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
+        }
+    except sqlite3.DatabaseError as exc:
+        msg = f"{path} is not a ledger database ({exc})"
+        raise NotALedger(msg) from None
+    db = Database(conn)
+    if tables:
+        if "_sqlite_migrations" not in tables:
+            msg = f"{path} is a SQLite database but not a ledger (no recorded migrations)"
+            raise NotALedger(msg)
+        applied = {m.name for m in migrations.applied(db)}
+        if not applied:
+            msg = f"{path} is a SQLite database but not a ledger"
+            raise NotALedger(msg)
+        unknown = applied - KNOWN
+        if unknown:
+            msg = f"{path} has a newer schema than this code knows (migrations {', '.join(sorted(unknown))})"
+            raise SchemaTooNew(msg)
+    migrations.apply(db)
