@@ -68,25 +68,6 @@ def m001_events(db: Database) -> None:
     )
 
 
-@migrations()
-def m002_tokens(db: Database) -> None:
-    """API tokens, stored only as their SHA-256."""
-    db["tokens"].create(  # type: ignore[union-attr]
-        {
-            "token_id": str,
-            "token_hash": str,
-            "subject": str,
-            "scopes": str,
-            "created_at": str,
-            "revoked_at": str,
-        },
-        pk="token_id",
-        not_null={"token_hash", "subject", "scopes", "created_at"},
-        strict=True,
-    )
-    db["tokens"].create_index(["token_hash"], unique=True, index_name="tokens_hash")  # type: ignore[union-attr]
-
-
 KNOWN = frozenset(m.name for m in migrations._migrations)  # noqa: SLF001 - the set's own list
 
 

@@ -1,0 +1,106 @@
+"""What every command shares: settings from the context, the log, output, progress, errors."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from events.errors import ChainBroken, ConflictError, InvalidEvent, LedgerError
+from events.log import EventLog
+from service.settings import Settings, SettingError, load_settings
+from service.store import open_log
+
+EXIT_FAILED = 1
+"""A check that failed (verify, replay) or a store that could not do its work."""
+EXIT_BAD_INPUT = 2
+"""Bad input: a usage error, an invalid event, a conflict, a bad setting."""
+
+
+@dataclass
+class Context:
+    """The group's options, turned into settings once a command needs them."""
+
+    flags: dict[str, Any] = field(default_factory=dict)
+    _settings: Settings | None = None
+
+    @property
+    def settings(self) -> Settings:
+        """The validated settings (flags over environment over defaults)."""
+        if self._settings is None:
+            self._settings = load_settings(self.flags)
+        return self._settings
+
+    def with_flags(self, **flags: Any) -> Settings:  # noqa: ANN401 - click hands over plain values
+        """The settings with a command's own flags added."""
+        self.flags.update({k: v for k, v in flags.items() if v is not None})
+        self._settings = None
+        return self.settings
+
+
+pass_context = click.make_pass_decorator(Context, ensure=True)
+
+
+@contextmanager
+def opened(ctx: Context, *, must_exist: bool = False) -> Iterator[EventLog]:
+    """The configured log, closed (and its appends finished) on the way out."""
+    log = open_log(ctx.settings, must_exist=must_exist)
+    try:
+        yield log
+    finally:
+        log.close()
+
+
+def stderr() -> Console:
+    """The console for people: stderr, so stdout carries only data."""
+    return Console(stderr=True)
+
+
+def stdout() -> Console:
+    """The console for tables on stdout."""
+    return Console()
+
+
+@contextmanager
+def progress(description: str, total: int | None) -> Iterator[Any]:
+    """A progress bar on a terminal's stderr; in a pipe, nothing at all."""
+    console = stderr()
+    if not console.is_terminal:
+        yield lambda _n: None
+        return
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task(description, total=total)
+        yield lambda n: bar.advance(task, n)
+
+
+def exit_code(error: BaseException) -> int:
+    """The exit code of an error: 2 for bad input, 1 for a store that failed."""
+    if isinstance(error, InvalidEvent | ConflictError | ChainBroken | SettingError):
+        return EXIT_BAD_INPUT
+    return EXIT_FAILED
+
+
+def one_line(error: BaseException) -> str:
+    """An error as the single line a person reads on stderr."""
+    text = " ".join(str(error).split())
+    if isinstance(error, LedgerError | SettingError):
+        return f"ledger: {text}"
+    return f"ledger: error: {text or type(error).__name__}"
+
+
+def fail(message: str, code: int = EXIT_BAD_INPUT) -> None:
+    """Stop a command with one line on stderr."""
+    click.echo(f"ledger: {message}", err=True)
+    sys.exit(code)

@@ -1,0 +1,174 @@
+"""Commands on the log itself: seed, append, events, verify, export, import, backup."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+import click
+import msgspec
+from rich.table import Table
+
+from events.codec import CANONICAL
+from events.errors import StoreError
+from events.intake import parse_ndjson
+from events.seed import seed_events
+from service.cli.common import EXIT_FAILED, Context, opened, pass_context, progress, stdout
+
+
+def _lines(stream: IO[bytes]) -> Iterator[bytes]:
+    yield from stream
+
+
+@click.command()
+@pass_context
+def seed(ctx: Context) -> None:
+    """Append the bundled seed (the Lotte Biologics / Merck KGaA article); idempotent."""
+    events = seed_events()
+    with opened(ctx) as log, progress("seeding", len(events)) as advance:
+        result = log.append(events)
+        advance(len(events))
+    if result.replayed:
+        click.echo(f"seed already present: {len(events)} events, head {log.head()}", err=True)
+    else:
+        click.echo(f"seeded {len(result.events)} events, head {result.head}", err=True)
+
+
+@click.command()
+@click.argument("file", type=click.File("rb"))
+@click.option(
+    "--expect",
+    "expect",
+    multiple=True,
+    metavar="STREAM=VERSION",
+    help="Expected version of a stream (0: must not exist yet); repeatable.",
+)
+@pass_context
+def append(ctx: Context, file: IO[bytes], expect: tuple[str, ...]) -> None:
+    """Append the NDJSON events of FILE (or - for stdin) as one atomic batch."""
+    expected: dict[str, int] = {}
+    for item in expect:
+        stream, sep, version = item.rpartition("=")
+        if not sep or not stream or not version.isdigit():
+            msg = f"--expect {item!r} is not STREAM=VERSION"
+            raise click.BadParameter(msg)
+        expected[stream] = int(version)
+    events = parse_ndjson(_lines(file))
+    if not events:
+        msg = "no events in the input"
+        raise click.BadParameter(msg)
+    with opened(ctx) as log:
+        result = log.append(events, expected or None)
+    for committed in result.events:
+        sys.stdout.buffer.write(CANONICAL.encode(committed) + b"\n")
+    state = "already stored, nothing written" if result.replayed else "appended"
+    click.echo(f"{len(result.events)} events {state}; head {result.head}", err=True)
+
+
+@click.command()
+@click.option("--after", type=click.IntRange(min=0), default=0, help="Start after this position.")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="At most this many events.")
+@click.option("--stream", default=None, help="Only this stream.")
+@click.option("--type", "types", multiple=True, help="Only this type; repeatable.")
+@click.option("--json", "as_json", is_flag=True, help="NDJSON of whole envelopes, for programs.")
+@pass_context
+def events(  # noqa: PLR0913 - one parameter per option
+    ctx: Context,
+    after: int,
+    limit: int | None,
+    stream: str | None,
+    types: tuple[str, ...],
+    as_json: bool,
+) -> None:
+    """List the log in order: a table for people, --json for programs."""
+    with opened(ctx, must_exist=True) as log:
+        page = log.read(
+            after=after, limit=limit or 1_000_000_000, stream=stream, types=list(types) or None
+        )
+    if as_json:
+        out = sys.stdout.buffer
+        for event in page:
+            out.write(msgspec.json.encode(event) + b"\n")
+        return
+    table = Table(title=f"{len(page)} events")
+    for column in ("pos", "occurred", "type", "stream", "v", "recorded at", "event id"):
+        table.add_column(column, no_wrap=column != "stream")
+    for event in page:
+        table.add_row(
+            str(event.position),
+            event.occurred_on,
+            event.type,
+            event.stream,
+            str(event.stream_version),
+            event.recorded_at.strftime("%Y-%m-%d %H:%M:%S"),
+            event.event_id,
+        )
+    stdout().print(table)
+
+
+@click.command()
+@pass_context
+def verify(ctx: Context) -> None:
+    """Check every hash and link of the chain; exit 1 naming the first bad position."""
+    with opened(ctx, must_exist=True) as log:
+        total = log.head()
+        with progress("verifying", total) as advance:
+            result = log.verify(progress=advance)
+    if result.ok:
+        click.echo(f"ok: {result.checked} events, head {result.head}, chain verified")
+        return
+    click.echo(f"broken at position {result.first_bad_position}: {result.reason}")
+    sys.exit(EXIT_FAILED)
+
+
+@click.command("export")
+@click.argument("file", type=click.File("wb"), default="-")
+@pass_context
+def export(ctx: Context, file: IO[bytes]) -> None:
+    """Write the whole log as NDJSON of stored envelopes (hashes as stored) to FILE or stdout."""
+    with opened(ctx, must_exist=True) as log, progress("exporting", log.head()) as advance:
+        for line in log.export_lines(progress=advance):
+            file.write(line)
+    file.flush()
+
+
+@click.command("import")
+@click.argument("file", type=click.File("rb"))
+@pass_context
+def import_(ctx: Context, file: IO[bytes]) -> None:
+    """Load an export into an empty ledger, checking every hash and the chain; all or nothing."""
+    with opened(ctx) as log, progress("importing", None) as advance:
+        count = log.import_lines(_lines(file), progress=advance)
+    click.echo(f"imported {count} events; chain verified", err=True)
+
+
+@click.command()
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@pass_context
+def backup(ctx: Context, path: Path) -> None:
+    """Copy the ledger to PATH with SQLite's online backup, then verify the copy."""
+    from events.sqlite import SQLiteEventLog  # noqa: PLC0415 - only this command needs the class
+
+    with opened(ctx, must_exist=True) as log:
+        if not isinstance(log, SQLiteEventLog):
+            msg = "backup copies a SQLite ledger; back up PostgreSQL with pg_dump"
+            raise StoreError(msg)
+        with progress("backing up", log.backup_pages()) as advance:
+            log.backup(path, progress=advance)
+    copy = SQLiteEventLog(path)
+    try:
+        result = copy.verify()
+    finally:
+        copy.close()
+    if not result.ok:
+        click.echo(f"backup at {path} does not verify: {result.reason}", err=True)
+        sys.exit(EXIT_FAILED)
+    click.echo(f"backed up {result.checked} events to {path}; the copy verifies", err=True)
+
+
+def register(group: click.Group) -> None:
+    """Add these commands to the `ledger` group."""
+    for command in (seed, append, events, verify, export, import_, backup):
+        group.add_command(command)

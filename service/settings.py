@@ -1,0 +1,89 @@
+"""The one settings source: `LEDGER_*` environment variables, each also a CLI flag (DESIGN §8)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Annotated, Literal
+
+import msgspec
+from msgspec import Meta
+
+from events.codec import invalid_from
+
+Port = Annotated[int, Meta(ge=1, le=65535)]
+Positive = Annotated[int, Meta(ge=1)]
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Every setting of the service and the command line, validated once at start-up."""
+
+    database: Annotated[str, Meta(min_length=1)] = "./ledger.db"
+    synchronous: Literal["FULL", "NORMAL", "EXTRA"] = "FULL"
+    host: Annotated[str, Meta(min_length=1)] = "127.0.0.1"
+    port: Port = 8000
+    nats_url: str = "nats://127.0.0.1:4222"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["auto", "json", "console"] = "auto"
+    body_limit: Positive = 1024 * 1024
+    batch_limit: Positive = 1000
+    page_limit: Positive = 1000
+    snapshot_every: Annotated[int, Meta(ge=0)] = 1000
+    snapshot_path: str | None = None
+    read_token_required: bool = False
+
+    @property
+    def is_postgres(self) -> bool:
+        """Whether the database setting names a PostgreSQL server."""
+        return self.database.startswith(("postgresql://", "postgres://"))
+
+    @property
+    def snapshot_file(self) -> str:
+        """Where the projections' snapshot lives (next to a SQLite file by default)."""
+        if self.snapshot_path:
+            return self.snapshot_path
+        if self.is_postgres:
+            return "./ledger.snapshot"
+        return f"{self.database}.snapshot"
+
+
+FIELDS = tuple(Settings.__struct_fields__)
+PREFIX = "LEDGER_"
+
+
+def env_name(field: str) -> str:
+    """The environment variable of a setting."""
+    return PREFIX + field.upper()
+
+
+def flag_name(field: str) -> str:
+    """The CLI flag of a setting."""
+    return "--" + field.replace("_", "-")
+
+
+class SettingError(ValueError):
+    """A bad setting; its message is one line naming the variable and the flag."""
+
+
+def load_settings(
+    flags: Mapping[str, object] | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Settings from CLI flags (given, not None) over `LEDGER_*` variables over defaults."""
+    environ = os.environ if environ is None else environ
+    values: dict[str, object] = {}
+    for field in FIELDS:
+        if env_name(field) in environ:
+            values[field] = environ[env_name(field)]
+    for field, value in (flags or {}).items():
+        if value is not None:
+            values[field] = value
+    try:
+        return msgspec.convert(values, Settings, strict=False)
+    except msgspec.ValidationError as exc:
+        error = invalid_from(exc)
+        field = error.path.removeprefix("$.").split(".")[0]
+        if field in FIELDS:
+            msg = f"bad setting {env_name(field)} ({flag_name(field)}): {error.message}"
+        else:
+            msg = f"bad setting: {error.message}"
+        raise SettingError(msg) from None

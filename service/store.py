@@ -1,0 +1,22 @@
+"""Opening the configured event log backend."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from events.errors import StoreError
+from events.log import EventLog
+from events.sqlite import SQLiteEventLog
+from service.settings import Settings
+
+
+def open_log(settings: Settings, *, must_exist: bool = False) -> EventLog:
+    """The event log the settings name; `must_exist` refuses to create a new SQLite file."""
+    if settings.is_postgres:
+        msg = "the PostgreSQL backend is not part of this build yet; use a SQLite path"
+        raise StoreError(msg)
+    path = Path(settings.database)
+    if must_exist and not path.exists():
+        msg = f"no ledger at {path} (create one with `ledger seed` or `ledger append`)"
+        raise StoreError(msg)
+    return SQLiteEventLog(path, synchronous=settings.synchronous)

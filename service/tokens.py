@@ -1,0 +1,130 @@
+"""API tokens: created once, shown once, stored only as their SHA-256, compared in constant time."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import sqlite3
+from pathlib import Path
+from typing import Literal
+
+import msgspec
+from sqlite_utils import Database, Migrations
+
+from events.dates import format_timestamp, utc_now
+from events.errors import StoreError
+
+Scope = Literal["append", "admin"]
+SCOPES: tuple[Scope, ...] = ("append", "admin")
+_PREFIX = "pl_"
+
+migrations = Migrations("partnership-ledger-tokens")
+
+
+@migrations()
+def m001_tokens(db: Database) -> None:
+    """API tokens, only their hashes."""
+    db["tokens"].create(  # type: ignore[union-attr]
+        {
+            "token_id": str,
+            "token_hash": str,
+            "subject": str,
+            "scopes": str,
+            "created_at": str,
+            "revoked_at": str,
+        },
+        pk="token_id",
+        not_null={"token_hash", "subject", "scopes", "created_at"},
+        strict=True,
+    )
+    db["tokens"].create_index(["token_hash"], unique=True, index_name="tokens_hash")  # type: ignore[union-attr]
+
+
+class TokenInfo(msgspec.Struct, frozen=True, kw_only=True):
+    """What the ledger knows of a token (never the token itself)."""
+
+    token_id: str
+    subject: str
+    scopes: tuple[str, ...]
+    created_at: str
+    revoked_at: str | None = None
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class TokenStore:
+    """Tokens in the ledger's SQLite file, beside the log."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        try:
+            self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self._conn.execute("PRAGMA busy_timeout = 10000")
+            self._conn.execute("PRAGMA synchronous = FULL")
+            migrations.apply(Database(self._conn))
+        except sqlite3.Error as exc:
+            msg = f"cannot open the token table in {self.path}: {exc}"
+            raise StoreError(msg) from None
+
+    def create(self, subject: str, scopes: tuple[Scope, ...]) -> tuple[str, TokenInfo]:
+        """A new token: the secret (to show once) and what is stored of it."""
+        if not subject.strip():
+            msg = "a token needs a subject"
+            raise ValueError(msg)
+        unknown = set(scopes) - set(SCOPES)
+        if unknown or not scopes:
+            msg = f"scopes must be among {', '.join(SCOPES)}"
+            raise ValueError(msg)
+        token_id = secrets.token_hex(6)
+        secret = f"{_PREFIX}{token_id}_{secrets.token_urlsafe(32)}"
+        info = TokenInfo(
+            token_id=token_id,
+            subject=subject,
+            scopes=tuple(sorted(set(scopes))),
+            created_at=format_timestamp(utc_now()),
+        )
+        self._conn.execute(
+            "INSERT INTO tokens (token_id, token_hash, subject, scopes, created_at) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (token_id, _hash(secret), subject, " ".join(info.scopes), info.created_at),
+        )
+        return secret, info
+
+    def list(self) -> list[TokenInfo]:
+        """Every token, revoked ones included."""
+        rows = self._conn.execute(
+            "SELECT token_id, subject, scopes, created_at, revoked_at FROM tokens ORDER BY created_at"
+        )
+        return [
+            TokenInfo(token_id=r[0], subject=r[1], scopes=tuple(r[2].split()), created_at=r[3],
+                      revoked_at=r[4])
+            for r in rows
+        ]
+
+    def revoke(self, token_id: str) -> bool:
+        """Revoke a token by id; False if there is no such live token."""
+        cursor = self._conn.execute(
+            "UPDATE tokens SET revoked_at = ? WHERE token_id = ? AND revoked_at IS NULL",
+            (format_timestamp(utc_now()), token_id),
+        )
+        return cursor.rowcount == 1
+
+    def check(self, token: str) -> TokenInfo | None:
+        """The live token this secret is, or None; the hash comparison is constant-time."""
+        digest = _hash(token)
+        row = self._conn.execute(
+            "SELECT token_id, subject, scopes, created_at, revoked_at, token_hash FROM tokens "
+            "WHERE token_hash = ?",
+            (digest,),
+        ).fetchone()
+        if row is None or not hmac.compare_digest(row[5], digest) or row[4] is not None:
+            return None
+        return TokenInfo(token_id=row[0], subject=row[1], scopes=tuple(row[2].split()),
+                         created_at=row[3])
+
+    def close(self) -> None:
+        """Close the connection."""
+        self._conn.close()
