@@ -63,8 +63,11 @@ def stderr() -> Console:
 
 
 def stdout() -> Console:
-    """The console for tables on stdout."""
-    return Console()
+    """The console for tables on stdout: the terminal's width, or wide enough in a pipe."""
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=200)
+    return console
 
 
 @contextmanager

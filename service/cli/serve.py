@@ -21,11 +21,12 @@ from service.cli.common import Context, pass_context
 @pass_context
 def serve(ctx: Context, **flags: str | None) -> None:
     """Run the HTTP API (Litestar under uvicorn); SIGTERM finishes in-flight appends, snapshots, exits 0."""
+    settings = ctx.with_flags(**flags)  # a bad setting stops here, before anything starts
+
     import uvicorn  # noqa: PLC0415 - only this command needs the server
 
     from service.app import create_app  # noqa: PLC0415 - keeps the other commands' start-up light
 
-    settings = ctx.with_flags(**flags)
     app = create_app(settings)
     uvicorn.run(
         app,

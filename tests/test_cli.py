@@ -1,0 +1,291 @@
+"""The `ledger` command through the real installed console script (issue 3's CLI)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from events.seed import seed_events
+
+LEDGER = str(Path(sys.executable).with_name("ledger"))
+
+
+def ledger(db: Path, *args: str, stdin: bytes | None = None, env: dict[str, str] | None = None
+           ) -> subprocess.CompletedProcess[bytes]:
+    """Run `ledger --database DB ARGS…` as a real process, stdin and stdout piped."""
+    return subprocess.run(
+        [LEDGER, "--database", str(db), *args],
+        input=stdin if stdin is not None else b"",
+        capture_output=True,
+        timeout=60,
+        check=False,
+        env=env,
+    )
+
+
+def good_line(**over: object) -> dict[str, object]:
+    line: dict[str, object] = {
+        "stream": "organization-acme",
+        "type": "organization_registered",
+        "occurred_on": "2024-05-31",
+        "data": {"id": "acme", "name": "Acme Bio", "country": "US"},
+        "source": {"url": "https://example.invalid/a", "quote": "Acme Bio was founded."},
+    }
+    line.update(over)
+    return line
+
+
+def ndjson(*lines: object) -> bytes:
+    return b"".join(
+        (line if isinstance(line, bytes) else json.dumps(line).encode()) + b"\n" for line in lines
+    )
+
+
+@pytest.fixture
+def seeded(tmp_path: Path) -> Path:
+    db = tmp_path / "ledger.db"
+    assert ledger(db, "seed").returncode == 0
+    return db
+
+
+def head(db: Path) -> int:
+    with sqlite3.connect(db) as conn:
+        return int(conn.execute("SELECT count(*) FROM events").fetchone()[0])
+
+
+class TestSeedAndRead:
+    def test_seed_is_idempotent(self, tmp_path: Path) -> None:
+        """Seeding twice writes nothing the second time and says so on stderr only."""
+        db = tmp_path / "l.db"
+        first, second = ledger(db, "seed"), ledger(db, "seed")
+        assert first.returncode == second.returncode == 0
+        assert first.stdout == second.stdout == b""
+        assert b"seeded 10 events" in first.stderr
+        assert b"already present" in second.stderr
+        assert head(db) == len(seed_events())
+
+    def test_events_json_is_ndjson_of_envelopes(self, seeded: Path) -> None:
+        """`events --json` prints one whole envelope per line, in position order, nothing else."""
+        out = ledger(seeded, "events", "--json")
+        assert out.returncode == 0
+        rows = [json.loads(line) for line in out.stdout.splitlines()]
+        assert [r["position"] for r in rows] == list(range(1, 11))
+        assert rows[4]["type"] == "site_acquired"
+        assert rows[4]["data"]["price"] == {"amount": "160000000", "currency": "USD"}
+        assert out.stderr == b""
+
+    @pytest.mark.parametrize(
+        ("args", "positions"),
+        [
+            (["--after", "8"], [9, 10]),
+            (["--limit", "3"], [1, 2, 3]),
+            (["--stream", "site-daejeon"], [7, 9]),
+            (["--type", "memorandum_signed", "--type", "partnership_agreed"], [6, 10]),
+        ],
+    )
+    def test_events_filters(self, seeded: Path, args: list[str], positions: list[int]) -> None:
+        """`--after`, `--limit`, `--stream` and `--type` select what the log holds."""
+        out = ledger(seeded, "events", "--json", *args)
+        assert [json.loads(x)["position"] for x in out.stdout.splitlines()] == positions
+
+    def test_events_table_for_people(self, seeded: Path) -> None:
+        """Without --json the log is a table with each event's type and stream."""
+        out = ledger(seeded, "events")
+        assert out.returncode == 0
+        assert b"partnership_agreed" in out.stdout
+        assert b"10 events" in out.stdout
+
+    def test_read_of_missing_database_is_one_line(self, tmp_path: Path) -> None:
+        """Reading a ledger that does not exist says so in one line and creates nothing."""
+        db = tmp_path / "nope.db"
+        out = ledger(db, "events")
+        assert out.returncode == 1
+        assert len(out.stderr.splitlines()) == 1
+        assert not db.exists()
+
+
+class TestAppend:
+    def test_append_batch_prints_positions(self, seeded: Path) -> None:
+        """A good NDJSON batch lands after the seed; each committed event is printed as JSON."""
+        other = good_line(stream="organization-beta", data={"id": "beta", "name": "Beta"})
+        out = ledger(seeded, "append", "-", stdin=ndjson(good_line(), other))
+        assert out.returncode == 0, out.stderr
+        committed = [json.loads(x) for x in out.stdout.splitlines()]
+        assert [c["position"] for c in committed] == [11, 12]
+        assert head(seeded) == 12
+
+    def test_append_from_file_with_expected_version(self, seeded: Path, tmp_path: Path) -> None:
+        """`--expect STREAM=0` refuses a stream that exists: exit 2, nothing stored."""
+        path = tmp_path / "batch.ndjson"
+        path.write_bytes(ndjson(good_line(stream="site-daejeon")))
+        out = ledger(seeded, "append", str(path), "--expect", "site-daejeon=0")
+        assert out.returncode == 2
+        assert b"site-daejeon" in out.stderr
+        assert head(seeded) == 10
+        assert ledger(seeded, "append", str(path), "--expect", "site-daejeon=2").returncode == 0
+
+    @pytest.mark.parametrize(
+        ("bad", "needle"),
+        [
+            (b"{not json", b"line 2"),
+            (json.dumps(good_line(type="site_bought")).encode(), b"$.type"),
+            (json.dumps(good_line(occurred_on="2024-02-30")).encode(), b"$.occurred_on"),
+            (json.dumps({k: v for k, v in good_line().items() if k != "source"}).encode(), b"$.source"),
+            (json.dumps(good_line(data={"id": "acme"})).encode(), b"$.data.name"),
+            (json.dumps(good_line(data={"id": "Acme", "name": "A"})).encode(), b"$.data.id"),
+            (json.dumps(good_line(extra=1)).encode(), b"$.extra"),
+        ],
+    )
+    def test_bad_line_stores_nothing(self, seeded: Path, bad: bytes, needle: bytes) -> None:
+        """A bad second line: one stderr line naming line 2 and the field, exit 2, nothing stored."""
+        out = ledger(seeded, "append", "-", stdin=ndjson(good_line(), bad))
+        assert out.returncode == 2
+        lines = out.stderr.splitlines()
+        assert len(lines) == 1, out.stderr
+        assert b"line 2" in lines[0]
+        assert needle in lines[0]
+        assert b"Traceback" not in out.stderr
+        assert head(seeded) == 10
+
+    def test_client_recorded_by_is_ignored(self, seeded: Path) -> None:
+        """`metadata.recorded_by` is the ledger's to set: a client's value is dropped."""
+        line = good_line(metadata={"recorded_by": "mallory", "tags": ["x"]})
+        assert ledger(seeded, "append", "-", stdin=ndjson(line)).returncode == 0
+        event = json.loads(ledger(seeded, "events", "--json", "--after", "10").stdout)
+        assert event["metadata"]["recorded_by"] is None
+        assert event["metadata"]["tags"] == ["x"]
+
+    def test_correction_of_unknown_event_exits_2(self, seeded: Path) -> None:
+        """A retraction of an unknown event id is refused at append time with exit 2."""
+        line = good_line(
+            type="event_retracted",
+            data={"retracts": "00000000-0000-7000-8000-000000000000", "reason": "wrong"},
+        )
+        out = ledger(seeded, "append", "-", stdin=ndjson(line))
+        assert out.returncode == 2
+        assert b"unknown event" in out.stderr
+        assert head(seeded) == 10
+
+
+class TestVerify:
+    def test_verify_ok(self, seeded: Path) -> None:
+        """An untouched log verifies: exit 0."""
+        out = ledger(seeded, "verify")
+        assert out.returncode == 0
+        assert b"ok: 10 events" in out.stdout
+
+    @pytest.mark.parametrize("position", [1, 6, 10])
+    def test_one_changed_byte_is_found(self, seeded: Path, position: int) -> None:
+        """Changing one byte of a stored row with sqlite3 makes verify exit 1 naming that position."""
+        with sqlite3.connect(seeded) as conn:
+            conn.execute("DROP TRIGGER events_no_update")
+            (data,) = conn.execute("SELECT data FROM events WHERE position = ?", (position,)).fetchone()
+            index = data.index(":") + 2
+            tampered = data[:index] + ("x" if data[index] != "x" else "y") + data[index + 1 :]
+            conn.execute("UPDATE events SET data = ? WHERE position = ?", (tampered, position))
+        out = ledger(seeded, "verify")
+        assert out.returncode == 1
+        assert f"broken at position {position}".encode() in out.stdout
+
+
+class TestExportImportBackup:
+    def test_round_trip_keeps_every_hash(self, seeded: Path, tmp_path: Path) -> None:
+        """export | import into an empty ledger gives identical rows, hashes included."""
+        exported = ledger(seeded, "export")
+        assert exported.returncode == 0
+        assert len(exported.stdout.splitlines()) == 10
+        copy = tmp_path / "copy.db"
+        assert ledger(copy, "import", "-", stdin=exported.stdout).returncode == 0
+        query = "SELECT position, event_id, hash, data_hash, prev_hash, recorded_at FROM events"
+        with sqlite3.connect(seeded) as a, sqlite3.connect(copy) as b:
+            assert a.execute(query).fetchall() == b.execute(query).fetchall()
+        assert ledger(copy, "verify").returncode == 0
+
+    def test_tampered_export_is_refused_whole(self, seeded: Path, tmp_path: Path) -> None:
+        """One changed amount in line 5 of an export: import stores nothing and exits non-zero."""
+        lines = ledger(seeded, "export").stdout.splitlines()
+        lines[4] = lines[4].replace(b"160000000", b"150000000")
+        copy = tmp_path / "copy.db"
+        out = ledger(copy, "import", "-", stdin=b"\n".join(lines) + b"\n")
+        assert out.returncode == 2
+        assert b"position 5" in out.stderr
+        assert len(out.stderr.splitlines()) == 1
+        assert head(copy) == 0
+
+    def test_import_needs_an_empty_ledger(self, seeded: Path) -> None:
+        """Importing into a ledger that holds events is refused and changes nothing."""
+        exported = ledger(seeded, "export").stdout
+        out = ledger(seeded, "import", "-", stdin=exported)
+        assert out.returncode == 1
+        assert b"empty" in out.stderr
+        assert head(seeded) == 10
+
+    def test_backup_verifies(self, seeded: Path, tmp_path: Path) -> None:
+        """`backup PATH` writes a copy that verifies and holds the same head."""
+        target = tmp_path / "backup.db"
+        out = ledger(seeded, "backup", str(target))
+        assert out.returncode == 0, out.stderr
+        assert head(target) == 10
+        assert ledger(target, "verify").returncode == 0
+        assert ledger(seeded, "backup", str(target)).returncode == 1  # never overwrites
+
+
+class TestBadFiles:
+    def test_not_a_database(self, tmp_path: Path) -> None:
+        """A file that is not SQLite: one line, exit 1, the file unchanged."""
+        path = tmp_path / "notes.txt"
+        path.write_bytes(b"these are my notes, not a ledger\n" * 10)
+        before = path.read_bytes()
+        for args in (["events"], ["seed"], ["verify"]):
+            out = ledger(path, *args)
+            assert out.returncode == 1
+            assert out.stderr.startswith(b"ledger: ") and len(out.stderr.splitlines()) == 1
+            assert b"not a ledger" in out.stderr
+        assert path.read_bytes() == before
+
+    def test_other_sqlite_database(self, tmp_path: Path) -> None:
+        """A SQLite file of another application is refused, its tables untouched."""
+        path = tmp_path / "other.db"
+        with sqlite3.connect(path) as conn:
+            conn.execute("CREATE TABLE customers (id INTEGER PRIMARY KEY)")
+        out = ledger(path, "seed")
+        assert out.returncode == 1
+        assert b"not a ledger" in out.stderr
+        with sqlite3.connect(path) as conn:
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        assert tables == {"customers"}
+
+    def test_newer_schema(self, seeded: Path) -> None:
+        """A ledger migrated by a newer version of the code is refused with a clear line."""
+        with sqlite3.connect(seeded) as conn:
+            conn.execute(
+                "INSERT INTO _sqlite_migrations (migration_set, name, applied_at) "
+                "VALUES ('partnership-ledger', 'm999_from_the_future', '2030-01-01')"
+            )
+        out = ledger(seeded, "events")
+        assert out.returncode == 1
+        assert b"newer schema" in out.stderr
+        assert len(out.stderr.splitlines()) == 1
+
+    @pytest.mark.parametrize(
+        ("variable", "value"),
+        [("LEDGER_SYNCHRONOUS", "SOMETIMES"), ("LEDGER_PORT", "eighty")],
+    )
+    def test_bad_setting_names_itself(self, tmp_path: Path, variable: str, value: str) -> None:
+        """A bad setting stops with one line naming the variable and its flag."""
+        import os  # noqa: PLC0415 - only this test needs the environment
+
+        env = {**os.environ, variable: value}
+        out = subprocess.run(
+            [LEDGER, "--database", str(tmp_path / "x.db"), "serve"] if variable == "LEDGER_PORT"
+            else [LEDGER, "--database", str(tmp_path / "x.db"), "seed"],
+            capture_output=True, timeout=60, check=False, env=env,
+        )
+        assert out.returncode == 2
+        assert variable.encode() in out.stderr
+        assert len(out.stderr.splitlines()) == 1
