@@ -1,0 +1,102 @@
+"""The app factory: every route, plugin, handler and dependency wired in one place."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio
+import structlog
+from litestar import Litestar, Request
+from litestar.config.compression import CompressionConfig
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin
+
+from service.auth import require_scope
+from service.controllers.audit import AuditController
+from service.controllers.capacity import CapacityController
+from service.controllers.events import EventsController
+from service.controllers.health import HealthController
+from service.controllers.organizations import OrganizationsController
+from service.controllers.partnerships import PartnershipsController
+from service.controllers.streams import StreamsController
+from service.controllers.timeline import TimelineController
+from service.ledger import Ledger
+from service.logging import configure_logging
+from service.metrics import MetricsController, prometheus_config
+from service.middleware import request_log_middleware
+from service.problems import internal_error, problem_details_plugin
+from service.settings import Settings
+
+VERSION = "0.1.0"
+
+
+def provide_ledger(state: State) -> Ledger:
+    """The ledger the lifespan opened."""
+    ledger: Ledger = state.ledger
+    return ledger
+
+
+def create_app(settings: Settings | None = None, *, configure_logs: bool = True) -> Litestar:
+    """A Litestar app serving the ledger the settings name."""
+    settings = settings or Settings()
+    if configure_logs:
+        configure_logging(settings.log_level, settings.log_format)
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        ledger = await anyio.to_thread.run_sync(Ledger, settings)
+        app.state.ledger = ledger
+        app.state.tokens = ledger.tokens
+        structlog.get_logger("service").info(
+            "ledger open", database=settings.database, head=ledger.log.head(),
+            projected=ledger.projector.position,
+        )
+        try:
+            yield
+        finally:
+            await anyio.to_thread.run_sync(ledger.close)
+            structlog.get_logger("service").info("ledger closed", snapshot=settings.snapshot_file)
+
+    prometheus = prometheus_config()
+
+    def on_500(request: Request[Any, Any, Any], exc: Exception) -> Any:  # noqa: ANN401 - Litestar's handler type
+        return internal_error(request, exc)
+
+    return Litestar(
+        route_handlers=[
+            EventsController,
+            StreamsController,
+            OrganizationsController,
+            PartnershipsController,
+            CapacityController,
+            TimelineController,
+            AuditController,
+            HealthController,
+            MetricsController,
+        ],
+        dependencies={"ledger": Provide(provide_ledger, sync_to_thread=False)},
+        guards=[require_scope],
+        lifespan=[lifespan],
+        middleware=[request_log_middleware, prometheus.middleware],
+        plugins=[problem_details_plugin()],
+        exception_handlers={Exception: on_500},
+        request_max_body_size=settings.body_limit,
+        compression_config=CompressionConfig(backend="gzip", minimum_size=4096),
+        openapi_config=OpenAPIConfig(
+            title="partnership-ledger",
+            version=VERSION,
+            description=(
+                "An event-sourced ledger of biopharma partnership and manufacturing-capacity "
+                "announcements, with bitemporal views and audit replay."
+            ),
+            path="/schema",
+            use_handler_docstrings=True,
+            render_plugins=[JsonRenderPlugin(), SwaggerRenderPlugin()],
+        ),
+        state=State({"settings": settings}),
+        debug=False,
+    )

@@ -1,0 +1,57 @@
+"""Bearer tokens on writes (and on reads when configured): 401 without, 403 with the wrong scope."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar.connection import ASGIConnection
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from litestar.handlers.base import BaseRouteHandler
+
+from service.tokens import TokenInfo, TokenStore
+
+_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="ledger"'}
+
+
+def bearer(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
+    """The bearer token of a request, if it has one."""
+    header = connection.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+def _tokens(connection: ASGIConnection[Any, Any, Any, Any]) -> TokenStore:
+    store: TokenStore = connection.app.state.tokens
+    return store
+
+
+def authenticate(connection: ASGIConnection[Any, Any, Any, Any]) -> TokenInfo:
+    """The token's owner, or 401."""
+    token = bearer(connection)
+    if token is None:
+        raise NotAuthorizedException(detail="a bearer token is required", headers=_CHALLENGE)
+    info = _tokens(connection).check(token)
+    if info is None:
+        raise NotAuthorizedException(detail="the token is unknown or revoked", headers=_CHALLENGE)
+    connection.state.principal = info
+    return info
+
+
+def require_scope(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+    """Guard: the handler's `opt["scope"]` must be among the token's scopes (admin holds all)."""
+    needed = handler.opt.get("scope")
+    if needed is None:
+        if connection.app.state.settings.read_token_required:
+            authenticate(connection)
+        return
+    info = authenticate(connection)
+    if needed not in info.scopes and "admin" not in info.scopes:
+        raise PermissionDeniedException(detail=f"this needs a token with scope {needed!r}")
+
+
+def principal(connection: ASGIConnection[Any, Any, Any, Any]) -> TokenInfo:
+    """The authenticated token of a request that passed `require_scope`."""
+    info: TokenInfo = connection.state.principal
+    return info

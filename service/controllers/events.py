@@ -1,0 +1,110 @@
+"""`/v1/events`: append a batch, read the log in order, one event by id."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+import msgspec
+from litestar import Controller, Request, Response, get, post
+from litestar.exceptions import ClientException, NotFoundException
+from litestar.params import Parameter
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
+
+from events.envelope import NewEvent
+from events.errors import InvalidEvent
+from events.intake import parse_event
+from events.log import EventLog
+from service.auth import principal
+from service.ledger import Ledger
+from service.problems import invalid
+from service.schemas import AppendAnswer, AppendBody, EventBody, EventOut, EventPage, event_out
+
+
+def _new_event(body: EventBody, recorded_by: str) -> NewEvent:
+    """Validate exactly as the command line does: the same decoder, the same paths."""
+    return parse_event(msgspec.json.encode(body), recorded_by)
+
+
+class EventsController(Controller):
+    """The log itself."""
+
+    path = "/v1/events"
+    tags = ["events"]  # noqa: RUF012 - Litestar's declared class attribute
+
+    @post(
+        "/",
+        operation_id="AppendEvents",
+        summary="Append a batch of events atomically",
+        opt={"scope": "append"},
+        status_code=HTTP_201_CREATED,
+        sync_to_thread=True,
+    )
+    def append(self, request: Request[Any, Any, Any], data: AppendBody, ledger: Ledger) -> Response[AppendAnswer]:
+        """Append every event of the batch or none; 201 with positions, 200 for an idempotent replay.
+
+        `expected_versions` maps a stream to its current version (0: must not exist yet); a
+        mismatch, or a known `event_id` with other content, is 409. `metadata.recorded_by`
+        is the token's subject, whatever the client sent.
+        """
+        content_type = request.content_type[0]
+        if content_type not in {"application/json", "application/problem+json"}:
+            raise ClientException(
+                status_code=415, detail=f"send application/json, not {content_type or 'nothing'}"
+            )
+        limit = ledger.settings.batch_limit
+        if len(data.events) > limit:
+            raise ClientException(
+                status_code=413, detail=f"a batch holds at most {limit} events, not {len(data.events)}"
+            )
+        subject = principal(request).subject
+        errors: list[InvalidEvent] = []
+        batch: list[NewEvent] = []
+        for index, body in enumerate(data.events):
+            try:
+                batch.append(_new_event(body, subject))
+            except InvalidEvent as exc:
+                errors.append(exc.under(f"$.events[{index}]"))
+        if errors:
+            raise invalid(errors)
+        if not batch:
+            raise invalid([InvalidEvent("a batch holds at least one event", "$.events")])
+        result = ledger.append(batch, data.expected_versions)
+        answer = AppendAnswer(head=result.head, events=list(result.events), replayed=result.replayed)
+        return Response(answer, status_code=HTTP_200_OK if result.replayed else HTTP_201_CREATED)
+
+    @get("/", operation_id="ListEvents", summary="Read the log in order, a page at a time", sync_to_thread=True)
+    def list_events(  # noqa: PLR0913 - one parameter per query option
+        self,
+        ledger: Ledger,
+        after: Annotated[int, Parameter(ge=0, description="Start after this position")] = 0,
+        limit: Annotated[int | None, Parameter(ge=1, description="Page size (default 100)")] = None,
+        stream: Annotated[str | None, Parameter(description="Only this stream")] = None,
+        types: Annotated[list[str] | None, Parameter(query="type", description="Only these types")] = None,
+    ) -> Response[EventPage]:
+        """Whole envelopes after a position, in order; `next` (and a `Link` header) for the next page."""
+        page_limit = ledger.settings.page_limit
+        size = 100 if limit is None else limit
+        if size > page_limit:
+            raise invalid([InvalidEvent(f"at most {page_limit} per page", "query.limit")])
+        log: EventLog = ledger.log
+        events = log.read(after=after, limit=size, stream=stream, types=types)
+        head = log.head()
+        next_url = None
+        headers: dict[str, str] = {}
+        if len(events) == size and events[-1].position < head:
+            query: list[tuple[str, Any]] = [("after", events[-1].position), ("limit", size)]
+            if stream is not None:
+                query.append(("stream", stream))
+            query.extend(("type", t) for t in types or ())
+            next_url = f"/v1/events?{urlencode(query)}"
+            headers["Link"] = f'<{next_url}>; rel="next"'
+        return Response(EventPage(events=[event_out(e) for e in events], head=head, next=next_url), headers=headers)
+
+    @get("/{event_id:str}", operation_id="GetEvent", summary="One event with its envelope", sync_to_thread=True)
+    def get_event(self, event_id: str, ledger: Ledger) -> EventOut:
+        """The stored event with this id, or 404."""
+        event = ledger.log.get(event_id)
+        if event is None:
+            raise NotFoundException(detail=f"no event {event_id}")
+        return event_out(event)

@@ -1,0 +1,38 @@
+"""`/v1/partnerships`: partnership state per pair of top-level organizations."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, Response, get
+
+from service.ledger import Ledger
+from service.views import AsOf, AtPosition, KnownAt, answer, view_spec
+
+
+class PartnershipsController(Controller):
+    """Who partners with whom, on what, since when; rolled up to parents."""
+
+    path = "/v1/partnerships"
+    tags = ["projections"]  # noqa: RUF012 - Litestar's declared class attribute
+
+    @get("/", operation_id="ListPartnerships", summary="Every partnership pair", sync_to_thread=True)
+    def list_partnerships(
+        self, request: Request[Any, Any, Any], ledger: Ledger,
+        as_of: AsOf = None, known_at: KnownAt = None, at_position: AtPosition = None,
+    ) -> Response[Any]:
+        """One entry per pair of top-level organizations, each agreement in valid-time order."""
+        spec = view_spec(ledger, as_of, known_at, at_position)
+        return answer(request, ledger, spec, "partnerships", lambda p: p.partnerships())
+
+    @get("/{org_a:str}/{org_b:str}", operation_id="GetPartnership", summary="One pair's partnership", sync_to_thread=True)
+    def get_partnership(  # noqa: PLR0913 - path and view parameters
+        self, request: Request[Any, Any, Any], ledger: Ledger, org_a: str, org_b: str,
+        as_of: AsOf = None, known_at: KnownAt = None, at_position: AtPosition = None,
+    ) -> Response[Any]:
+        """The pair's agreements (either order of ids; subsidiaries roll up to their parents); 404 if none."""
+        spec = view_spec(ledger, as_of, known_at, at_position)
+        return answer(
+            request, ledger, spec, "partnerships", lambda p: p.partnership(org_a, org_b),
+            missing=f"no partnership between {org_a} and {org_b} in this view",
+        )

@@ -1,0 +1,130 @@
+"""RFC 9457 problem details: domain errors mapped to HTTP once, here, at the edge."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import structlog
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.plugins.problem_details import (
+    ProblemDetailsConfig,
+    ProblemDetailsException,
+    ProblemDetailsPlugin,
+)
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+
+from events.errors import (
+    ConflictError,
+    InvalidEvent,
+    LedgerError,
+    StoreError,
+)
+
+PROBLEM_JSON = "application/problem+json"
+_TYPE = "https://partnership-ledger.invalid/problems/"
+
+
+class Problem(ProblemDetailsException):
+    """A problem with a stable `type` slug (its URI lives under the project's problem namespace)."""
+
+    def __init__(  # noqa: PLR0913 - the fields of RFC 9457
+        self,
+        status: int,
+        slug: str,
+        title: str,
+        detail: str,
+        extra: Mapping[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(
+            status_code=status,
+            type_=_TYPE + slug,
+            title=title,
+            detail=detail,
+            extra=dict(extra) if extra else None,
+            headers=headers,
+        )
+
+
+def invalid(errors: list[InvalidEvent], detail: str | None = None) -> Problem:
+    """A 422 naming the JSON path of every bad field."""
+    items = [{"path": e.path, "message": e.message} for e in errors]
+    return Problem(
+        422,
+        "validation",
+        "Invalid request",
+        detail or "; ".join(f"{e.path}: {e.message}" for e in errors),
+        {"errors": items},
+    )
+
+
+def _from_ledger(exc: LedgerError) -> ProblemDetailsException:
+    if isinstance(exc, InvalidEvent):
+        return invalid([exc])
+    if isinstance(exc, ConflictError):
+        return Problem(409, "conflict", "Conflict", str(exc))
+    if isinstance(exc, StoreError):
+        return Problem(503, "store-unavailable", "Store unavailable", str(exc))
+    return Problem(400, "bad-request", "Bad request", str(exc))
+
+
+def _from_validation(exc: ValidationException) -> ProblemDetailsException:
+    errors: list[dict[str, Any]] = []
+    if isinstance(exc.extra, list):
+        for item in exc.extra:
+            if isinstance(item, Mapping):
+                key = item.get("key")
+                source = item.get("source")
+                source = getattr(source, "value", source)  # Litestar's ParamType enum
+                path = f"{source}.{key}" if source and key else str(key or "$")
+                errors.append({"path": path, "message": str(item.get("message", ""))})
+    detail = "; ".join(f"{e['path']}: {e['message']}" for e in errors) or str(exc.detail)
+    if exc.status_code == 400 and errors:
+        return Problem(422, "validation", "Invalid request", detail, {"errors": errors})
+    return Problem(exc.status_code, "validation", "Invalid request", detail, {"errors": errors})
+
+
+def _from_http(exc: HTTPException) -> ProblemDetailsException:
+    title = {
+        400: "Bad request",
+        401: "Unauthorized",
+        403: "Forbidden",
+        404: "Not found",
+        405: "Method not allowed",
+        413: "Request too large",
+        415: "Unsupported media type",
+        429: "Too many requests",
+        503: "Service unavailable",
+    }.get(exc.status_code, "Error")
+    slug = title.lower().replace(" ", "-")
+    return Problem(exc.status_code, slug, title, str(exc.detail), headers=exc.headers)
+
+
+def internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    """A 500 with no traceback in the answer; the traceback goes to the log only."""
+    structlog.get_logger().error(
+        "unhandled error", path=request.url.path, method=request.method, exc_info=exc
+    )
+    problem = Problem(
+        HTTP_500_INTERNAL_SERVER_ERROR,
+        "internal",
+        "Internal server error",
+        "the server failed to answer; the error is logged",
+    )
+    return problem.to_response(request)
+
+
+def problem_details_plugin() -> ProblemDetailsPlugin:
+    """The plugin with every mapping of the service."""
+    return ProblemDetailsPlugin(
+        ProblemDetailsConfig(
+            enable_for_all_http_exceptions=True,
+            exception_to_problem_detail_map={
+                LedgerError: _from_ledger,
+                ValidationException: _from_validation,
+                HTTPException: _from_http,
+            },
+        )
+    )

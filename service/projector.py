@@ -1,0 +1,103 @@
+"""The live projections of a running service: snapshot at start, the tail folded on demand,
+time-travel views built from the log and cached by (view, head)."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import OrderedDict
+from pathlib import Path
+
+import structlog
+
+from events.log import EventLog
+from projections import Live, Projections, ViewSpec, build, dump_snapshot, load_snapshot
+
+_CACHE_SIZE = 64
+log = structlog.get_logger("projector")
+
+
+class Projector:
+    """Keeps `Live` equal to a from-zero replay of the log, and answers past views."""
+
+    def __init__(self, events: EventLog, snapshot_path: str | Path | None, snapshot_every: int) -> None:
+        self.events = events
+        self.snapshot_path = Path(snapshot_path) if snapshot_path else None
+        self.snapshot_every = snapshot_every
+        self._lock = threading.Lock()
+        self._views: OrderedDict[tuple[ViewSpec, int], Projections] = OrderedDict()
+        self.live = self._load() or Live()
+        self._snapshotted = self.live.position
+        self.catch_up()
+
+    @property
+    def position(self) -> int:
+        """The position the live state has folded up to."""
+        return self.live.position
+
+    def _load(self) -> Live | None:
+        if self.snapshot_path is None or not self.snapshot_path.exists():
+            return None
+        try:
+            live = load_snapshot(self.snapshot_path.read_bytes())
+        except OSError as exc:
+            log.warning("snapshot unreadable, replaying from zero", path=str(self.snapshot_path), error=str(exc))
+            return None
+        if live is not None and live.position > self.events.head():
+            log.warning("snapshot ahead of the log, replaying from zero", position=live.position)
+            return None
+        if live is not None:
+            log.info("snapshot loaded", position=live.position, path=str(self.snapshot_path))
+        return live
+
+    def catch_up(self) -> Projections:
+        """Fold every committed event not yet folded; rebuild from zero when one lands in the past."""
+        if self.events.head() == self.live.position:
+            return self.live.projections()
+        with self._lock:
+            live = self.live
+            for event in self.events.iter_events(after=live.position):
+                if not live.apply(event):
+                    live.rebuild(self.events.iter_events())
+                    break
+            self.live = live
+            if self.snapshot_every and live.position - self._snapshotted >= self.snapshot_every:
+                self._write_snapshot(live)
+            return live.projections()
+
+    def view(self, spec: ViewSpec) -> Projections:
+        """The projections at a view: live for the empty view, else built from the log and cached."""
+        if spec == ViewSpec():
+            return self.catch_up()
+        head = self.events.head()
+        key = (spec, head)
+        with self._lock:
+            cached = self._views.get(key)
+            if cached is not None:
+                self._views.move_to_end(key)
+                return cached
+        upto = spec.at_position if spec.at_position is not None else head
+        built = build(self.events.iter_events(upto=upto), spec)
+        with self._lock:
+            self._views[key] = built
+            while len(self._views) > _CACHE_SIZE:
+                self._views.popitem(last=False)
+        return built
+
+    def snapshot(self) -> None:
+        """Write a snapshot of the live state now (on clean shutdown, say)."""
+        with self._lock:
+            self._write_snapshot(self.live)
+
+    def _write_snapshot(self, live: Live) -> None:
+        if self.snapshot_path is None:
+            return
+        tmp = self.snapshot_path.with_name(self.snapshot_path.name + ".tmp")
+        data = dump_snapshot(live)
+        with tmp.open("wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        tmp.replace(self.snapshot_path)
+        self._snapshotted = live.position
+        log.info("snapshot written", position=live.position, bytes=len(data))
