@@ -9,6 +9,7 @@ from events.errors import LedgerError
 from service.cli.common import EXIT_BAD_INPUT, EXIT_FAILED, Context, exit_code, one_line
 from service.cli.log_commands import register as register_log_commands
 from service.cli.serve import serve
+from service.cli.show import replay, show
 from service.cli.tokens import token
 from service.settings import SettingError
 
@@ -33,6 +34,8 @@ def cli(ctx: click.Context, database: str | None, synchronous: str | None) -> No
 
 register_log_commands(cli)
 cli.add_command(serve)
+cli.add_command(show)
+cli.add_command(replay)
 cli.add_command(token)
 
 

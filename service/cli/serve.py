@@ -8,16 +8,48 @@ from service.cli.common import Context, pass_context
 
 
 @click.command()
-@click.option("--host", envvar="LEDGER_HOST", help="Address to bind [env LEDGER_HOST; default 127.0.0.1]")
+@click.option(
+    "--host", envvar="LEDGER_HOST", help="Address to bind [env LEDGER_HOST; default 127.0.0.1]"
+)
 @click.option("--port", envvar="LEDGER_PORT", help="Port to bind [env LEDGER_PORT; default 8000]")
-@click.option("--log-level", envvar="LEDGER_LOG_LEVEL", help="debug, info, warning or error [env LEDGER_LOG_LEVEL]")
-@click.option("--log-format", envvar="LEDGER_LOG_FORMAT", help="auto, json or console [env LEDGER_LOG_FORMAT]")
-@click.option("--body-limit", envvar="LEDGER_BODY_LIMIT", help="Largest request body in bytes [env LEDGER_BODY_LIMIT; default 1 MiB]")
-@click.option("--batch-limit", envvar="LEDGER_BATCH_LIMIT", help="Most events in one append [env LEDGER_BATCH_LIMIT; default 1000]")
-@click.option("--page-limit", envvar="LEDGER_PAGE_LIMIT", help="Largest page of GET /v1/events [env LEDGER_PAGE_LIMIT; default 1000]")
-@click.option("--snapshot-every", envvar="LEDGER_SNAPSHOT_EVERY", help="Write a snapshot every N folded events, 0 never [env LEDGER_SNAPSHOT_EVERY; default 1000]")
-@click.option("--snapshot-path", envvar="LEDGER_SNAPSHOT_PATH", help="Snapshot file [env LEDGER_SNAPSHOT_PATH; default DATABASE.snapshot]")
-@click.option("--read-token-required", envvar="LEDGER_READ_TOKEN_REQUIRED", help="true: reads need a token too [env LEDGER_READ_TOKEN_REQUIRED]")
+@click.option(
+    "--log-level",
+    envvar="LEDGER_LOG_LEVEL",
+    help="debug, info, warning or error [env LEDGER_LOG_LEVEL]",
+)
+@click.option(
+    "--log-format", envvar="LEDGER_LOG_FORMAT", help="auto, json or console [env LEDGER_LOG_FORMAT]"
+)
+@click.option(
+    "--body-limit",
+    envvar="LEDGER_BODY_LIMIT",
+    help="Largest request body in bytes [env LEDGER_BODY_LIMIT; default 1 MiB]",
+)
+@click.option(
+    "--batch-limit",
+    envvar="LEDGER_BATCH_LIMIT",
+    help="Most events in one append [env LEDGER_BATCH_LIMIT; default 1000]",
+)
+@click.option(
+    "--page-limit",
+    envvar="LEDGER_PAGE_LIMIT",
+    help="Largest page of GET /v1/events [env LEDGER_PAGE_LIMIT; default 1000]",
+)
+@click.option(
+    "--snapshot-every",
+    envvar="LEDGER_SNAPSHOT_EVERY",
+    help="Write a snapshot every N folded events, 0 never [env LEDGER_SNAPSHOT_EVERY; default 1000]",
+)
+@click.option(
+    "--snapshot-path",
+    envvar="LEDGER_SNAPSHOT_PATH",
+    help="Snapshot file [env LEDGER_SNAPSHOT_PATH; default DATABASE.snapshot]",
+)
+@click.option(
+    "--read-token-required",
+    envvar="LEDGER_READ_TOKEN_REQUIRED",
+    help="true: reads need a token too [env LEDGER_READ_TOKEN_REQUIRED]",
+)
 @pass_context
 def serve(ctx: Context, **flags: str | None) -> None:
     """Run the HTTP API (Litestar under uvicorn); SIGTERM finishes in-flight appends, snapshots, exits 0."""

@@ -22,9 +22,17 @@ def token() -> None:
 
 
 @token.command()
-@click.option("--scope", "scopes", multiple=True, required=True, type=click.Choice(SCOPES),
-              help="append (write events) or admin (everything); repeatable.")
-@click.option("--subject", required=True, help="Who holds the token; recorded as metadata.recorded_by.")
+@click.option(
+    "--scope",
+    "scopes",
+    multiple=True,
+    required=True,
+    type=click.Choice(SCOPES),
+    help="append (write events) or admin (everything); repeatable.",
+)
+@click.option(
+    "--subject", required=True, help="Who holds the token; recorded as metadata.recorded_by."
+)
 @pass_context
 def create(ctx: Context, scopes: tuple[Scope, ...], subject: str) -> None:
     """Create a token and print it once; only its hash is stored."""
@@ -37,8 +45,11 @@ def create(ctx: Context, scopes: tuple[Scope, ...], subject: str) -> None:
     finally:
         store.close()
     click.echo(secret)
-    click.echo(f"token {info.token_id} for {info.subject} ({', '.join(info.scopes)}); "
-               "it is shown only this once", err=True)
+    click.echo(
+        f"token {info.token_id} for {info.subject} ({', '.join(info.scopes)}); "
+        "it is shown only this once",
+        err=True,
+    )
 
 
 @token.command("list")
@@ -58,8 +69,13 @@ def list_(ctx: Context, as_json: bool) -> None:
     for column in ("id", "subject", "scopes", "created", "revoked"):
         table.add_column(column)
     for info in infos:
-        table.add_row(info.token_id, info.subject, " ".join(info.scopes), info.created_at,
-                      info.revoked_at or "")
+        table.add_row(
+            info.token_id,
+            info.subject,
+            " ".join(info.scopes),
+            info.created_at,
+            info.revoked_at or "",
+        )
     stdout().print(table)
 
 

@@ -1,0 +1,286 @@
+"""`ledger show …` (projections as tables or JSON, with time travel) and `ledger replay`."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Mapping
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import click
+import msgspec
+from rich.table import Table
+
+from events.log import EventLog
+from events.payloads import Money
+from projections import PROJECTION_NAMES, Live, Projections, ViewSpec, build, load_snapshot
+from service.cli.common import EXIT_FAILED, Context, opened, pass_context, progress, stdout
+
+_ENCODER = msgspec.json.Encoder(decimal_format="string")
+
+
+class DateParam(click.ParamType):
+    """A calendar date, YYYY-MM-DD."""
+
+    name = "YYYY-MM-DD"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> date:  # noqa: ANN401 - click's signature
+        if isinstance(value, date):
+            return value
+        try:
+            return date.fromisoformat(str(value))
+        except ValueError:
+            self.fail(f"{value!r} is not a date (YYYY-MM-DD)", param, ctx)
+
+
+class TimestampParam(click.ParamType):
+    """An RFC 3339 timestamp with an offset."""
+
+    name = "RFC3339"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> datetime:  # noqa: ANN401 - click's signature
+        if isinstance(value, datetime):
+            return value
+        text = str(value)
+        try:
+            moment = datetime.fromisoformat(text)
+        except ValueError:
+            self.fail(f"{text!r} is not an RFC 3339 timestamp", param, ctx)
+        if moment.utcoffset() is None or "T" not in text.upper():
+            self.fail(f"{text!r} is not an RFC 3339 timestamp with an offset (e.g. Z)", param, ctx)
+        return moment.astimezone(UTC)
+
+
+def money(value: Money | None) -> str:
+    """`USD 326,000,000`."""
+    if value is None:
+        return ""
+    return f"{value.currency} {value.amount:,}"
+
+
+def totals(values: Mapping[str, Decimal]) -> str:
+    """Money per currency, never summed across currencies."""
+    return "; ".join(f"{currency} {amount:,}" for currency, amount in sorted(values.items()))
+
+
+def _view_spec(
+    log: EventLog, as_of: date | None, known_at: datetime | None, at_position: int | None
+) -> ViewSpec:
+    if at_position is not None and at_position > log.head():
+        msg = f"{at_position} is past the head of the log ({log.head()})"
+        raise click.BadParameter(msg, param_hint="'--at-position'")
+    return ViewSpec(as_of=as_of, known_at=known_at, at_position=at_position)
+
+
+def _tables(what: str, proj: Projections) -> list[Table]:  # noqa: C901, PLR0912 - one branch per projection
+    if what == "partnerships":
+        table = Table(title="Partnerships (top-level organizations)")
+        for column in ("pair", "since", "date", "type", "signed by", "scope", "site"):
+            table.add_column(column)
+        for pair in proj.partnerships():
+            for i, agreement in enumerate(pair.agreements):
+                table.add_row(
+                    " – ".join(pair.orgs) if i == 0 else "",
+                    pair.since if i == 0 else "",
+                    agreement.occurred_on,
+                    agreement.type,
+                    ", ".join(agreement.parties),
+                    "; ".join(agreement.scope),
+                    agreement.site or "",
+                )
+        return [table]
+    if what == "organizations":
+        table = Table(title="Organizations")
+        for column in (
+            "id",
+            "name",
+            "country",
+            "kind",
+            "parent",
+            "subsidiaries",
+            "partners",
+            "sites",
+        ):
+            table.add_column(column)
+        for org in proj.organizations():
+            table.add_row(
+                org.id,
+                org.name or "",
+                org.country or "",
+                org.kind or "",
+                org.parent or "",
+                ", ".join(org.subsidiaries),
+                ", ".join(org.partners),
+                ", ".join(sorted({s.site for s in org.sites})),
+            )
+        return [table]
+    if what == "timeline":
+        table = Table(title="Timeline")
+        for column in ("date", "type", "summary", "source"):
+            table.add_column(column)
+        for entry in proj.timeline():
+            table.add_row(entry.occurred_on, entry.type, entry.summary, entry.source.url)
+        return [table]
+    sites = Table(title="Capacity by site")
+    for column in (
+        "site",
+        "location",
+        "owner",
+        "acquired",
+        "price",
+        "committed",
+        "jobs",
+        "modalities",
+    ):
+        sites.add_column(
+            column, justify="right" if column in {"price", "committed", "jobs"} else "left"
+        )
+    for site in proj.capacity_sites():
+        place = (
+            ", ".join(
+                p for p in (site.location.city, site.location.region, site.location.country) if p
+            )
+            if site.location
+            else ""
+        )
+        jobs = (
+            f"{site.jobs:,}" + (f" by {site.jobs_by_year}" if site.jobs_by_year else "")
+            if site.jobs
+            else ""
+        )
+        sites.add_row(
+            site.site,
+            place,
+            site.owner or "",
+            site.acquired_on or "",
+            money(site.price),
+            totals(site.committed),
+            jobs,
+            ", ".join(site.modalities),
+        )
+    tables = [sites]
+    for by in ("country", "organization"):
+        summary = Table(title=f"Capacity by {by}")
+        for column in (by, "committed", "acquisitions", "jobs", "sites"):
+            summary.add_column(column, justify="left" if column == by else "right")
+        for row in proj.capacity_summary(by):  # type: ignore[arg-type] - the two literals above
+            summary.add_row(
+                row.key or "(unknown)",
+                totals(row.committed),
+                totals(row.acquisitions),
+                f"{row.jobs:,}",
+                str(row.sites),
+            )
+        tables.append(summary)
+    return tables
+
+
+def _data(what: str, proj: Projections) -> Any:  # noqa: ANN401 - each projection has its own shape
+    if what == "partnerships":
+        return proj.partnerships()
+    if what == "organizations":
+        return proj.organizations()
+    if what == "timeline":
+        return proj.timeline()
+    return {
+        "sites": proj.capacity_sites(),
+        "summary": {by: proj.capacity_summary(by) for by in ("country", "organization")},
+    }
+
+
+@click.command()
+@click.argument(
+    "what", type=click.Choice(["partnerships", "capacity", "organizations", "timeline"])
+)
+@click.option("--as-of", type=DateParam(), help="Only what had certainly happened by this date.")
+@click.option(
+    "--known-at", type=TimestampParam(), help="Only what the ledger knew at this moment (RFC 3339)."
+)
+@click.option("--at-position", type=click.IntRange(min=0), help="Only the log up to this position.")
+@click.option("--json", "as_json", is_flag=True, help='{"view", "data"} as JSON, for programs.')
+@pass_context
+def show(  # noqa: PLR0913 - one parameter per option
+    ctx: Context,
+    what: str,
+    as_of: date | None,
+    known_at: datetime | None,
+    at_position: int | None,
+    as_json: bool,
+) -> None:
+    """Show a projection: rich tables for people, --json for programs; time travel with the options."""
+    with opened(ctx, must_exist=True) as log:
+        spec = _view_spec(log, as_of, known_at, at_position)
+        proj = build(log.iter_events(upto=at_position), spec)
+    name = "capacity" if what == "capacity" else what
+    if as_json:
+        view = {
+            "position": proj.position,
+            "as_of": as_of,
+            "known_at": known_at,
+            "at_position": at_position,
+            "digest": proj.digests()[name],
+        }
+        sys.stdout.buffer.write(_ENCODER.encode({"view": view, "data": _data(what, proj)}) + b"\n")
+        return
+    console = stdout()
+    for table in _tables(what, proj):
+        console.print(table)
+    console.print(f"view at position {proj.position}; digest {proj.digests()[name][:16]}…")
+
+
+def _live(log: EventLog, advance: Callable[[int], None]) -> Projections:
+    """Fold event by event as a running service does, rebuilding when one lands in the past."""
+    live = Live()
+    for event in log.iter_events():
+        if not live.apply(event):
+            live.rebuild(log.iter_events(upto=event.position))
+        advance(1)
+    return live.projections()
+
+
+def _snapshot(log: EventLog, path: Path) -> Projections | None:
+    if not path.exists():
+        return None
+    live = load_snapshot(path.read_bytes())
+    if live is None or live.position > log.head():
+        return None
+    for event in log.iter_events(after=live.position):
+        if not live.apply(event):
+            live.rebuild(log.iter_events())
+            break
+    return live.projections()
+
+
+@click.command()
+@pass_context
+def replay(ctx: Context) -> None:
+    """Rebuild every projection from zero; compare digests with the snapshot and a live fold; exit 1 on a difference."""
+    with opened(ctx, must_exist=True) as log:
+        head = log.head()
+        with progress("replaying", head) as advance:
+            replayed = build(log.iter_events(upto=head))
+        with progress("live fold", head) as advance:
+            live = _live(log, advance)
+        snapshot = _snapshot(log, Path(ctx.settings.snapshot_file))
+    table = Table(title=f"Replay of {head} events")
+    for column in ("projection", "replayed from zero", "snapshot + tail", "live fold", "match"):
+        table.add_column(column)
+    ok = replayed.position == live.position == head
+    for name in PROJECTION_NAMES:
+        digests = [replayed.digests()[name], live.digests()[name]]
+        snap = snapshot.digests()[name] if snapshot is not None else None
+        if snap is not None:
+            digests.append(snap)
+        same = len(set(digests)) == 1
+        ok = ok and same
+        table.add_row(
+            name, digests[0], snap or "(no snapshot)", digests[1], "yes" if same else "NO"
+        )
+    stdout().print(table)
+    if not ok:
+        click.echo("replay differs from the live state", err=True)
+        sys.exit(EXIT_FAILED)
