@@ -1,0 +1,1 @@
+"""The log: payload types, envelope, canonical encoding, hash chain, upcasters, backends, seed."""

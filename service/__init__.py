@@ -1,0 +1,1 @@
+"""The service: the Litestar app, the command line, settings, auth, logging, metrics."""

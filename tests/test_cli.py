@@ -15,8 +15,9 @@ from events.seed import seed_events
 LEDGER = str(Path(sys.executable).with_name("ledger"))
 
 
-def ledger(db: Path, *args: str, stdin: bytes | None = None, env: dict[str, str] | None = None
-           ) -> subprocess.CompletedProcess[bytes]:
+def ledger(
+    db: Path, *args: str, stdin: bytes | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[bytes]:
     """Run `ledger --database DB ARGS…` as a real process, stdin and stdout piped."""
     return subprocess.run(
         [LEDGER, "--database", str(db), *args],
@@ -135,7 +136,10 @@ class TestAppend:
             (b"{not json", b"line 2"),
             (json.dumps(good_line(type="site_bought")).encode(), b"$.type"),
             (json.dumps(good_line(occurred_on="2024-02-30")).encode(), b"$.occurred_on"),
-            (json.dumps({k: v for k, v in good_line().items() if k != "source"}).encode(), b"$.source"),
+            (
+                json.dumps({k: v for k, v in good_line().items() if k != "source"}).encode(),
+                b"$.source",
+            ),
             (json.dumps(good_line(data={"id": "acme"})).encode(), b"$.data.name"),
             (json.dumps(good_line(data={"id": "Acme", "name": "A"})).encode(), b"$.data.id"),
             (json.dumps(good_line(extra=1)).encode(), b"$.extra"),
@@ -184,7 +188,9 @@ class TestVerify:
         """Changing one byte of a stored row with sqlite3 makes verify exit 1 naming that position."""
         with sqlite3.connect(seeded) as conn:
             conn.execute("DROP TRIGGER events_no_update")
-            (data,) = conn.execute("SELECT data FROM events WHERE position = ?", (position,)).fetchone()
+            (data,) = conn.execute(
+                "SELECT data FROM events WHERE position = ?", (position,)
+            ).fetchone()
             index = data.index(":") + 2
             tampered = data[:index] + ("x" if data[index] != "x" else "y") + data[index + 1 :]
             conn.execute("UPDATE events SET data = ? WHERE position = ?", (tampered, position))
@@ -195,7 +201,7 @@ class TestVerify:
 
 class TestExportImportBackup:
     def test_round_trip_keeps_every_hash(self, seeded: Path, tmp_path: Path) -> None:
-        """export | import into an empty ledger gives identical rows, hashes included."""
+        """Export | import into an empty ledger gives identical rows, hashes included."""
         exported = ledger(seeded, "export")
         assert exported.returncode == 0
         assert len(exported.stdout.splitlines()) == 10
@@ -257,7 +263,9 @@ class TestBadFiles:
         assert out.returncode == 1
         assert b"not a ledger" in out.stderr
         with sqlite3.connect(path) as conn:
-            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            tables = {
+                r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
+            }
         assert tables == {"customers"}
 
     def test_newer_schema(self, seeded: Path) -> None:
@@ -282,9 +290,13 @@ class TestBadFiles:
 
         env = {**os.environ, variable: value}
         out = subprocess.run(
-            [LEDGER, "--database", str(tmp_path / "x.db"), "serve"] if variable == "LEDGER_PORT"
+            [LEDGER, "--database", str(tmp_path / "x.db"), "serve"]
+            if variable == "LEDGER_PORT"
             else [LEDGER, "--database", str(tmp_path / "x.db"), "seed"],
-            capture_output=True, timeout=60, check=False, env=env,
+            capture_output=True,
+            timeout=60,
+            check=False,
+            env=env,
         )
         assert out.returncode == 2
         assert variable.encode() in out.stderr

@@ -1,0 +1,194 @@
+"""`ledger show` and `ledger replay` through the real console script (issue 4's CLI)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from events.envelope import Source
+from events.ids import seed_id
+from events.intake import new_event
+from events.payloads import EventCorrected
+from events.seed import SEED_URL, seed_events
+from events.sqlite import SQLiteEventLog
+from projections import ViewSpec, build
+
+LEDGER = str(Path(sys.executable).with_name("ledger"))
+ENCODER = msgspec.json.Encoder(decimal_format="string")
+
+
+def ledger(db: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [LEDGER, "--database", str(db), *args], capture_output=True, timeout=60, check=False
+    )
+
+
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    db = tmp_path_factory.mktemp("show") / "ledger.db"
+    log = SQLiteEventLog(db)
+    try:
+        log.append(seed_events())
+    finally:
+        log.close()
+    return db
+
+
+def in_process(db: Path, spec: ViewSpec) -> object:
+    log = SQLiteEventLog(db)
+    try:
+        return build(log.iter_events(upto=spec.at_position), spec)
+    finally:
+        log.close()
+
+
+def plain(value: object) -> object:
+    return json.loads(ENCODER.encode(value))
+
+
+class TestShowJson:
+    @pytest.mark.parametrize(
+        "options",
+        [
+            [],
+            ["--as-of", "2023-12-31"],
+            ["--at-position", "6"],
+            ["--as-of", "2024-04-30", "--at-position", "9"],
+        ],
+    )
+    @pytest.mark.parametrize("what", ["partnerships", "organizations", "timeline", "capacity"])
+    def test_json_agrees_with_the_projection(
+        self, seeded: Path, what: str, options: list[str]
+    ) -> None:
+        """`show WHAT --json` parses and equals the in-process projection at the same view."""
+        out = ledger(seeded, "show", what, "--json", *options)
+        assert out.returncode == 0, out.stderr
+        answer = json.loads(out.stdout)
+        as_of = options[options.index("--as-of") + 1] if "--as-of" in options else None
+        at = (
+            int(options[options.index("--at-position") + 1]) if "--at-position" in options else None
+        )
+        spec = ViewSpec(
+            as_of=datetime.fromisoformat(as_of).date() if as_of else None, at_position=at
+        )
+        proj = in_process(seeded, spec)
+        expected = {
+            "partnerships": lambda: proj.partnerships(),  # type: ignore[attr-defined]
+            "organizations": lambda: proj.organizations(),  # type: ignore[attr-defined]
+            "timeline": lambda: proj.timeline(),  # type: ignore[attr-defined]
+            "capacity": lambda: {
+                "sites": proj.capacity_sites(),  # type: ignore[attr-defined]
+                "summary": {b: proj.capacity_summary(b) for b in ("country", "organization")},  # type: ignore[attr-defined]
+            },
+        }[what]()
+        assert answer["data"] == plain(expected)
+        assert answer["view"]["digest"] == proj.digests()[what]  # type: ignore[attr-defined]
+        assert answer["view"]["position"] == proj.position  # type: ignore[attr-defined]
+
+    def test_2023_view_holds_the_memorandum_only(self, seeded: Path) -> None:
+        """At 2023-12-31 the Lotte–Merck pair holds the 2022 MoU only, signed through MilliporeSigma."""
+        answer = json.loads(
+            ledger(seeded, "show", "partnerships", "--json", "--as-of", "2023-12-31").stdout
+        )
+        (pair,) = answer["data"]
+        assert pair["orgs"] == ["lotte-biologics", "merck-kgaa"]
+        assert [a["type"] for a in pair["agreements"]] == ["memorandum"]
+        assert pair["through"]["merck-kgaa"] == ["milliporesigma"]
+
+    def test_tables_show_money_with_separators(self, seeded: Path) -> None:
+        """The people's table writes money with its currency and thousands separators."""
+        out = ledger(seeded, "show", "capacity")
+        assert out.returncode == 0
+        assert b"USD 326,000,000" in out.stdout
+        assert b"USD 160,000,000" in out.stdout
+
+
+class TestShowBadOptions:
+    @pytest.mark.parametrize(
+        ("options", "name"),
+        [
+            (["--as-of", "2024-13-01"], b"--as-of"),
+            (["--as-of", "yesterday"], b"--as-of"),
+            (["--known-at", "2024-01-01"], b"--known-at"),
+            (["--known-at", "2024-01-01T00:00:00"], b"--known-at"),
+            (["--at-position", "-1"], b"--at-position"),
+            (["--at-position", "11"], b"--at-position"),
+        ],
+    )
+    def test_one_line_naming_the_option(
+        self, seeded: Path, options: list[str], name: bytes
+    ) -> None:
+        """A bad time-travel option: one stderr line naming it, exit 2, no traceback."""
+        out = ledger(seeded, "show", "partnerships", *options)
+        assert out.returncode == 2
+        assert len(out.stderr.splitlines()) == 1
+        assert name in out.stderr
+        assert b"Traceback" not in out.stderr
+
+
+class TestReplay:
+    def test_replay_matches(self, seeded: Path) -> None:
+        """A replay of an untouched log matches the live fold: exit 0, every digest printed."""
+        out = ledger(seeded, "replay")
+        assert out.returncode == 0, out.stderr
+        proj = in_process(seeded, ViewSpec())
+        for digest in proj.digests().values():  # type: ignore[attr-defined]
+            assert digest.encode() in out.stdout
+
+    def test_replay_after_a_correction(self, tmp_path: Path) -> None:
+        """After a correction lands in the past, replay still agrees (the live fold rebuilds)."""
+        db = tmp_path / "l.db"
+        log = SQLiteEventLog(db)
+        try:
+            log.append(seed_events())
+            investment = next(e for e in seed_events() if e.type == "investment_committed")
+            data = msgspec.to_builtins(investment.data)
+            data["jobs"] = 350
+            log.append(
+                [
+                    new_event(
+                        EventCorrected(
+                            corrects=seed_id("investment-daejeon-2024"),
+                            replacement=data,
+                            reason="the release said 350",
+                        ),
+                        stream="site-daejeon",
+                        occurred_on="2024-03",
+                        source=Source(url=SEED_URL, quote="correction"),
+                    )
+                ]
+            )
+        finally:
+            log.close()
+        out = ledger(db, "replay")
+        assert out.returncode == 0, out.stdout + out.stderr
+        capacity = json.loads(ledger(db, "show", "capacity", "--json").stdout)
+        daejeon = next(s for s in capacity["data"]["sites"] if s["site"] == "daejeon")
+        assert daejeon["jobs"] == 350
+        before = json.loads(ledger(db, "show", "capacity", "--json", "--at-position", "10").stdout)
+        assert next(s for s in before["data"]["sites"] if s["site"] == "daejeon")["jobs"] == 300
+
+    def test_replay_flags_a_stale_snapshot(self, tmp_path: Path) -> None:
+        """A snapshot whose state disagrees with the log makes replay exit 1."""
+        from projections import Live, dump_snapshot  # noqa: PLC0415 - only this test builds one
+
+        db = tmp_path / "l.db"
+        log = SQLiteEventLog(db)
+        try:
+            log.append(seed_events())
+            events = list(log.iter_events())
+        finally:
+            log.close()
+        live = Live()
+        live.rebuild(events[:-1])  # the snapshot will claim position 10 but miss the last event
+        forged = Live(live.state, position=10, frontier=live.frontier)
+        Path(f"{db}.snapshot").write_bytes(dump_snapshot(forged))
+        out = ledger(db, "replay")
+        assert out.returncode == 1
+        assert b"NO" in out.stdout
