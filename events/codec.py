@@ -96,8 +96,14 @@ def decode_payload(
 
 
 def convert_payload(event_type: str, data: dict[str, Any]) -> AnyPayload:
-    """Validate a payload given as plain JSON values (a correction's replacement, say)."""
-    return decode_payload(event_type, CANONICAL.encode(data))
+    """Validate a payload given as plain JSON values (a correction's replacement, say).
+
+    Errors name the path inside the payload (`$.price.amount`), not under `$.data`.
+    """
+    try:
+        return decode_payload(event_type, CANONICAL.encode(data))
+    except InvalidEvent as exc:
+        raise InvalidEvent(exc.message, "$" + exc.path.removeprefix("$.data")) from None
 
 
 def data_hash(data: bytes, source: bytes) -> str:

@@ -49,7 +49,7 @@ class Money(Model):
         if not amount.is_finite():
             msg = "amount: must be a finite number"
             raise ValueError(msg)
-        if amount < 0:
+        if amount < 0 or amount.is_signed():
             msg = "amount: must not be negative"
             raise ValueError(msg)
         if len(amount.as_tuple().digits) > _MAX_DIGITS:

@@ -91,6 +91,9 @@ def _normalize_records(batch: Sequence[NewEvent], known: dict[str, Stored]) -> l
     out: list[NewEvent] = []
     for index, event in enumerate(batch):
         data = event.data
+        if event.type != data.TYPE:  # a row whose type does not match its data could never be read
+            msg = f"type {event.type!r} does not match its data, a {data.TYPE}"
+            raise InvalidEvent(msg, f"$[{index}].type")
         if isinstance(data, (EventCorrected, EventRetracted)):
             target = data.corrects if isinstance(data, EventCorrected) else data.retracts
             target_type = types_in_batch.get(target) or (

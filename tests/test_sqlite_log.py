@@ -1,0 +1,133 @@
+"""The SQLite backend: the conformance suite, plus what only a file-based store has."""
+
+from __future__ import annotations
+
+import functools
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+from conformance import EventLogConformance, Opener, event
+
+from events.errors import NotALedger, StoreError
+from events.log import EventLog
+from events.sqlite import SQLiteEventLog
+
+
+class TestSQLiteConformance(EventLogConformance):
+    """The SQLite log passes every conformance test."""
+
+    def make_log(self, tmp_path: Path) -> EventLog:
+        return SQLiteEventLog(tmp_path / "conformance.db")
+
+    def opener(self, log: EventLog) -> Opener:
+        assert isinstance(log, SQLiteEventLog)
+        return functools.partial(SQLiteEventLog, log.path)
+
+
+class TestTwoHandles:
+    def test_alternating_handles_on_one_file_keep_the_chain(self, db_path: Path) -> None:
+        """Two logs open on one file, appending in turn, keep positions gap-free and the chain."""
+        first, second = SQLiteEventLog(db_path), SQLiteEventLog(db_path)
+        try:
+            positions = []
+            for n in range(10):
+                handle = first if n % 2 == 0 else second
+                positions.append(handle.append([event("turns")]).events[0].position)
+            assert positions == list(range(1, 11))
+            assert first.verify().ok
+            assert [e.stream_version for e in second.stream("turns")[0]] == list(range(1, 11))
+        finally:
+            first.close()
+            second.close()
+
+
+class TestLifecycle:
+    def test_append_after_close_is_a_store_error(self, db_path: Path) -> None:
+        """A closed log refuses appends with a `StoreError`."""
+        log = SQLiteEventLog(db_path)
+        log.close()
+        with pytest.raises(StoreError, match="closed"):
+            log.append([event("late")])
+
+    def test_close_twice_is_harmless(self, db_path: Path) -> None:
+        """Closing a log a second time does nothing."""
+        log = SQLiteEventLog(db_path)
+        log.append([event("once")])
+        log.close()
+        log.close()
+        reopened = SQLiteEventLog(db_path)
+        try:
+            assert reopened.head() == 1
+        finally:
+            reopened.close()
+
+    def test_readers_on_many_threads_are_closed(self, db_path: Path) -> None:
+        """Reads from several threads work, and close releases their connections."""
+        log = SQLiteEventLog(db_path)
+        log.append([event("threads")])
+        heads: list[int] = []
+        threads = [threading.Thread(target=lambda: heads.append(log.head())) for _ in range(3)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        log.close()
+        assert heads == [1, 1, 1]
+        assert log._readers == []
+
+    @pytest.mark.parametrize("content", [b"not a database at all" * 100, b""])
+    def test_a_file_that_is_not_a_ledger_is_refused(self, db_path: Path, content: bytes) -> None:
+        """Opening a file that is not a ledger raises `NotALedger` (an empty file becomes one)."""
+        db_path.write_bytes(content)
+        if not content:
+            SQLiteEventLog(db_path).close()
+            return
+        with pytest.raises(NotALedger):
+            SQLiteEventLog(db_path)
+
+    def test_another_sqlite_database_is_refused(self, db_path: Path) -> None:
+        """A SQLite file with other tables is not taken for a ledger."""
+        conn = sqlite3.connect(db_path)
+        conn.execute("CREATE TABLE notes (body TEXT)")
+        conn.commit()
+        conn.close()
+        with pytest.raises(NotALedger):
+            SQLiteEventLog(db_path)
+
+    def test_a_directory_is_refused(self, tmp_path: Path) -> None:
+        """A directory path raises `NotALedger`."""
+        with pytest.raises(NotALedger):
+            SQLiteEventLog(tmp_path)
+
+    def test_an_unknown_synchronous_level_is_refused(self, db_path: Path) -> None:
+        """Only FULL, NORMAL and EXTRA are accepted."""
+        with pytest.raises(ValueError, match="synchronous"):
+            SQLiteEventLog(db_path, synchronous="OFF")  # type: ignore[arg-type]
+        assert not db_path.exists()
+
+
+class TestBackup:
+    def test_a_backup_is_a_verifying_copy(self, fresh_log: SQLiteEventLog, tmp_path: Path) -> None:
+        """`backup` writes a new file holding the same chain."""
+        fresh_log.append([event("saved") for _ in range(20)])
+        done: list[int] = []
+        target = tmp_path / "copy.db"
+        fresh_log.backup(target, progress=done.append)
+        copy = SQLiteEventLog(target)
+        try:
+            assert copy.head() == 20
+            assert list(copy.export_lines()) == list(fresh_log.export_lines())
+            assert copy.verify().ok
+        finally:
+            copy.close()
+        assert sum(done) == fresh_log.backup_pages()
+
+    def test_a_backup_never_overwrites(self, fresh_log: SQLiteEventLog, tmp_path: Path) -> None:
+        """A backup to an existing path is refused and the file is untouched."""
+        target = tmp_path / "exists.db"
+        target.write_bytes(b"keep me")
+        with pytest.raises(StoreError):
+            fresh_log.backup(target)
+        assert target.read_bytes() == b"keep me"
