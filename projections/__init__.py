@@ -1,0 +1,54 @@
+"""Pure folds over the log's events: organizations, partnerships, capacity, timeline.
+
+A view selects its events (`ViewSpec`: `as_of`, `known_at`, `at_position`), applies the
+selected corrections and retractions, and folds them in valid-time order; `build` does
+that from zero, `Live` keeps the current view up to date one event at a time, and
+`dump_snapshot` / `load_snapshot` turn a `Live` into bytes and back. No I/O here.
+"""
+
+from __future__ import annotations
+
+from projections.build import PROJECTION_NAMES, Projections, build, digest_of
+from projections.capacity import (
+    AcquisitionView,
+    InitiativeView,
+    InvestmentView,
+    PlanView,
+    SiteView,
+    SummaryRow,
+)
+from projections.live import Live
+from projections.organizations import OrganizationView, OrgSite
+from projections.partnerships import AgreementView, PartnershipView
+from projections.selection import ViewSpec
+from projections.snapshot import SNAPSHOT_VERSION, dump_snapshot, load_snapshot
+from projections.state import Fact, FoldState, SortKey, fold, sort_key
+from projections.timeline import TimelineEntry
+
+__all__ = [
+    "PROJECTION_NAMES",
+    "SNAPSHOT_VERSION",
+    "AcquisitionView",
+    "AgreementView",
+    "Fact",
+    "FoldState",
+    "InitiativeView",
+    "InvestmentView",
+    "Live",
+    "OrgSite",
+    "OrganizationView",
+    "PartnershipView",
+    "PlanView",
+    "Projections",
+    "SiteView",
+    "SortKey",
+    "SummaryRow",
+    "TimelineEntry",
+    "ViewSpec",
+    "build",
+    "digest_of",
+    "dump_snapshot",
+    "fold",
+    "load_snapshot",
+    "sort_key",
+]

@@ -1,0 +1,195 @@
+"""`build`: a view of the log, and `Projections`: its answers, derived once and cached.
+
+A `Projections` reads a fold state up to a number of facts (`count`); the state only
+grows at the end, so the answers of a `Projections` never change, even one taken from a
+`Live` state that keeps folding.
+
+Digests: the SHA-256 of the canonical encoding (`events.codec.canonical`, sorted-key
+msgspec JSON) of each projection's query output: the organizations list, the
+partnerships list, `{"sites", "by_country", "by_organization"}` for capacity. The
+timeline's answer carries each event's `position` and `recorded_at`, which depend on
+when and in what order the events were recorded, not on the events; so its digest is of
+a position-free form of the timeline's state instead: per entry, in order, the event's
+id, type, valid time, sequence, stream, (corrected) data, source and correction id
+(`timeline.stable_form`), everything an entry shows but `position`, `recorded_at` and
+the summary rendered from the data. Nothing else in any answer depends on arrival, so
+equal sets of events give equal digests whatever their arrival order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from functools import cached_property
+from typing import Final
+
+from events.codec import canonical
+from events.envelope import Event
+from projections.capacity import SiteView, SummaryBy, SummaryRow, derive_sites, summarize
+from projections.gcpause import paused_gc, without_gc
+from projections.organizations import OrganizationView, derive_organizations
+from projections.partnerships import Pair, PartnershipView, derive_partnerships, pair_of
+from projections.registry import Registry
+from projections.selection import ViewSpec, select
+from projections.state import FoldState, fold_all
+from projections.timeline import StableEntry, TimelineEntry, stable_form, timeline_entry
+
+PROJECTION_NAMES: Final = ("organizations", "partnerships", "capacity", "timeline")
+"""The projections a view has, each with its digest."""
+
+_SUMMARY_BY: Final = ("country", "organization")
+
+
+def digest_of(value: object) -> str:
+    """SHA-256 (hex) of a value's canonical encoding."""
+    return hashlib.sha256(canonical(value)).hexdigest()
+
+
+class Projections:
+    """The answers of one view: organizations, partnerships, capacity, timeline, digests.
+
+    Immutable once made; each answer is derived on first use and cached. Lists returned
+    are fresh copies of immutable entries.
+    """
+
+    def __init__(
+        self,
+        state: FoldState,
+        *,
+        count: int | None = None,
+        position: int = 0,
+        spec: ViewSpec | None = None,
+    ) -> None:
+        self._state = state
+        self._count = len(state.facts) if count is None else count
+        self.position = position
+        """The highest position among the events the view considered (0 if none)."""
+        self.spec = spec if spec is not None else ViewSpec()
+        """Where the view stands."""
+        self._summaries: dict[str, list[SummaryRow]] = {}
+        self._digests: dict[str, str] = {}
+
+    @cached_property
+    @without_gc
+    def _registry(self) -> Registry:
+        return Registry(self._state, self._count)
+
+    @cached_property
+    @without_gc
+    def _partnerships(self) -> dict[Pair, PartnershipView]:
+        return derive_partnerships(self._state, self._count, self._registry)
+
+    @cached_property
+    @without_gc
+    def _sites(self) -> dict[str, SiteView]:
+        return derive_sites(self._state, self._count)
+
+    @cached_property
+    @without_gc
+    def _organizations(self) -> dict[str, OrganizationView]:
+        return derive_organizations(
+            self._state, self._count, self._registry, self._partnerships, self._sites
+        )
+
+    @cached_property
+    @without_gc
+    def _timeline(self) -> list[TimelineEntry]:
+        corrected = self._state.corrected
+        facts = self._state.facts
+        if not corrected:
+            return [timeline_entry(event) for event in facts[: self._count]]
+        return [
+            timeline_entry(event, corrected.get(event.event_id)) for event in facts[: self._count]
+        ]
+
+    def _timeline_state(self) -> list[StableEntry]:
+        corrected = self._state.corrected
+        return [
+            stable_form(event, corrected.get(event.event_id))
+            for event in self._state.facts[: self._count]
+        ]
+
+    def organizations(self) -> list[OrganizationView]:
+        """Every organization, by id."""
+        return list(self._organizations.values())
+
+    def organization(self, org_id: str) -> OrganizationView | None:
+        """One organization, or None if the view does not know it."""
+        return self._organizations.get(org_id)
+
+    def partnerships(self) -> list[PartnershipView]:
+        """Every partnership, by pair of top-level ids."""
+        return list(self._partnerships.values())
+
+    def partnership(self, org_a: str, org_b: str) -> PartnershipView | None:
+        """The partnership of two organizations, in either order, rolled up to their tops.
+
+        None when they have none, or when both roll up to the same group.
+        """
+        top_a, top_b = self._registry.top(org_a), self._registry.top(org_b)
+        if top_a == top_b:
+            return None
+        return self._partnerships.get(pair_of(top_a, top_b))
+
+    def capacity_sites(self) -> list[SiteView]:
+        """Every site, by id."""
+        return list(self._sites.values())
+
+    def capacity_site(self, site_id: str) -> SiteView | None:
+        """One site, or None if the view does not know it."""
+        return self._sites.get(site_id)
+
+    def capacity_summary(self, by: SummaryBy) -> list[SummaryRow]:
+        """Capacity totals by `country` or by (top-level) `organization`."""
+        if by not in _SUMMARY_BY:
+            msg = f"a capacity summary is by country or by organization, not {by!r}"
+            raise ValueError(msg)
+        rows = self._summaries.get(by)
+        if rows is None:
+            with paused_gc():
+                rows = self._summaries[by] = summarize(self._sites, by, self._registry)
+        return list(rows)
+
+    def timeline(self) -> list[TimelineEntry]:
+        """Every announcement in valid-time order, with its provenance."""
+        return list(self._timeline)
+
+    def _digest_input(self, name: str) -> object:
+        if name == "organizations":
+            return self.organizations()
+        if name == "partnerships":
+            return self.partnerships()
+        if name == "capacity":
+            return {
+                "sites": self.capacity_sites(),
+                "by_country": self.capacity_summary("country"),
+                "by_organization": self.capacity_summary("organization"),
+            }
+        if name == "timeline":
+            return self._timeline_state()
+        msg = f"no projection {name!r} (known: {', '.join(PROJECTION_NAMES)})"
+        raise KeyError(msg)
+
+    def digest(self, name: str) -> str:
+        """One projection's digest, deriving only what that projection needs.
+
+        `KeyError` for a name not in `PROJECTION_NAMES`.
+        """
+        digest = self._digests.get(name)
+        if digest is None:
+            with paused_gc():
+                digest = self._digests[name] = digest_of(self._digest_input(name))
+        return digest
+
+    def digests(self) -> dict[str, str]:
+        """Each projection's digest, by name (`PROJECTION_NAMES`); see the module docstring."""
+        return {name: self.digest(name) for name in PROJECTION_NAMES}
+
+
+def build(events: Iterable[Event], spec: ViewSpec = ViewSpec()) -> Projections:  # noqa: B008 - frozen
+    """The view `spec` (default: everything, now) of a log's events, from zero."""
+    with paused_gc():
+        selection = select(events, spec)
+        state = fold_all(selection.facts)
+    state.corrected = selection.corrected
+    return Projections(state, position=selection.position, spec=spec)

@@ -1,0 +1,132 @@
+"""Organizations: who they are, their group, their partners and their sites.
+
+Every organization the view's facts register or mention (a party, an acquirer, a seller,
+a parent) has an entry; one never registered has `registered=False` and no name.
+Partners are top-level organizations; a parent's partners and sites include those of its
+subsidiaries, each site role naming the organization that holds it.
+"""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+from events.payloads import MemorandumSigned, PartnershipAgreed
+from projections.capacity import SiteRole, SiteView, site_roles
+from projections.partnerships import Pair, PartnershipView
+from projections.registry import Registry, upto
+from projections.schema import View
+from projections.state import FoldState
+
+T = TypeVar("T")
+
+
+class OrgSite(View, frozen=True):
+    """A site an organization (or one of its subsidiaries, `org`) has a role at."""
+
+    site: str
+    role: SiteRole
+    org: str
+
+
+class OrganizationView(View, frozen=True):
+    """An organization as the view knows it.
+
+    `parent` is the direct parent, `top` the top-level parent it rolls up to (itself if
+    none), `subsidiaries` the direct ones; `partners` are the top-level organizations it
+    or its subsidiaries signed agreements with; `sites` its and its subsidiaries' roles
+    at sites (owner, former owner, seller, plan, initiative, investment).
+    """
+
+    id: str
+    name: str | None
+    country: str | None
+    kind: str | None
+    aliases: tuple[str, ...]
+    registered: bool
+    parent: str | None
+    top: str
+    subsidiaries: tuple[str, ...]
+    partners: tuple[str, ...]
+    sites: tuple[OrgSite, ...]
+
+
+def _partners(registry: Registry, partnerships: dict[Pair, PartnershipView]) -> dict[str, set[str]]:
+    """Each organization's partners: those of its own agreements and its subsidiaries'."""
+    by_signer: dict[str, set[str]] = {}
+    for (org_a, org_b), partnership in partnerships.items():
+        through = partnership.through
+        for signer in through[org_a]:
+            by_signer.setdefault(signer, set()).add(org_b)
+        for signer in through[org_b]:
+            by_signer.setdefault(signer, set()).add(org_a)
+    return _up_the_chain(registry, by_signer)
+
+
+def _up_the_chain(registry: Registry, own: dict[str, set[T]]) -> dict[str, set[T]]:
+    """Each organization's own entries together with those of its subsidiaries."""
+    merged: dict[str, set[T]] = {}
+    for org, entries in own.items():
+        for holder in registry.chain(org):
+            held = merged.get(holder)
+            if held is None:
+                merged[holder] = set(entries)
+            else:
+                held |= entries
+    return merged
+
+
+def _sites(registry: Registry, sites: dict[str, SiteView]) -> dict[str, set[OrgSite]]:
+    """Each organization's roles at sites: its own and its subsidiaries'."""
+    own: dict[str, set[OrgSite]] = {}
+    for site in sites.values():
+        for role, org in site_roles(site):
+            own.setdefault(org, set()).add(OrgSite(site=site.site, role=role, org=org))
+    return _up_the_chain(registry, own)
+
+
+def _known(
+    state: FoldState, count: int, registry: Registry, sites: dict[str, SiteView]
+) -> set[str]:
+    """Every organization registered, or named as a parent, a party or at a site."""
+    known: set[str] = set(registry.registered) | set(registry.parent.values())
+    for index in upto(state.agreements, count):
+        data = state.facts[index].data
+        if isinstance(data, (MemorandumSigned, PartnershipAgreed)):
+            known.update(data.parties)
+    for site in sites.values():
+        known.update(site.orgs)
+    return known
+
+
+def _site_order(entry: OrgSite) -> tuple[str, str, str]:
+    return (entry.site, entry.role, entry.org)
+
+
+def derive_organizations(
+    state: FoldState,
+    count: int,
+    registry: Registry,
+    partnerships: dict[Pair, PartnershipView],
+    sites: dict[str, SiteView],
+) -> dict[str, OrganizationView]:
+    """Every organization of the view, by id, in id order."""
+    partners = _partners(registry, partnerships)
+    org_sites = _sites(registry, sites)
+    children = registry.subsidiaries()
+    views: dict[str, OrganizationView] = {}
+    for org_id in sorted(_known(state, count, registry, sites)):
+        registration = registry.registered.get(org_id)
+        views[org_id] = OrganizationView(
+            id=org_id,
+            name=registration.name if registration else None,
+            country=registration.country if registration else None,
+            kind=registration.kind if registration else None,
+            aliases=registration.aliases if registration else (),
+            registered=registration is not None,
+            parent=registration.parent if registration else None,
+            top=registry.top(org_id),
+            subsidiaries=tuple(children.get(org_id, ())),
+            partners=tuple(sorted(partners.get(org_id, ()))),
+            sites=tuple(sorted(org_sites.get(org_id, ()), key=_site_order)),
+        )
+    return views

@@ -1,0 +1,187 @@
+"""View selection (DESIGN §5): which events a view folds, corrected, in valid-time order.
+
+A view first selects its events by `known_at` (transaction time) and `at_position` (the
+log's order), which select corrections and retractions too, and by `as_of` (valid time),
+which does not: a correction is a fact about the record, not about the world. The
+selected corrections and retractions are then applied to the selected announcements,
+and the result is put in valid-time order (`projections.state.sort_key`), never in
+position order. So the state of a view is a function of the set of events only.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+
+import msgspec
+
+from events.codec import convert_payload
+from events.dates import period_end
+from events.envelope import Event
+from events.errors import InvalidEvent
+from events.payloads import EventCorrected, EventRetracted
+from projections.state import FACT_TYPES, Fact, SortKey, sort_key
+
+
+class ViewSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Where a view stands in the three coordinates; any combination, all None for "now".
+
+    `as_of`: only announcements that had surely happened by that date (an event dated
+    `2022` counts from 2022-12-31). `known_at`: only events recorded by that moment (UTC;
+    a naive datetime is read as UTC). `at_position`: only events up to that position.
+    """
+
+    as_of: dt.date | None = None
+    known_at: dt.datetime | None = None
+    at_position: int | None = None
+
+
+class Selection(msgspec.Struct, frozen=True, kw_only=True):
+    """The outcome of selecting: what to fold, in order, and where the view stands.
+
+    `position` is the highest position among the events `known_at` and `at_position`
+    kept (0 if none); `frontier` is the sort key of the last fact to fold.
+    """
+
+    facts: list[Fact]
+    corrected: dict[str, str]
+    position: int
+    frontier: SortKey | None
+
+
+def _utc(moment: dt.datetime | None) -> dt.datetime | None:
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=dt.UTC)
+
+
+def _split(events: Iterable[Event]) -> tuple[list[Fact], list[Event], int]:
+    """The announcements' facts, the record events apart, and the highest position.
+
+    Only the facts are kept of announcements, so the events themselves (their hashes,
+    metadata) can be freed as the iteration goes.
+    """
+    kept: list[Fact] = []
+    records: list[Event] = []
+    position = 0
+    classes = FACT_TYPES
+    for event in events:
+        if event.position > position:  # noqa: PLR1730 - hot loop: cheaper than max()
+            position = event.position
+        make = classes.get(event.type)
+        if make is None:
+            records.append(event)
+        else:
+            kept.append(
+                make(
+                    event.event_id,
+                    event.occurred_on,
+                    event.sequence,
+                    event.stream,
+                    event.position,
+                    event.recorded_at,
+                    event.source,
+                    event.data,
+                )
+            )
+    return kept, records, position
+
+
+def _filtered(events: Iterable[Event], spec: ViewSpec) -> tuple[list[Fact], list[Event], int]:
+    """Facts and record events the spec keeps, and the highest position kept."""
+    known_at, at_position, as_of = _utc(spec.known_at), spec.at_position, spec.as_of
+    if known_at is None and at_position is None and as_of is None:
+        return _split(events)
+    if known_at is not None or at_position is not None:
+        events = (
+            event
+            for event in events
+            if (known_at is None or event.recorded_at <= known_at)
+            and (at_position is None or event.position <= at_position)
+        )
+    kept, records, position = _split(events)
+    if as_of is not None:
+        ends: dict[str, dt.date] = {}
+        for fact in kept:
+            if fact.occurred_on not in ends:
+                ends[fact.occurred_on] = period_end(fact.occurred_on)
+        kept = [fact for fact in kept if ends[fact.occurred_on] <= as_of]
+    return kept, records, position
+
+
+def _latest_records(records: Iterable[Event]) -> tuple[set[str], dict[str, Event]]:
+    """The retracted event ids, and each corrected event's winning correction."""
+    retracted: set[str] = set()
+    latest: dict[str, Event] = {}
+    for record in records:
+        data = record.data
+        if isinstance(data, EventRetracted):
+            retracted.add(data.retracts)
+        elif isinstance(data, EventCorrected):
+            current = latest.get(data.corrects)
+            if current is None or record.position > current.position:
+                latest[data.corrects] = record
+    return retracted, latest
+
+
+def _corrected(fact: Fact, correction: Event) -> Fact | None:
+    """The fact with the correction's replacement as data (None if the schema refuses it)."""
+    fix = correction.data
+    if not isinstance(fix, EventCorrected):  # pragma: no cover - selected as a correction
+        return None
+    try:
+        data = convert_payload(fact.type, fix.replacement)
+    except InvalidEvent:
+        return None
+    return msgspec.structs.replace(fact, data=data)
+
+
+def apply_records(kept: list[Fact], records: Iterable[Event]) -> tuple[list[Fact], dict[str, str]]:
+    """Drop the retracted facts, replace the corrected ones' data; keep the order given.
+
+    Of several corrections of one event the one with the highest position wins. A
+    corrected event keeps its own envelope (`occurred_on`, `sequence`, id); only `data`
+    changes. A replacement the current payload schema refuses is ignored (the original
+    stands), so one bad stored correction cannot make every view fail.
+    """
+    retracted, latest = _latest_records(records)
+    corrected: dict[str, str] = {}
+    if not retracted and not latest:
+        return kept, corrected
+    out: list[Fact] = []
+    for fact in kept:
+        if fact.event_id in retracted:
+            continue
+        correction = latest.get(fact.event_id)
+        fixed = None if correction is None else _corrected(fact, correction)
+        if correction is not None and fixed is not None:
+            corrected[fact.event_id] = correction.event_id
+            out.append(fixed)
+        else:
+            out.append(fact)
+    return out, corrected
+
+
+def in_valid_time_order(facts: list[Fact]) -> SortKey | None:
+    """Sort facts by valid time in place (cheap when they already are); the last key or None."""
+    previous: SortKey | None = None
+    for fact in facts:
+        occurred_on = fact.occurred_on
+        size = len(occurred_on)
+        start = occurred_on if size == 10 else occurred_on + ("-01" if size == 7 else "-01-01")
+        key = (start, fact.sequence or 0, fact.event_id)
+        if previous is not None and key < previous:
+            break
+        previous = key
+    else:
+        return previous
+    facts.sort(key=sort_key)
+    return sort_key(facts[-1])
+
+
+def select(events: Iterable[Event], spec: ViewSpec) -> Selection:
+    """Select, correct and order the facts of a view (see the module's docstring)."""
+    kept, records, position = _filtered(events, spec)
+    kept, corrected = apply_records(kept, records)
+    frontier = in_valid_time_order(kept)
+    return Selection(facts=kept, corrected=corrected, position=position, frontier=frontier)

@@ -1,0 +1,174 @@
+"""The fold state every projection reads: the selected facts in valid-time order, indexed.
+
+The state keeps raw facts only (what the answers show of each event, with corrections
+already applied) and a few indexes into them; every rolled-up answer (a subsidiary's
+agreement counted for its parent, a site's total per currency) is derived from the state
+at query time. So an `organization_registered` event folded after the agreements it
+explains still rolls them up, whatever order the events arrived in.
+
+The state only ever grows at the end: fact `i` and the index entries pointing at it never
+change once folded. A reader that remembers how many facts there were (`count`) therefore
+sees a fixed state even while a live fold keeps appending.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Final
+
+import msgspec
+
+from events.envelope import Event, Source
+from events.payloads import (
+    PAYLOAD_TYPES,
+    RECORD_TYPES,
+    AnyPayload,
+    FacilityPlanAnnounced,
+    InitiativeLaunched,
+    InvestmentCommitted,
+    MemorandumSigned,
+    OrganizationRegistered,
+    PartnershipAgreed,
+    SiteAcquired,
+)
+
+SortKey = tuple[str, int, str]
+"""Valid-time order: period start (ISO text), sequence (None as 0), event id."""
+
+
+class Fact(msgspec.Struct, frozen=True, array_like=True, gc=False):
+    """What the folds keep of an announcement: the envelope fields answers show, and its data.
+
+    Hashes, metadata and stream versions stay in the log. Each announcement type has its
+    own subclass (`FACT_TYPES`), tagged with the type, so a list of facts encodes as
+    arrays led by their type and decodes back in one pass.
+    """
+
+    event_id: str
+    occurred_on: str
+    sequence: int | None
+    stream: str
+    position: int
+    recorded_at: datetime
+    source: Source
+    data: AnyPayload
+
+    @property
+    def type(self) -> str:
+        """The event's type tag."""
+        return self.data.TYPE
+
+
+FACT_TYPES: Final[dict[str, type[Fact]]] = {
+    name: msgspec.defstruct(  # type: ignore[misc]  # defstruct is typed as making a plain Struct
+        f"{payload.__name__}Fact",
+        [("data", payload)],
+        bases=(Fact,),
+        tag=name,
+        frozen=True,
+        array_like=True,
+        gc=False,
+    )
+    for name, payload in sorted(PAYLOAD_TYPES.items())
+    if name not in RECORD_TYPES
+}
+"""The fact class of each announcement type."""
+
+
+def fact_of(event: Event, data: AnyPayload | None = None) -> Fact:
+    """The fact of an announcement (with `data` in place of its own, for a correction)."""
+    return FACT_TYPES[event.type](
+        event.event_id,
+        event.occurred_on,
+        event.sequence,
+        event.stream,
+        event.position,
+        event.recorded_at,
+        event.source,
+        event.data if data is None else data,
+    )
+
+
+def period_start_text(occurred_on: str) -> str:
+    """The ISO text of `events.dates.period_start`, by padding (`2023-05` -> `2023-05-01`).
+
+    `occurred_on` is validated on intake (`YYYY`, `YYYY-MM`, `YYYY-MM-DD`, four-digit year),
+    so text order of the result is date order.
+    """
+    size = len(occurred_on)
+    if size == 10:
+        return occurred_on
+    if size == 7:
+        return occurred_on + "-01"
+    return occurred_on + "-01-01"
+
+
+def sort_key(event: Event | Fact) -> SortKey:
+    """An event's place in valid-time order; depends on the event only, never on its position."""
+    return (period_start_text(event.occurred_on), event.sequence or 0, event.event_id)
+
+
+class FoldState(msgspec.Struct, kw_only=True):
+    """What the folds keep: the facts in valid-time order and indexes into that list.
+
+    `facts` are the selected announcements, corrected and without the retracted ones, in
+    fold order; `organizations` maps an organization id to the facts registering it,
+    `agreements` lists the memoranda and partnership deals, `sites` maps a site id to the
+    acquisitions, plans, initiatives and investments there; `corrected` maps a corrected
+    event's id to the id of the correction applied to it.
+    """
+
+    facts: list[Fact] = msgspec.field(default_factory=list)
+    organizations: dict[str, list[int]] = msgspec.field(default_factory=dict)
+    agreements: list[int] = msgspec.field(default_factory=list)
+    sites: dict[str, list[int]] = msgspec.field(default_factory=dict)
+    corrected: dict[str, str] = msgspec.field(default_factory=dict)
+
+
+def fold_fact(state: FoldState, fact: Fact) -> FoldState:
+    """Fold one fact into the state (in place, O(1)) and return the state.
+
+    The caller folds in valid-time order (`sort_key`); corrections and retractions are
+    applied before folding (see `projections.selection`), so they are never folded here.
+    """
+    index = len(state.facts)
+    state.facts.append(fact)
+    data = fact.data
+    if isinstance(data, (InvestmentCommitted, SiteAcquired)):
+        site: str | None = data.site
+    elif isinstance(data, (MemorandumSigned, PartnershipAgreed)):
+        state.agreements.append(index)
+        return state
+    elif isinstance(data, (FacilityPlanAnnounced, InitiativeLaunched)):
+        site = data.site
+    elif isinstance(data, OrganizationRegistered):
+        registrations = state.organizations.get(data.id)
+        if registrations is None:
+            state.organizations[data.id] = [index]
+        else:
+            registrations.append(index)
+        return state
+    else:
+        return state
+    if site is not None:
+        entries = state.sites.get(site)
+        if entries is None:
+            state.sites[site] = [index]
+        else:
+            entries.append(index)
+    return state
+
+
+def fold(state: FoldState, event: Event) -> FoldState:
+    """Fold one stored announcement into the state (in place, O(1)) and return the state."""
+    return fold_fact(state, fact_of(event))
+
+
+def fold_all(facts: Iterable[Fact], state: FoldState | None = None) -> FoldState:
+    """Fold facts already in valid-time order into a state (a new one unless given)."""
+    if state is None:
+        state = FoldState()
+    for fact in facts:
+        fold_fact(state, fact)
+    return state

@@ -1,0 +1,160 @@
+"""Live state: O(1) folding in valid-time order, refusal otherwise, equal to a from-zero build."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import msgspec
+
+from events.envelope import Event, Metadata, Source
+from events.payloads import (
+    EventCorrected,
+    EventRetracted,
+    InvestmentCommitted,
+    MemorandumSigned,
+    Money,
+    OrganizationRegistered,
+    Payload,
+)
+from projections import Live, build
+
+BASE = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
+
+
+def ev(number: int, data: Payload, occurred_on: str) -> Event:
+    """An event at position `number`, recorded `number` seconds after BASE."""
+    return Event(
+        position=number,
+        event_id=f"00000000-0000-4000-8000-{number:012x}",
+        stream="s",
+        stream_version=number,
+        type=data.TYPE,
+        schema_version=1,
+        occurred_on=occurred_on,
+        sequence=None,
+        recorded_at=BASE + dt.timedelta(seconds=number),
+        data=data,
+        source=Source(url="urn:test"),
+        metadata=Metadata(),
+        data_hash="0" * 64,
+        prev_hash="0" * 64,
+        hash="0" * 64,
+    )
+
+
+def invest(amount: int) -> InvestmentCommitted:
+    return InvestmentCommitted(
+        org="a", site="s", amount=Money(amount=Decimal(amount), currency="USD")
+    )
+
+
+HISTORY = [
+    ev(1, OrganizationRegistered(id="a", name="A"), "2022"),
+    ev(2, OrganizationRegistered(id="b", name="B", parent="c"), "2022-03"),
+    ev(3, MemorandumSigned(agreement="m", parties=("a", "b")), "2022-04-01"),
+    ev(4, invest(10), "2023"),
+]
+
+
+def live_of(events: list[Event]) -> Live:
+    live = Live()
+    for event in events:
+        assert live.apply(event)
+    return live
+
+
+class TestApply:
+    """apply folds what comes after the frontier and refuses the rest."""
+
+    def test_in_order_events_fold(self):
+        """Events in valid-time order all fold, and the state equals a build of them."""
+        live = live_of(HISTORY)
+        assert live.position == 4
+        assert live.frontier == ("2023-01-01", 0, HISTORY[-1].event_id)
+        proj = live.projections()
+        assert proj.digests() == build(HISTORY).digests()
+        assert proj.timeline() == build(HISTORY).timeline()
+        assert proj.position == 4
+
+    def test_empty_live(self):
+        """A new Live is empty, at position 0, like a build of nothing."""
+        live = Live()
+        assert (live.position, live.frontier) == (0, None)
+        assert live.projections().digests() == build([]).digests()
+
+    def test_event_in_the_past_is_refused(self):
+        """An event dated before the frontier is refused and nothing changes."""
+        live = live_of(HISTORY)
+        before = (live.projections().digests(), live.position, live.frontier)
+        late = ev(5, OrganizationRegistered(id="c", name="C"), "2022-02")
+        assert not live.apply(late)
+        assert (live.projections().digests(), live.position, live.frontier) == before
+        live.rebuild([*HISTORY, late])
+        assert live.projections().digests() == build([*HISTORY, late]).digests()
+        assert live.position == 5
+
+    def test_same_event_twice_is_refused(self):
+        """The event at the frontier itself is not folded again."""
+        live = live_of(HISTORY)
+        assert not live.apply(HISTORY[-1])
+
+    def test_records_are_refused(self):
+        """Corrections and retractions always ask for a rebuild."""
+        live = live_of(HISTORY)
+        target = HISTORY[-1].event_id
+        fix = EventCorrected(
+            corrects=target, replacement=msgspec.to_builtins(invest(20)), reason="x"
+        )
+        for record in (
+            ev(5, fix, "2099"),
+            ev(6, EventRetracted(retracts=target, reason="x"), "2099"),
+        ):
+            assert not live.apply(record)
+        everything = [*HISTORY, ev(5, fix, "2099")]
+        live.rebuild(everything)
+        site = live.projections().capacity_site("s")
+        assert site is not None
+        assert site.committed == {"USD": Decimal(20)}
+        assert live.projections().digests() == build(everything).digests()
+
+    def test_fold_after_rebuild(self):
+        """After a rebuild with corrections, later events fold on top of the corrected state."""
+        target = HISTORY[-1].event_id
+        fix = ev(
+            5,
+            EventCorrected(
+                corrects=target, replacement=msgspec.to_builtins(invest(20)), reason="x"
+            ),
+            "2099",
+        )
+        live = Live()
+        live.rebuild([*HISTORY, fix])
+        later = ev(6, invest(5), "2024")
+        assert live.apply(later)
+        assert live.projections().digests() == build([*HISTORY, fix, later]).digests()
+        assert live.projections().timeline() == build([*HISTORY, fix, later]).timeline()
+
+
+class TestProjectionsOfLive:
+    """What live.projections() hands out."""
+
+    def test_same_object_until_the_state_changes(self):
+        """projections() is cached until apply or rebuild changes the state."""
+        live = live_of(HISTORY[:2])
+        first = live.projections()
+        assert live.projections() is first
+        live.apply(HISTORY[2])
+        assert live.projections() is not first
+
+    def test_taken_projections_keep_their_answers(self):
+        """A Projections taken earlier answers for its own state while the Live folds on."""
+        live = live_of(HISTORY[:2])
+        taken = live.projections()
+        for event in HISTORY[2:]:
+            live.apply(event)
+        assert taken.partnerships() == []
+        assert taken.capacity_sites() == []
+        assert taken.digests() == build(HISTORY[:2]).digests()
+        assert len(taken.timeline()) == 2
+        assert taken.position == 2
