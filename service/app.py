@@ -52,7 +52,9 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
         app.state.ledger = ledger
         app.state.tokens = ledger.tokens
         structlog.get_logger("service").info(
-            "ledger open", database=settings.database, head=ledger.log.head(),
+            "ledger open",
+            database=settings.database,
+            head=ledger.log.head(),
             projected=ledger.projector.position,
         )
         try:
@@ -66,7 +68,7 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
     def on_500(request: Request[Any, Any, Any], exc: Exception) -> Any:  # noqa: ANN401 - Litestar's handler type
         return internal_error(request, exc)
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             EventsController,
             StreamsController,
@@ -81,7 +83,7 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
         dependencies={"ledger": Provide(provide_ledger, sync_to_thread=False)},
         guards=[require_scope],
         lifespan=[lifespan],
-        middleware=[request_log_middleware, prometheus.middleware],
+        middleware=[prometheus.middleware],
         plugins=[problem_details_plugin()],
         exception_handlers={Exception: on_500},
         request_max_body_size=settings.body_limit,
@@ -100,3 +102,6 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
         state=State({"settings": settings}),
         debug=False,
     )
+    # Around the router, not a route: 404s and 405s (no route) get their log line and id too.
+    app.asgi_handler = request_log_middleware(app.asgi_handler)
+    return app

@@ -39,11 +39,18 @@ def authenticate(connection: ASGIConnection[Any, Any, Any, Any]) -> TokenInfo:
     return info
 
 
-def require_scope(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
-    """Guard: the handler's `opt["scope"]` must be among the token's scopes (admin holds all)."""
+def require_scope(
+    connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
+) -> None:
+    """Guard: the handler's `opt["scope"]` must be among the token's scopes (admin holds all).
+
+    With `read_token_required`, reads of `/v1` need a token too; health probes, `/metrics`
+    and the OpenAPI document stay open (probes and scrapers carry no token).
+    """
     needed = handler.opt.get("scope")
     if needed is None:
-        if connection.app.state.settings.read_token_required:
+        reads_closed: bool = connection.app.state.settings.read_token_required
+        if reads_closed and connection.url.path.startswith("/v1/"):
             authenticate(connection)
         return
     info = authenticate(connection)

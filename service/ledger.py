@@ -8,6 +8,7 @@ from events.envelope import AppendResult, NewEvent
 from events.errors import ConflictError, LedgerError
 from events.log import EventLog
 from service import metrics
+from service.cache import LRU
 from service.projector import Projector
 from service.settings import Settings
 from service.store import open_log
@@ -26,6 +27,8 @@ class Ledger:
         except BaseException:
             self.log.close()
             raise
+        self.answers: LRU[tuple[str, str], bytes] = LRU(512)
+        """Encoded projection answers by URL and ETag: an unchanged view is encoded once."""
         self.ready = True
         metrics.bind(self.log.head, lambda: self.projector.position)
 

@@ -13,7 +13,9 @@ APPENDED = Counter("ledger_events_appended", "Events appended (idempotent replay
 APPENDS = Counter("ledger_appends", "Append requests, by outcome", ["outcome"])
 HEAD = Gauge("ledger_log_head", "Position of the last committed event")
 PROJECTED = Gauge("ledger_projection_position", "Position the live projections have folded up to")
-LAG = Gauge("ledger_projection_lag", "Events committed but not yet folded into the live projections")
+LAG = Gauge(
+    "ledger_projection_lag", "Events committed but not yet folded into the live projections"
+)
 
 
 def bind(head: Callable[[], int], projected: Callable[[], int]) -> None:

@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import msgspec
 import structlog
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
+from litestar.openapi import ResponseSpec
 from litestar.plugins.problem_details import (
     ProblemDetailsConfig,
     ProblemDetailsException,
@@ -24,6 +26,50 @@ from events.errors import (
 
 PROBLEM_JSON = "application/problem+json"
 _TYPE = "https://partnership-ledger.invalid/problems/"
+
+
+class FieldError(msgspec.Struct, kw_only=True):
+    """One bad field of a request: its JSON path (`$.events[0].stream`, `query.limit`)."""
+
+    path: str
+    message: str
+
+
+class ProblemBody(msgspec.Struct, kw_only=True):
+    """An RFC 9457 problem as the API answers it (`errors` on a 422 only); for the OpenAPI doc."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    errors: list[FieldError] | None = None
+
+
+_WHEN = {
+    400: "The body is not JSON",
+    401: "No bearer token, or an unknown or revoked one",
+    403: "The token lacks the scope this needs",
+    404: "Nothing by that id",
+    409: "A version conflict, or a known event id with other content",
+    413: "The body or the batch is over its limit",
+    415: "The body is not application/json",
+    422: "A bad field or parameter; `errors` names the JSON path of each",
+    500: "The server failed; the error is logged, not shown",
+    503: "The store does not answer, or the service is not ready",
+}
+
+
+def problem_responses(*statuses: int) -> dict[int, ResponseSpec]:
+    """OpenAPI `responses` declaring these statuses (and 500) as problem details."""
+    return {
+        status: ResponseSpec(
+            data_container=ProblemBody,
+            media_type=PROBLEM_JSON,
+            description=_WHEN[status],
+            generate_examples=False,
+        )
+        for status in sorted({500, *statuses})
+    }
 
 
 class Problem(ProblemDetailsException):
@@ -78,7 +124,10 @@ def _from_validation(exc: ValidationException) -> ProblemDetailsException:
                 key = item.get("key")
                 source = item.get("source")
                 source = getattr(source, "value", source)  # Litestar's ParamType enum
-                path = f"{source}.{key}" if source and key else str(key or "$")
+                if source == "body":  # the JSON path in the body, as the domain's errors say it
+                    path = "$" if key in {None, "data"} else f"$.{key}"
+                else:
+                    path = f"{source}.{key}" if source and key else str(key or "$")
                 errors.append({"path": path, "message": str(item.get("message", ""))})
     detail = "; ".join(f"{e['path']}: {e['message']}" for e in errors) or str(exc.detail)
     if exc.status_code == 400 and errors:

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import os
 import threading
-from collections import OrderedDict
 from pathlib import Path
 
 import structlog
 
 from events.log import EventLog
 from projections import Live, Projections, ViewSpec, build, dump_snapshot, load_snapshot
+from service.cache import LRU
 
 _CACHE_SIZE = 64
 log = structlog.get_logger("projector")
@@ -20,12 +20,14 @@ log = structlog.get_logger("projector")
 class Projector:
     """Keeps `Live` equal to a from-zero replay of the log, and answers past views."""
 
-    def __init__(self, events: EventLog, snapshot_path: str | Path | None, snapshot_every: int) -> None:
+    def __init__(
+        self, events: EventLog, snapshot_path: str | Path | None, snapshot_every: int
+    ) -> None:
         self.events = events
         self.snapshot_path = Path(snapshot_path) if snapshot_path else None
         self.snapshot_every = snapshot_every
         self._lock = threading.Lock()
-        self._views: OrderedDict[tuple[ViewSpec, int], Projections] = OrderedDict()
+        self._views: LRU[tuple[ViewSpec, int], Projections] = LRU(_CACHE_SIZE)
         self.live = self._load() or Live()
         self._snapshotted = self.live.position
         self.catch_up()
@@ -41,7 +43,11 @@ class Projector:
         try:
             live = load_snapshot(self.snapshot_path.read_bytes())
         except OSError as exc:
-            log.warning("snapshot unreadable, replaying from zero", path=str(self.snapshot_path), error=str(exc))
+            log.warning(
+                "snapshot unreadable, replaying from zero",
+                path=str(self.snapshot_path),
+                error=str(exc),
+            )
             return None
         if live is not None and live.position > self.events.head():
             log.warning("snapshot ahead of the log, replaying from zero", position=live.position)
@@ -70,18 +76,13 @@ class Projector:
         if spec == ViewSpec():
             return self.catch_up()
         head = self.events.head()
-        key = (spec, head)
-        with self._lock:
-            cached = self._views.get(key)
-            if cached is not None:
-                self._views.move_to_end(key)
-                return cached
         upto = spec.at_position if spec.at_position is not None else head
+        key = (spec, upto)  # a view at a fixed position never changes; others move with the head
+        cached = self._views.get(key)
+        if cached is not None:
+            return cached
         built = build(self.events.iter_events(upto=upto), spec)
-        with self._lock:
-            self._views[key] = built
-            while len(self._views) > _CACHE_SIZE:
-                self._views.popitem(last=False)
+        self._views.put(key, built)
         return built
 
     def snapshot(self) -> None:

@@ -99,8 +99,13 @@ class TokenStore:
             "SELECT token_id, subject, scopes, created_at, revoked_at FROM tokens ORDER BY created_at"
         )
         return [
-            TokenInfo(token_id=r[0], subject=r[1], scopes=tuple(r[2].split()), created_at=r[3],
-                      revoked_at=r[4])
+            TokenInfo(
+                token_id=r[0],
+                subject=r[1],
+                scopes=tuple(r[2].split()),
+                created_at=r[3],
+                revoked_at=r[4],
+            )
             for r in rows
         ]
 
@@ -122,8 +127,9 @@ class TokenStore:
         ).fetchone()
         if row is None or not hmac.compare_digest(row[5], digest) or row[4] is not None:
             return None
-        return TokenInfo(token_id=row[0], subject=row[1], scopes=tuple(row[2].split()),
-                         created_at=row[3])
+        return TokenInfo(
+            token_id=row[0], subject=row[1], scopes=tuple(row[2].split()), created_at=row[3]
+        )
 
     def close(self) -> None:
         """Close the connection."""

@@ -2,46 +2,58 @@
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Callable
 from datetime import UTC, date, datetime
-from threading import Lock
 from typing import Annotated, Any
 
 import msgspec
 from litestar import Request, Response
 from litestar.exceptions import NotFoundException
-from litestar.params import Parameter
+from litestar.openapi import ResponseSpec
+from litestar.params import QueryParameter
 from litestar.status_codes import HTTP_304_NOT_MODIFIED
 
 from events.errors import InvalidEvent
 from projections import Projections, ViewSpec
 from service.ledger import Ledger
-from service.problems import invalid
+from service.problems import invalid, problem_responses
 from service.schemas import View, ViewAnswer
 
 AsOf = Annotated[
-    date | None, Parameter(description="Only what had certainly happened by this date (YYYY-MM-DD)")
+    date | None,
+    QueryParameter(description="Only what had certainly happened by this date (YYYY-MM-DD)"),
 ]
 KnownAt = Annotated[
     datetime | None,
-    Parameter(description="Only what the ledger knew at this moment (RFC 3339 with offset)"),
+    QueryParameter(description="Only what the ledger knew at this moment (RFC 3339 with offset)"),
 ]
 AtPosition = Annotated[
-    int | None, Parameter(ge=0, description="Only the events up to this log position")
+    int | None, QueryParameter(ge=0, description="Only the events up to this log position")
 ]
 
 _ENCODER = msgspec.json.Encoder(decimal_format="string")
-_CACHE_SIZE = 512
-_cache: OrderedDict[tuple[str, str], bytes] = OrderedDict()
-_cache_lock = Lock()
 
 
-def view_spec(ledger: Ledger, as_of: date | None, known_at: datetime | None, at_position: int | None) -> ViewSpec:
+def view_responses(*statuses: int) -> dict[int, ResponseSpec]:
+    """OpenAPI `responses` of a projection route: the view envelope, 304 and its problems."""
+    return {
+        200: ResponseSpec(ViewAnswer, description="The view it was computed at, and the data"),
+        304: ResponseSpec(None, description="Not modified: the `If-None-Match` ETag still holds"),
+        **problem_responses(400, 422, *statuses),
+    }
+
+
+def view_spec(
+    ledger: Ledger, as_of: date | None, known_at: datetime | None, at_position: int | None
+) -> ViewSpec:
     """Validate the time-travel parameters (422 naming each bad one)."""
     errors = []
     if known_at is not None and known_at.utcoffset() is None:
-        errors.append(InvalidEvent("must be an RFC 3339 timestamp with an offset (Z for UTC)", "query.known_at"))
+        errors.append(
+            InvalidEvent(
+                "must be an RFC 3339 timestamp with an offset (Z for UTC)", "query.known_at"
+            )
+        )
     if at_position is not None and at_position > ledger.log.head():
         errors.append(InvalidEvent(f"is past the head ({ledger.log.head()})", "query.at_position"))
     if errors:
@@ -67,14 +79,11 @@ def answer(  # noqa: PLR0913 - the request, the view and how to make its data
     The encoded body is cached by URL and ETag, so an unchanged view is encoded once.
     """
     proj = ledger.projector.view(spec)
-    digest = proj.digests()[projection]
+    digest = proj.digest(projection)
     etag = f'"{proj.position}-{digest[:32]}"'
     headers = {"ETag": etag, "Cache-Control": "no-cache"}
-    if etag in {t.strip() for t in request.headers.get("if-none-match", "").split(",")}:
-        return Response(content=b"", status_code=HTTP_304_NOT_MODIFIED, headers=headers)
     key = (str(request.url), etag)
-    with _cache_lock:
-        body = _cache.get(key)
+    body = ledger.answers.get(key)
     if body is None:
         data = make(proj)
         if data is None:
@@ -87,8 +96,7 @@ def answer(  # noqa: PLR0913 - the request, the view and how to make its data
             digest=digest,
         )
         body = _ENCODER.encode(ViewAnswer(view=view, data=data))
-        with _cache_lock:
-            _cache[key] = body
-            while len(_cache) > _CACHE_SIZE:
-                _cache.popitem(last=False)
+        ledger.answers.put(key, body)
+    if etag in {t.strip() for t in request.headers.get("if-none-match", "").split(",")}:
+        return Response(content=b"", status_code=HTTP_304_NOT_MODIFIED, headers=headers)
     return Response(content=body, media_type="application/json", headers=headers)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 import click
+
 from events.errors import LedgerError
 from service.cli.common import EXIT_BAD_INPUT, EXIT_FAILED, Context, exit_code, one_line
 from service.cli.log_commands import register as register_log_commands

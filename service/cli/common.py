@@ -14,7 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from events.errors import ChainBroken, ConflictError, InvalidEvent, LedgerError
 from events.log import EventLog
-from service.settings import Settings, SettingError, load_settings
+from service.settings import SettingError, Settings, load_settings
 from service.store import open_log
 
 EXIT_FAILED = 1

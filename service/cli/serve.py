@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import signal
+from types import FrameType
+
 import click
 
 from service.cli.common import Context, pass_context
+
+
+def _stopped(_signum: int, _frame: FrameType | None) -> None:
+    """After a graceful stop, uvicorn raises SIGTERM again: by then the stop is clean, exit 0."""
+    raise SystemExit(0)
 
 
 @click.command()
@@ -51,7 +59,7 @@ from service.cli.common import Context, pass_context
     help="true: reads need a token too [env LEDGER_READ_TOKEN_REQUIRED]",
 )
 @pass_context
-def serve(ctx: Context, **flags: str | None) -> None:
+def serve(ctx: Context, /, **flags: str | None) -> None:
     """Run the HTTP API (Litestar under uvicorn); SIGTERM finishes in-flight appends, snapshots, exits 0."""
     settings = ctx.with_flags(**flags)  # a bad setting stops here, before anything starts
 
@@ -60,6 +68,7 @@ def serve(ctx: Context, **flags: str | None) -> None:
     from service.app import create_app  # noqa: PLC0415 - keeps the other commands' start-up light
 
     app = create_app(settings)
+    signal.signal(signal.SIGTERM, _stopped)
     uvicorn.run(
         app,
         host=settings.host,

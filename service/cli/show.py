@@ -16,12 +16,13 @@ from rich.table import Table
 from events.log import EventLog
 from events.payloads import Money
 from projections import PROJECTION_NAMES, Live, Projections, ViewSpec, build, load_snapshot
+from projections.capacity import SummaryBy
 from service.cli.common import EXIT_FAILED, Context, opened, pass_context, progress, stdout
 
 _ENCODER = msgspec.json.Encoder(decimal_format="string")
 
 
-class DateParam(click.ParamType):
+class DateParam(click.ParamType[date]):
     """A calendar date, YYYY-MM-DD."""
 
     name = "YYYY-MM-DD"
@@ -35,7 +36,7 @@ class DateParam(click.ParamType):
             self.fail(f"{value!r} is not a date (YYYY-MM-DD)", param, ctx)
 
 
-class TimestampParam(click.ParamType):
+class TimestampParam(click.ParamType[datetime]):
     """An RFC 3339 timestamp with an offset."""
 
     name = "RFC3339"
@@ -163,11 +164,12 @@ def _tables(what: str, proj: Projections) -> list[Table]:  # noqa: C901, PLR0912
             ", ".join(site.modalities),
         )
     tables = [sites]
+    by: SummaryBy
     for by in ("country", "organization"):
         summary = Table(title=f"Capacity by {by}")
         for column in (by, "committed", "acquisitions", "jobs", "sites"):
             summary.add_column(column, justify="left" if column == by else "right")
-        for row in proj.capacity_summary(by):  # type: ignore[arg-type] - the two literals above
+        for row in proj.capacity_summary(by):
             summary.add_row(
                 row.key or "(unknown)",
                 totals(row.committed),
@@ -222,14 +224,14 @@ def show(  # noqa: PLR0913 - one parameter per option
             "as_of": as_of,
             "known_at": known_at,
             "at_position": at_position,
-            "digest": proj.digests()[name],
+            "digest": proj.digest(name),
         }
         sys.stdout.buffer.write(_ENCODER.encode({"view": view, "data": _data(what, proj)}) + b"\n")
         return
     console = stdout()
     for table in _tables(what, proj):
         console.print(table)
-    console.print(f"view at position {proj.position}; digest {proj.digests()[name][:16]}…")
+    console.print(f"view at position {proj.position}; digest {proj.digest(name)[:16]}…")
 
 
 def _live(log: EventLog, advance: Callable[[int], None]) -> Projections:

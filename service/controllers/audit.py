@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import msgspec
 from litestar import Controller, get, post
+from litestar.di import NamedDependency
 from litestar.status_codes import HTTP_200_OK
 
 from projections import build
 from service.ledger import Ledger
+from service.problems import problem_responses
 from service.schemas import VerifyAnswer
 
 
@@ -33,8 +35,14 @@ class AuditController(Controller):
     path = "/v1/audit"
     tags = ["audit"]  # noqa: RUF012 - Litestar's declared class attribute
 
-    @get("/verify", operation_id="VerifyChain", summary="Verify the hash chain", sync_to_thread=True)
-    def verify(self, ledger: Ledger) -> VerifyAnswer:
+    @get(
+        "/verify",
+        operation_id="VerifyChain",
+        summary="Verify the hash chain",
+        responses=problem_responses(401, 503),
+        sync_to_thread=True,
+    )
+    def verify(self, ledger: NamedDependency[Ledger]) -> VerifyAnswer:
         """Recompute every data hash and chain link; `ok`, the head and the first bad position."""
         result = ledger.log.verify()
         return VerifyAnswer(
@@ -51,16 +59,20 @@ class AuditController(Controller):
         summary="Rebuild from zero and compare digests with live",
         opt={"scope": "admin"},
         status_code=HTTP_200_OK,
+        responses=problem_responses(401, 403, 503),
         sync_to_thread=True,
     )
-    def replay(self, ledger: Ledger) -> ReplayAnswer:
+    def replay(self, ledger: NamedDependency[Ledger]) -> ReplayAnswer:
         """Fold the whole log from zero and compare each projection's digest with the live state's."""
         live = ledger.projector.catch_up()
         replayed = build(ledger.log.iter_events(upto=live.position))
         live_digests, replay_digests = live.digests(), replayed.digests()
         pairs = {
-            name: DigestPair(live=live_digests[name], replayed=replay_digests[name],
-                             match=live_digests[name] == replay_digests[name])
+            name: DigestPair(
+                live=live_digests[name],
+                replayed=replay_digests[name],
+                match=live_digests[name] == replay_digests[name],
+            )
             for name in live_digests
         }
         return ReplayAnswer(

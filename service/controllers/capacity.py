@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from litestar import Controller, Request, Response, get
-from litestar.params import Parameter
+from litestar.di import NamedDependency
+from litestar.params import FromPath, QueryParameter
 
 from service.ledger import Ledger
-from service.views import AsOf, AtPosition, KnownAt, answer, view_spec
+from service.views import AsOf, AtPosition, KnownAt, answer, view_responses, view_spec
 
 
 class CapacityController(Controller):
@@ -17,32 +18,70 @@ class CapacityController(Controller):
     path = "/v1/capacity"
     tags = ["projections"]  # noqa: RUF012 - Litestar's declared class attribute
 
-    @get("/sites", operation_id="ListSites", summary="Capacity state of every site", sync_to_thread=True)
+    @get(
+        "/sites",
+        operation_id="ListSites",
+        summary="Capacity state of every site",
+        responses=view_responses(401, 503),
+        sync_to_thread=True,
+    )
     def list_sites(
-        self, request: Request[Any, Any, Any], ledger: Ledger,
-        as_of: AsOf = None, known_at: KnownAt = None, at_position: AtPosition = None,
+        self,
+        request: Request[Any, Any, Any],
+        ledger: NamedDependency[Ledger],
+        as_of: AsOf = None,
+        known_at: KnownAt = None,
+        at_position: AtPosition = None,
     ) -> Response[Any]:
         """Every site: owner, acquisition, plans, initiatives, investments, totals per currency."""
         spec = view_spec(ledger, as_of, known_at, at_position)
         return answer(request, ledger, spec, "capacity", lambda p: p.capacity_sites())
 
-    @get("/sites/{site_id:str}", operation_id="GetSite", summary="Capacity state of one site", sync_to_thread=True)
+    @get(
+        "/sites/{site_id:str}",
+        operation_id="GetSite",
+        summary="Capacity state of one site",
+        responses=view_responses(401, 404, 503),
+        sync_to_thread=True,
+    )
     def get_site(  # noqa: PLR0913 - path and view parameters
-        self, request: Request[Any, Any, Any], ledger: Ledger, site_id: str,
-        as_of: AsOf = None, known_at: KnownAt = None, at_position: AtPosition = None,
+        self,
+        request: Request[Any, Any, Any],
+        ledger: NamedDependency[Ledger],
+        site_id: FromPath[str],
+        as_of: AsOf = None,
+        known_at: KnownAt = None,
+        at_position: AtPosition = None,
     ) -> Response[Any]:
         """One site; 404 if it is unknown in this view."""
         spec = view_spec(ledger, as_of, known_at, at_position)
         return answer(
-            request, ledger, spec, "capacity", lambda p: p.capacity_site(site_id),
+            request,
+            ledger,
+            spec,
+            "capacity",
+            lambda p: p.capacity_site(site_id),
             missing=f"no site {site_id} in this view",
         )
 
-    @get("/summary", operation_id="GetCapacitySummary", summary="Money, jobs and sites by country or organization", sync_to_thread=True)
+    @get(
+        "/summary",
+        operation_id="GetCapacitySummary",
+        summary="Money, jobs and sites by country or organization",
+        responses=view_responses(401, 503),
+        sync_to_thread=True,
+    )
     def summary(  # noqa: PLR0913 - the grouping and view parameters
-        self, request: Request[Any, Any, Any], ledger: Ledger,
-        by: Annotated[Literal["country", "organization"], Parameter(description="Group by country or by top-level organization")] = "country",
-        as_of: AsOf = None, known_at: KnownAt = None, at_position: AtPosition = None,
+        self,
+        request: Request[Any, Any, Any],
+        ledger: NamedDependency[Ledger],
+        by: Annotated[
+            Literal["country", "organization"],
+            QueryParameter(description="Group by country or by top-level organization"),
+        ] = "country",
+        as_of: AsOf = None,
+        known_at: KnownAt = None,
+        at_position: AtPosition = None,
     ) -> Response[Any]:
         """Money per currency (never summed across currencies), jobs and number of sites per group."""
         spec = view_spec(ledger, as_of, known_at, at_position)

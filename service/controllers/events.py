@@ -7,8 +7,10 @@ from urllib.parse import urlencode
 
 import msgspec
 from litestar import Controller, Request, Response, get, post
+from litestar.di import NamedDependency
 from litestar.exceptions import ClientException, NotFoundException
-from litestar.params import Parameter
+from litestar.openapi import ResponseSpec
+from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from events.envelope import NewEvent
@@ -17,7 +19,7 @@ from events.intake import parse_event
 from events.log import EventLog
 from service.auth import principal
 from service.ledger import Ledger
-from service.problems import invalid
+from service.problems import invalid, problem_responses
 from service.schemas import AppendAnswer, AppendBody, EventBody, EventOut, EventPage, event_out
 
 
@@ -38,9 +40,18 @@ class EventsController(Controller):
         summary="Append a batch of events atomically",
         opt={"scope": "append"},
         status_code=HTTP_201_CREATED,
+        responses={
+            200: ResponseSpec(AppendAnswer, description="An idempotent replay: the first places"),
+            **problem_responses(400, 401, 403, 409, 413, 415, 422, 503),
+        },
         sync_to_thread=True,
     )
-    def append(self, request: Request[Any, Any, Any], data: AppendBody, ledger: Ledger) -> Response[AppendAnswer]:
+    def append(
+        self,
+        request: Request[Any, Any, Any],
+        data: JSONBody[AppendBody],
+        ledger: NamedDependency[Ledger],
+    ) -> Response[AppendAnswer]:
         """Append every event of the batch or none; 201 with positions, 200 for an idempotent replay.
 
         `expected_versions` maps a stream to its current version (0: must not exist yet); a
@@ -55,7 +66,8 @@ class EventsController(Controller):
         limit = ledger.settings.batch_limit
         if len(data.events) > limit:
             raise ClientException(
-                status_code=413, detail=f"a batch holds at most {limit} events, not {len(data.events)}"
+                status_code=413,
+                detail=f"a batch holds at most {limit} events, not {len(data.events)}",
             )
         subject = principal(request).subject
         errors: list[InvalidEvent] = []
@@ -70,17 +82,29 @@ class EventsController(Controller):
         if not batch:
             raise invalid([InvalidEvent("a batch holds at least one event", "$.events")])
         result = ledger.append(batch, data.expected_versions)
-        answer = AppendAnswer(head=result.head, events=list(result.events), replayed=result.replayed)
+        answer = AppendAnswer(
+            head=result.head, events=list(result.events), replayed=result.replayed
+        )
         return Response(answer, status_code=HTTP_200_OK if result.replayed else HTTP_201_CREATED)
 
-    @get("/", operation_id="ListEvents", summary="Read the log in order, a page at a time", sync_to_thread=True)
+    @get(
+        "/",
+        operation_id="ListEvents",
+        summary="Read the log in order, a page at a time",
+        responses=problem_responses(400, 401, 422, 503),
+        sync_to_thread=True,
+    )
     def list_events(  # noqa: PLR0913 - one parameter per query option
         self,
-        ledger: Ledger,
-        after: Annotated[int, Parameter(ge=0, description="Start after this position")] = 0,
-        limit: Annotated[int | None, Parameter(ge=1, description="Page size (default 100)")] = None,
-        stream: Annotated[str | None, Parameter(description="Only this stream")] = None,
-        types: Annotated[list[str] | None, Parameter(query="type", description="Only these types")] = None,
+        ledger: NamedDependency[Ledger],
+        after: Annotated[int, QueryParameter(ge=0, description="Start after this position")] = 0,
+        limit: Annotated[
+            int | None, QueryParameter(ge=1, description="Page size (default 100)")
+        ] = None,
+        stream: Annotated[str | None, QueryParameter(description="Only this stream")] = None,
+        types: Annotated[
+            list[str] | None, QueryParameter(name="type", description="Only these types")
+        ] = None,
     ) -> Response[EventPage]:
         """Whole envelopes after a position, in order; `next` (and a `Link` header) for the next page."""
         page_limit = ledger.settings.page_limit
@@ -99,10 +123,19 @@ class EventsController(Controller):
             query.extend(("type", t) for t in types or ())
             next_url = f"/v1/events?{urlencode(query)}"
             headers["Link"] = f'<{next_url}>; rel="next"'
-        return Response(EventPage(events=[event_out(e) for e in events], head=head, next=next_url), headers=headers)
+        return Response(
+            EventPage(events=[event_out(e) for e in events], head=head, next=next_url),
+            headers=headers,
+        )
 
-    @get("/{event_id:str}", operation_id="GetEvent", summary="One event with its envelope", sync_to_thread=True)
-    def get_event(self, event_id: str, ledger: Ledger) -> EventOut:
+    @get(
+        "/{event_id:str}",
+        operation_id="GetEvent",
+        summary="One event with its envelope",
+        responses=problem_responses(400, 401, 404, 503),
+        sync_to_thread=True,
+    )
+    def get_event(self, event_id: FromPath[str], ledger: NamedDependency[Ledger]) -> EventOut:
         """The stored event with this id, or 404."""
         event = ledger.log.get(event_id)
         if event is None:

@@ -2,39 +2,48 @@
 
 from __future__ import annotations
 
-from litestar import Controller, Response, get
-from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
+from litestar import Controller, get
+from litestar.di import NamedDependency
 
 from service.ledger import Ledger
+from service.problems import Problem, problem_responses
 from service.schemas import Health
 
 
+def _not_ready(detail: str, head: int | None = None, projected: int | None = None) -> Problem:
+    extra = {"head": head, "projected": projected} if head is not None else None
+    return Problem(503, "not-ready", "Service unavailable", detail, extra)
+
+
 class HealthController(Controller):
-    """Liveness and readiness."""
+    """Liveness and readiness; open even when reads need a token (probes carry none)."""
 
     path = "/health"
     tags = ["operations"]  # noqa: RUF012 - Litestar's declared class attribute
 
-    @get("/live", operation_id="Live", summary="The process answers")
+    @get("/live", operation_id="Live", summary="The process answers", responses=problem_responses())
     async def live(self) -> Health:
         """Always 200 while the process serves requests."""
         return Health(status="ok")
 
-    @get("/ready", operation_id="Ready", summary="The store is open and the projections caught up", sync_to_thread=True)
-    def ready(self, ledger: Ledger) -> Response[Health]:
+    @get(
+        "/ready",
+        operation_id="Ready",
+        summary="The store is open and the projections caught up",
+        responses=problem_responses(503),
+        sync_to_thread=True,
+    )
+    def ready(self, ledger: NamedDependency[Ledger]) -> Health:
         """200 when the store answers and the live projections have folded up to the head, else 503."""
         if not ledger.ready:
-            return Response(Health(status="stopping"), status_code=HTTP_503_SERVICE_UNAVAILABLE)
+            stopping = "the service is stopping"
+            raise _not_ready(stopping)
         try:
             ledger.projector.catch_up()
             head = ledger.log.head()
         except Exception as exc:  # noqa: BLE001 - readiness reports any failure as not ready
-            return Response(
-                Health(status="unavailable", detail=str(exc)), status_code=HTTP_503_SERVICE_UNAVAILABLE
-            )
+            raise _not_ready(f"the store does not answer: {exc}") from None
         projected = ledger.projector.position
-        ok = projected >= head
-        return Response(
-            Health(status="ok" if ok else "catching-up", head=head, projected=projected),
-            status_code=HTTP_200_OK if ok else HTTP_503_SERVICE_UNAVAILABLE,
-        )
+        if projected < head:
+            raise _not_ready(f"the projections are at {projected} of {head}", head, projected)
+        return Health(status="ok", head=head, projected=projected)

@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, Request, Response, get
+from litestar.di import NamedDependency
+from litestar.params import FromPath
 
 from service.ledger import Ledger
-from service.views import AsOf, AtPosition, KnownAt, answer, view_spec
+from service.views import AsOf, AtPosition, KnownAt, answer, view_responses, view_spec
 
 
 class PartnershipsController(Controller):
@@ -16,23 +18,49 @@ class PartnershipsController(Controller):
     path = "/v1/partnerships"
     tags = ["projections"]  # noqa: RUF012 - Litestar's declared class attribute
 
-    @get("/", operation_id="ListPartnerships", summary="Every partnership pair", sync_to_thread=True)
+    @get(
+        "/",
+        operation_id="ListPartnerships",
+        summary="Every partnership pair",
+        responses=view_responses(401, 503),
+        sync_to_thread=True,
+    )
     def list_partnerships(
-        self, request: Request[Any, Any, Any], ledger: Ledger,
-        as_of: AsOf = None, known_at: KnownAt = None, at_position: AtPosition = None,
+        self,
+        request: Request[Any, Any, Any],
+        ledger: NamedDependency[Ledger],
+        as_of: AsOf = None,
+        known_at: KnownAt = None,
+        at_position: AtPosition = None,
     ) -> Response[Any]:
         """One entry per pair of top-level organizations, each agreement in valid-time order."""
         spec = view_spec(ledger, as_of, known_at, at_position)
         return answer(request, ledger, spec, "partnerships", lambda p: p.partnerships())
 
-    @get("/{org_a:str}/{org_b:str}", operation_id="GetPartnership", summary="One pair's partnership", sync_to_thread=True)
+    @get(
+        "/{org_a:str}/{org_b:str}",
+        operation_id="GetPartnership",
+        summary="One pair's partnership",
+        responses=view_responses(401, 404, 503),
+        sync_to_thread=True,
+    )
     def get_partnership(  # noqa: PLR0913 - path and view parameters
-        self, request: Request[Any, Any, Any], ledger: Ledger, org_a: str, org_b: str,
-        as_of: AsOf = None, known_at: KnownAt = None, at_position: AtPosition = None,
+        self,
+        request: Request[Any, Any, Any],
+        ledger: NamedDependency[Ledger],
+        org_a: FromPath[str],
+        org_b: FromPath[str],
+        as_of: AsOf = None,
+        known_at: KnownAt = None,
+        at_position: AtPosition = None,
     ) -> Response[Any]:
         """The pair's agreements (either order of ids; subsidiaries roll up to their parents); 404 if none."""
         spec = view_spec(ledger, as_of, known_at, at_position)
         return answer(
-            request, ledger, spec, "partnerships", lambda p: p.partnership(org_a, org_b),
+            request,
+            ledger,
+            spec,
+            "partnerships",
+            lambda p: p.partnership(org_a, org_b),
             missing=f"no partnership between {org_a} and {org_b} in this view",
         )

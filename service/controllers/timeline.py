@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, Request, Response, get
+from litestar.di import NamedDependency
 
 from service.ledger import Ledger
-from service.views import AsOf, AtPosition, KnownAt, answer, view_spec
+from service.views import AsOf, AtPosition, KnownAt, answer, view_responses, view_spec
 
 
 class TimelineController(Controller):
@@ -16,10 +17,20 @@ class TimelineController(Controller):
     path = "/v1/timeline"
     tags = ["projections"]  # noqa: RUF012 - Litestar's declared class attribute
 
-    @get("/", operation_id="GetTimeline", summary="Announcements in valid-time order", sync_to_thread=True)
+    @get(
+        "/",
+        operation_id="GetTimeline",
+        summary="Announcements in valid-time order",
+        responses=view_responses(401, 503),
+        sync_to_thread=True,
+    )
     def timeline(
-        self, request: Request[Any, Any, Any], ledger: Ledger,
-        as_of: AsOf = None, known_at: KnownAt = None, at_position: AtPosition = None,
+        self,
+        request: Request[Any, Any, Any],
+        ledger: NamedDependency[Ledger],
+        as_of: AsOf = None,
+        known_at: KnownAt = None,
+        at_position: AtPosition = None,
     ) -> Response[Any]:
         """Every announcement in valid-time order, each with its source and the sentence that supports it."""
         spec = view_spec(ledger, as_of, known_at, at_position)

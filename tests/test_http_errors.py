@@ -1,0 +1,397 @@
+"""Every error the service answers is an RFC 9457 problem (`application/problem+json`)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import structlog
+from http_fixtures import (
+    PROBLEM_JSON,
+    assert_problem,
+    bearer,
+    init_ledger,
+    make_token,
+    org_event,
+    revoke_tokens,
+    serving,
+)
+from litestar import Litestar
+from litestar.testing import TestClient
+
+from events.errors import StoreError
+from events.seed import DAEJEON, LOTTE, MERCK
+
+BODY_LIMIT = 4096
+BATCH_LIMIT = 3
+
+
+@pytest.fixture(scope="module")
+def ledger_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return init_ledger(tmp_path_factory.mktemp("errors") / "ledger.db")
+
+
+@pytest.fixture(scope="module")
+def client(ledger_db: Path) -> Iterator[TestClient[Litestar]]:
+    """A client on the seeded ledger with small body and batch limits."""
+    with serving(ledger_db, body_limit=BODY_LIMIT, batch_limit=BATCH_LIMIT) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def auth(ledger_db: Path, client: TestClient[Litestar]) -> dict[str, str]:
+    return bearer(make_token(ledger_db, "writer", "append"))
+
+
+def post_json(client: TestClient[Litestar], body: object, auth: dict[str, str]):
+    return client.post("/v1/events", json=body, headers=auth)
+
+
+class Test400:
+    @pytest.mark.parametrize("raw", [b"{not json", b'{"events": [', b"\xff\xfe", b"nul"])
+    def test_malformed_json_is_400(self, client, auth, raw) -> None:
+        """A body that is not JSON is a 400 problem."""
+        headers = {**auth, "Content-Type": "application/json"}
+        assert_problem(client.post("/v1/events", content=raw, headers=headers), 400)
+
+
+class Test401:
+    @pytest.mark.parametrize(
+        "headers",
+        [
+            {},
+            {"Authorization": "Bearer pl_nothing_like_a_real_token"},
+            {"Authorization": "Bearer "},
+            {"Authorization": "Basic YWxpY2U6c2VjcmV0"},
+            {"Authorization": "pl_token_without_a_scheme"},
+        ],
+        ids=["none", "unknown", "empty", "basic", "no-scheme"],
+    )
+    def test_a_write_without_a_valid_token_is_401(self, client, headers) -> None:
+        """A POST without a known bearer token is a 401 with a Bearer challenge."""
+        response = client.post("/v1/events", json={"events": [org_event()]}, headers=headers)
+        assert_problem(response, 401)
+        assert response.headers["www-authenticate"].startswith("Bearer")
+
+    def test_a_revoked_token_is_401(self, ledger_db, client) -> None:
+        """A token revoked while the service runs is refused from the next request on."""
+        token = make_token(ledger_db, "short-lived", "append")
+        first = client.post("/v1/events", json={"events": [org_event()]}, headers=bearer(token))
+        assert first.status_code == 201
+        revoke_tokens(ledger_db, "short-lived")
+        second = client.post("/v1/events", json={"events": [org_event()]}, headers=bearer(token))
+        assert "revoked" in assert_problem(second, 401)["detail"]
+
+
+class Test403:
+    def test_an_append_token_cannot_replay(self, client, auth) -> None:
+        """`POST /v1/audit/replay` with a token of scope append only is a 403."""
+        body = assert_problem(client.post("/v1/audit/replay", headers=auth), 403)
+        assert "admin" in body["detail"]
+
+
+class Test404:
+    @pytest.mark.parametrize(
+        "url",
+        [
+            f"/v1/events/{uuid.uuid4()}",
+            "/v1/events/not-even-a-uuid",
+            "/v1/streams/no-such-stream",
+            "/v1/organizations/no-such-org",
+            "/v1/capacity/sites/no-such-site",
+            f"/v1/partnerships/{LOTTE}/no-such-org",
+            f"/v1/partnerships/{MERCK}/milliporesigma",
+            f"/v1/partnerships/{LOTTE}/{LOTTE}",
+            "/v1/no-such-route",
+            "/nothing/here",
+        ],
+    )
+    def test_unknown_things_are_404(self, client, url) -> None:
+        """Unknown ids, streams, pairs (a group with itself included) and routes are 404."""
+        assert_problem(client.get(url), 404)
+
+
+class Test405:
+    @pytest.mark.parametrize(
+        ("method", "url"),
+        [
+            ("DELETE", "/v1/events"),
+            ("PUT", "/v1/events"),
+            ("PATCH", f"/v1/events/{uuid.uuid4()}"),
+            ("POST", "/v1/organizations"),
+            ("GET", "/v1/audit/replay"),
+            ("DELETE", f"/v1/capacity/sites/{DAEJEON}"),
+        ],
+    )
+    def test_a_wrong_method_is_405(self, client, method, url) -> None:
+        """A method a route does not take is a 405 problem."""
+        assert_problem(client.request(method, url), 405)
+
+
+class Test409:
+    def test_a_version_conflict_is_409(self, client, auth) -> None:
+        """An `expected_versions` that is not the stream's version is a 409 problem."""
+        body = {"events": [org_event()], "expected_versions": {"site-daejeon": 0}}
+        assert "expected" in assert_problem(post_json(client, body, auth), 409)["detail"]
+
+    def test_a_known_id_with_other_content_is_409(self, client, auth) -> None:
+        """An event id already stored with other content is a 409 problem."""
+        event_id = str(uuid.uuid4())
+        assert (
+            post_json(client, {"events": [org_event(event_id=event_id)]}, auth).status_code == 201
+        )
+        response = post_json(client, {"events": [org_event(event_id=event_id)]}, auth)
+        assert event_id in assert_problem(response, 409)["detail"]
+
+
+class Test413:
+    def test_a_body_over_the_limit_is_413(self, client, auth) -> None:
+        """A request body over `body_limit` is a 413 problem, whatever it holds."""
+        event = org_event()
+        event["source"]["quote"] = "x" * BODY_LIMIT
+        assert_problem(post_json(client, {"events": [event]}, auth), 413)
+
+    def test_a_batch_over_the_limit_is_413(self, client, auth) -> None:
+        """A batch of more than `batch_limit` events is a 413 problem naming the limit."""
+        body = {"events": [org_event() for _ in range(BATCH_LIMIT + 1)]}
+        assert str(BATCH_LIMIT) in assert_problem(post_json(client, body, auth), 413)["detail"]
+
+    def test_a_batch_at_the_limit_is_taken(self, client, auth) -> None:
+        """A batch of exactly `batch_limit` events is appended."""
+        body = {"events": [org_event() for _ in range(BATCH_LIMIT)]}
+        assert post_json(client, body, auth).status_code == 201
+
+
+class Test415:
+    @pytest.mark.parametrize(
+        "content_type", ["text/plain", "application/x-www-form-urlencoded", "application/xml"]
+    )
+    def test_a_body_that_is_not_json_by_type_is_415(self, client, auth, content_type) -> None:
+        """`POST /v1/events` with a Content-Type other than JSON is a 415 problem."""
+        raw = json.dumps({"events": [org_event()]})
+        response = client.post(
+            "/v1/events", content=raw, headers={**auth, "Content-Type": content_type}
+        )
+        assert_problem(response, 415)
+
+
+def site_acquired(**data: Any) -> dict[str, Any]:
+    event = org_event(
+        stream="site-test",
+        type="site_acquired",
+        data={
+            "site": "test-site",
+            "name": "A test site",
+            "location": {"country": "US"},
+            "acquirer": LOTTE,
+            "price": {"amount": "100", "currency": "USD"},
+        },
+    )
+    event["data"].update(data)
+    return event
+
+
+class Test422:
+    @pytest.mark.parametrize(
+        ("events", "paths"),
+        [
+            (
+                [site_acquired(price={"amount": "lots", "currency": "USD"})],
+                ["$.events[0].data.price.amount"],
+            ),
+            (
+                [site_acquired(price={"amount": "-5", "currency": "USD"})],
+                ["$.events[0].data.price.amount"],
+            ),
+            (
+                [site_acquired(price={"amount": "1", "currency": "dollars"})],
+                ["$.events[0].data.price.currency"],
+            ),
+            (
+                [site_acquired(location={"country": "USA"})],
+                ["$.events[0].data.location.country"],
+            ),
+            (
+                [
+                    site_acquired(price={"amount": "lots", "currency": "USD"}),
+                    org_event(occurred_on="2024-13-01"),
+                ],
+                ["$.events[0].data.price.amount", "$.events[1].occurred_on"],
+            ),
+            ([org_event(), org_event(occurred_on="last May")], ["$.events[1].occurred_on"]),
+            ([org_event(stream="Not A Stream")], ["$.events[0].stream"]),
+            ([org_event(type="no_such_type")], ["$.events[0].type"]),
+            ([org_event(data={"name": "no id"})], ["$.events[0].data.id"]),
+            ([org_event(source={"quote": "no url"})], ["$.events[0].source"]),
+            ([org_event(event_id="not-a-uuid")], ["$.events[0].event_id"]),
+            ([org_event(position=3)], ["$.events[0]"]),
+            ([], ["$.events"]),
+        ],
+        ids=[
+            "amount-text",
+            "amount-negative",
+            "currency",
+            "country",
+            "two-events",
+            "occurred-on",
+            "stream",
+            "type",
+            "missing-field",
+            "source",
+            "event-id",
+            "ledger-field",
+            "empty-batch",
+        ],
+    )
+    def test_bad_fields_are_named_by_json_path(self, client, auth, events, paths) -> None:
+        """A bad event is a 422 whose `errors` name each bad field's JSON path."""
+        body = assert_problem(post_json(client, {"events": events}, auth), 422)
+        found = [e["path"] for e in body["errors"]]
+        assert all(p.startswith("$") for p in found), found
+        assert [p for p in paths if not any(f.startswith(p) for f in found)] == [], found
+        assert all(e["message"] for e in body["errors"])
+
+    @pytest.mark.parametrize(
+        "body",
+        [{"events": "all of them"}, {"events": [org_event()], "extra": 1}, [org_event()], {}],
+        ids=["events-not-a-list", "unknown-field", "not-an-object", "no-events"],
+    )
+    def test_a_bad_batch_shape_is_422(self, client, auth, body) -> None:
+        """A body that is JSON but not a batch is a 422 naming where it is wrong."""
+        problem = assert_problem(post_json(client, body, auth), 422)
+        assert all(e["path"].startswith("$") for e in problem["errors"])
+
+    def test_a_batch_with_bad_events_writes_nothing(self, client, auth) -> None:
+        """A 422 batch writes none of its events, the valid ones included."""
+        good = org_event(event_id=str(uuid.uuid4()))
+        response = post_json(client, {"events": [good, org_event(occurred_on="soon")]}, auth)
+        assert_problem(response, 422)
+        assert client.get(f"/v1/events/{good['event_id']}").status_code == 404
+
+    @pytest.mark.parametrize(
+        ("params", "path"),
+        [
+            ({"as_of": "2024-13-01"}, "query.as_of"),
+            ({"as_of": "yesterday"}, "query.as_of"),
+            ({"known_at": "2024-01-01T00:00:00"}, "query.known_at"),
+            ({"known_at": "2024-01-01"}, "query.known_at"),
+            ({"known_at": "soon"}, "query.known_at"),
+            ({"at_position": 10**9}, "query.at_position"),
+            ({"at_position": -1}, "query.at_position"),
+            ({"at_position": "ten"}, "query.at_position"),
+        ],
+    )
+    @pytest.mark.parametrize("url", ["/v1/organizations", f"/v1/capacity/sites/{DAEJEON}"])
+    def test_bad_view_coordinates_are_422(self, client, url, params, path) -> None:
+        """A bad `as_of`, a naive `known_at`, `at_position` past the head: 422 naming it."""
+        body = assert_problem(client.get(url, params=params), 422)
+        assert path in [e["path"] for e in body["errors"]]
+
+    def test_at_position_one_past_the_head_is_422(self, client) -> None:
+        """`at_position` of the head is a view; one past it is a 422 naming the head."""
+        head = client.get("/v1/events", params={"limit": 1}).json()["head"]
+        assert client.get("/v1/timeline", params={"at_position": head}).status_code == 200
+        response = client.get("/v1/timeline", params={"at_position": head + 1})
+        assert str(head) in assert_problem(response, 422)["detail"]
+
+    @pytest.mark.parametrize("by", ["site", "", "COUNTRY"])
+    def test_a_bad_summary_grouping_is_422(self, client, by) -> None:
+        """`by` other than country or organization is a 422 naming `query.by`."""
+        body = assert_problem(client.get("/v1/capacity/summary", params={"by": by}), 422)
+        assert [e["path"] for e in body["errors"]] == ["query.by"]
+
+    def test_a_limit_over_the_page_limit_is_422(self, client) -> None:
+        """`limit` over the page limit is a 422 naming `query.limit`."""
+        body = assert_problem(client.get("/v1/events", params={"limit": 1001}), 422)
+        assert [e["path"] for e in body["errors"]] == ["query.limit"]
+
+
+@pytest.fixture
+def own(tmp_path: Path) -> Iterator[TestClient[Litestar]]:
+    """A client on a ledger of its own, for tests that break it."""
+    with serving(init_ledger(tmp_path / "ledger.db")) as client:
+        yield client
+
+
+def boom(*_args: object, **_kwargs: object) -> None:
+    msg = "secret-internal-detail"
+    raise RuntimeError(msg)
+
+
+class Test500:
+    @pytest.mark.parametrize(
+        ("target", "url"),
+        [
+            ("projector.view", "/v1/organizations?as_of=2024-01-01"),
+            ("projector.catch_up", "/v1/timeline"),
+            ("log.verify", "/v1/audit/verify"),
+            ("log.get", f"/v1/events/{uuid.uuid4()}"),
+            ("log.read", "/v1/events"),
+        ],
+    )
+    def test_a_crash_is_a_500_problem_without_the_traceback(
+        self, own, monkeypatch, target, url
+    ) -> None:
+        """An exception in a handler answers a 500 problem with no traceback or message in it."""
+        owner_name, attribute = target.split(".")
+        owner = getattr(own.app.state.ledger, owner_name)
+        monkeypatch.setattr(owner, attribute, boom)
+        with structlog.testing.capture_logs() as logs:
+            response = own.get(url)
+        body = assert_problem(response, 500)
+        assert "secret-internal-detail" not in response.text
+        assert "Traceback" not in response.text
+        assert "RuntimeError" not in response.text
+        errors = [e for e in logs if e["log_level"] == "error"]
+        assert len(errors) == 1
+        assert isinstance(errors[0]["exc_info"], RuntimeError)
+        assert body["title"]
+
+
+class Test503:
+    def test_not_ready_is_a_503_problem(self, own) -> None:
+        """Readiness while stopping is a 503 problem; liveness still answers 200."""
+        own.app.state.ledger.ready = False
+        try:
+            body = assert_problem(own.get("/health/ready"), 503)
+            assert "stopping" in body["detail"]
+            assert own.get("/health/live").status_code == 200
+        finally:
+            own.app.state.ledger.ready = True
+        assert own.get("/health/ready").status_code == 200
+
+    def test_a_store_error_is_a_503_problem(self, own, monkeypatch) -> None:
+        """A store that does not answer is a 503 problem on the route that needed it."""
+
+        def unavailable(*_args: object, **_kwargs: object) -> None:
+            msg = "database is locked"
+            raise StoreError(msg)
+
+        monkeypatch.setattr(own.app.state.ledger.log, "verify", unavailable)
+        assert "locked" in assert_problem(own.get("/v1/audit/verify"), 503)["detail"]
+
+    def test_readiness_behind_the_head_is_a_503_problem(self, own, monkeypatch) -> None:
+        """Projections behind the head make readiness a 503 problem naming both positions."""
+        ledger = own.app.state.ledger
+        monkeypatch.setattr(ledger.log, "head", lambda: 99)
+        monkeypatch.setattr(ledger.projector, "catch_up", lambda: None)
+        body = assert_problem(own.get("/health/ready"), 503)
+        assert (body["head"], body["projected"]) == (99, 10)
+
+
+class TestEveryProblem:
+    def test_the_problem_type_names_the_kind(self, client) -> None:
+        """Problems of one status share a `type` URI under the project's namespace."""
+        first = client.get("/v1/organizations/nobody").json()
+        second = client.get("/v1/streams/nothing").json()
+        assert first["type"] == second["type"]
+        assert first["type"].endswith("/not-found")
+
+    def test_problem_json_is_what_the_client_gets(self, client) -> None:
+        """The content type of a problem is exactly application/problem+json."""
+        response = client.get("/v1/events/nothing")
+        assert response.headers["content-type"] == PROBLEM_JSON

@@ -1,0 +1,228 @@
+"""Operations: one log line per request with its request id, and the Prometheus metrics."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import structlog
+from http_fixtures import SEED_COUNT, bearer, init_ledger, make_token, org_event, serving
+from litestar import Litestar
+from litestar.testing import TestClient
+from prometheus_client.parser import text_string_to_metric_families
+
+from events.seed import DAEJEON
+
+GENERATED_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
+@pytest.fixture(scope="module")
+def ledger_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return init_ledger(tmp_path_factory.mktemp("ops") / "ledger.db")
+
+
+@pytest.fixture(scope="module")
+def client(ledger_db: Path) -> Iterator[TestClient[Litestar]]:
+    with serving(ledger_db) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def auth(ledger_db: Path, client: TestClient[Litestar]) -> dict[str, str]:
+    return bearer(make_token(ledger_db, "ops", "append"))
+
+
+def capture():
+    """Capture log entries with the request's bound context merged in, as production does."""
+    return structlog.testing.capture_logs(processors=[structlog.contextvars.merge_contextvars])
+
+
+class TestRequestLog:
+    @pytest.mark.parametrize(
+        ("method", "url", "status"),
+        [
+            ("GET", "/v1/organizations", 200),
+            ("GET", f"/v1/capacity/sites/{DAEJEON}?as_of=2024-04-30", 200),
+            ("GET", "/v1/events/nothing", 404),
+            ("GET", "/v1/events?limit=0", 422),
+            ("DELETE", "/v1/events", 405),
+            ("GET", "/no/such/route", 404),
+            ("POST", "/v1/events", 401),
+            ("GET", "/health/live", 200),
+            ("GET", "/metrics", 200),
+        ],
+    )
+    def test_one_line_per_request(self, client, method, url, status) -> None:
+        """Each request writes exactly one `request` line: id, method, path, status, duration."""
+        with capture() as logs:
+            response = client.request(method, url)
+        assert response.status_code == status
+        lines = [e for e in logs if e["event"] == "request"]
+        assert len(lines) == 1
+        line = lines[0]
+        assert line["method"] == method
+        assert line["path"] == url.split("?")[0]
+        assert line["status"] == status
+        assert isinstance(line["duration_ms"], float)
+        assert line["duration_ms"] >= 0
+        assert line["log_level"] == "info"
+        assert GENERATED_ID.match(line["request_id"])
+        assert response.headers["x-request-id"] == line["request_id"]
+
+    def test_an_append_is_logged_with_201(self, client, auth) -> None:
+        """A successful append writes one line with status 201."""
+        with capture() as logs:
+            client.post("/v1/events", json={"events": [org_event()]}, headers=auth)
+        assert [(e["method"], e["status"]) for e in logs if e["event"] == "request"] == [
+            ("POST", 201)
+        ]
+
+    def test_request_ids_differ_between_requests(self, client) -> None:
+        """Every request without an `X-Request-ID` gets a fresh id."""
+        with capture() as logs:
+            for _ in range(5):
+                client.get("/health/live")
+        ids = [e["request_id"] for e in logs if e["event"] == "request"]
+        assert len(set(ids)) == 5
+
+    @pytest.mark.parametrize("incoming", ["abc-123", "req.7:retry_2", str(uuid.uuid4()), "A" * 128])
+    def test_an_incoming_request_id_is_kept_and_echoed(self, client, incoming) -> None:
+        """A well-formed `X-Request-ID` is the id of the log line and comes back in the answer."""
+        with capture() as logs:
+            response = client.get("/v1/partnerships", headers={"X-Request-ID": incoming})
+        (line,) = [e for e in logs if e["event"] == "request"]
+        assert line["request_id"] == incoming
+        assert response.headers["x-request-id"] == incoming
+
+    @pytest.mark.parametrize("incoming", ["", "has space", "A" * 129, "semi;colon", "ünï"])
+    def test_a_malformed_request_id_is_replaced(self, client, incoming) -> None:
+        """An `X-Request-ID` that is empty, too long or has odd characters gets a fresh id."""
+        with capture() as logs:
+            response = client.get("/health/live", headers={"X-Request-ID": incoming.encode()})
+        (line,) = [e for e in logs if e["event"] == "request"]
+        assert GENERATED_ID.match(line["request_id"])
+        assert response.headers["x-request-id"] == line["request_id"]
+
+    def test_lines_inside_a_request_carry_its_id(self, tmp_path, monkeypatch) -> None:
+        """A line logged while a request runs (here: its crash) has the request's id."""
+        with serving(init_ledger(tmp_path / "ledger.db")) as own:
+
+            def boom() -> None:
+                msg = "boom"
+                raise RuntimeError(msg)
+
+            monkeypatch.setattr(own.app.state.ledger.log, "verify", boom)
+            with capture() as logs:
+                own.get("/v1/audit/verify", headers={"X-Request-ID": "crash-1"})
+        by_event = {e["event"]: e for e in logs}
+        assert by_event["unhandled error"]["request_id"] == "crash-1"
+        assert by_event["request"]["request_id"] == "crash-1"
+        assert by_event["request"]["status"] == 500
+
+
+def scrape(client: TestClient[Litestar]) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    """`/metrics` as {(sample name, labels): value}."""
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(response.text)
+        for sample in family.samples
+    }
+
+
+def requests_total(samples, method: str, path: str, status: int) -> float:
+    labels = frozenset(
+        {"app_name": "ledger", "method": method, "path": path, "status_code": str(status)}.items()
+    )
+    return samples.get(("litestar_requests_total", labels), 0.0)
+
+
+def value(samples, name: str, **labels: str) -> float:
+    return samples[(name, frozenset(labels.items()))]
+
+
+@pytest.fixture
+def fresh(tmp_path: Path) -> Iterator[tuple[TestClient[Litestar], dict[str, str]]]:
+    """A client on its own ledger, the one the ledger gauges read from (the latest opened)."""
+    db = init_ledger(tmp_path / "ledger.db")
+    with serving(db) as client:
+        yield client, bearer(make_token(db, "metrics", "append"))
+
+
+class TestMetrics:
+    def test_requests_are_counted_by_route_template_and_status(self, fresh) -> None:
+        """The request counter groups by route template (not the raw path) and status."""
+        client, auth = fresh
+        before = scrape(client)
+        client.get(f"/v1/events/{uuid.uuid4()}")
+        client.get(f"/v1/events/{uuid.uuid4()}")
+        client.post("/v1/events", json={"events": [org_event()]}, headers=auth)
+        client.get("/v1/organizations")
+        after = scrape(client)
+        for method, path, status, count in [
+            ("GET", "/v1/events/{event_id}", 404, 2),
+            ("POST", "/v1/events", 201, 1),
+            ("GET", "/v1/organizations", 200, 1),
+        ]:
+            delta = requests_total(after, method, path, status) - requests_total(
+                before, method, path, status
+            )
+            assert delta == count, (method, path, status)
+        assert not any("/metrics" in dict(labels).get("path", "") for _, labels in after)
+
+    def test_the_ledger_gauges_follow_the_log(self, fresh) -> None:
+        """`ledger_log_head` is the head; `ledger_projection_lag` is what is not folded yet."""
+        client, auth = fresh
+        samples = scrape(client)
+        assert value(samples, "ledger_log_head") == SEED_COUNT
+        assert value(samples, "ledger_projection_lag") == 0
+        events = [org_event(), org_event()]
+        client.post("/v1/events", json={"events": events}, headers=auth)
+        samples = scrape(client)
+        head, lag = value(samples, "ledger_log_head"), value(samples, "ledger_projection_lag")
+        assert head == SEED_COUNT + 2
+        assert lag == head - value(samples, "ledger_projection_position")
+        assert client.get("/health/ready").status_code == 200
+        assert value(scrape(client), "ledger_projection_lag") == 0
+
+    def test_appends_are_counted_by_outcome(self, fresh) -> None:
+        """Appended events count once; replays and conflicts count as outcomes, not events."""
+        client, auth = fresh
+        before = scrape(client)
+        batch = [org_event(event_id=str(uuid.uuid4())) for _ in range(3)]
+        assert client.post("/v1/events", json={"events": batch}, headers=auth).status_code == 201
+        assert client.post("/v1/events", json={"events": batch}, headers=auth).status_code == 200
+        clash = [org_event(event_id=batch[0]["event_id"])]
+        assert client.post("/v1/events", json={"events": clash}, headers=auth).status_code == 409
+        after = scrape(client)
+
+        def delta(name: str, **labels: str) -> float:
+            key = (name, frozenset(labels.items()))
+            return after.get(key, 0.0) - before.get(key, 0.0)
+
+        assert delta("ledger_events_appended_total") == 3
+        assert delta("ledger_appends_total", outcome="appended") == 1
+        assert delta("ledger_appends_total", outcome="replayed") == 1
+        assert delta("ledger_appends_total", outcome="conflict") == 1
+
+
+class TestOpenAPIRoute:
+    def test_the_document_is_served(self, client) -> None:
+        """`/schema/openapi.json` serves the OpenAPI 3 document of every /v1 route."""
+        response = client.get("/schema/openapi.json")
+        assert response.status_code == 200
+        document = response.json()
+        assert document["openapi"].startswith("3.")
+        assert document["info"]["title"] == "partnership-ledger"
+        assert {"/v1/events", "/v1/partnerships/{org_a}/{org_b}", "/health/ready"} <= set(
+            document["paths"]
+        )
+
+    def test_the_schema_root_answers(self, client) -> None:
+        """`/schema` answers (the renderers' index), without the need of a token."""
+        assert client.get("/schema").status_code == 200

@@ -1,0 +1,190 @@
+"""`ledger serve` as a real process: ready, append and read back, JSON logs, SIGTERM, snapshot."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from http_fixtures import SEED_COUNT, bearer, org_event
+
+from projections import load_snapshot
+
+pytestmark = pytest.mark.slow
+
+LEDGER = str(Path(sys.executable).with_name("ledger"))
+READY_WITHIN = 20.0
+STOP_WITHIN = 20.0
+
+
+def free_port() -> int:
+    """A port nothing listens on right now (the OS's pick for port 0)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def environment(db: Path, port: int) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LEDGER_")}
+    env.update(
+        LEDGER_DATABASE=str(db),
+        LEDGER_HOST="127.0.0.1",
+        LEDGER_PORT=str(port),
+        LEDGER_LOG_FORMAT="json",
+        PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
+def run(db: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """A `ledger` command to its end."""
+    return subprocess.run(
+        [LEDGER, *args],
+        env=environment(db, 8000),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+class Server:
+    """A running `ledger serve`, its base URL and what it wrote to stdout."""
+
+    def __init__(self, process: subprocess.Popen[bytes], url: str, stdout: Path) -> None:
+        self.process = process
+        self.url = url
+        self.stdout = stdout
+
+    def lines(self) -> list[dict[str, Any]]:
+        """The JSON log lines written so far (anything else on stdout fails the test)."""
+        text = self.stdout.read_text(encoding="utf-8")
+        return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+    def stop(self) -> int:
+        """SIGTERM to this server's pid only; its exit code, within the bound."""
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=STOP_WITHIN)
+
+
+@contextmanager
+def serving(db: Path, log: Path) -> Iterator[Server]:
+    """Start `ledger serve` on a free port and wait (bounded) until it says it is ready."""
+    port = free_port()
+    with log.open("wb") as out, (log.with_suffix(".err")).open("wb") as err:
+        process = subprocess.Popen(
+            [LEDGER, "serve"],
+            env=environment(db, port),
+            stdout=out,
+            stderr=err,
+            stdin=subprocess.DEVNULL,
+        )
+    server = Server(process, f"http://127.0.0.1:{port}", log)
+    try:
+        deadline = time.monotonic() + READY_WITHIN
+        while True:
+            assert process.poll() is None, log.with_suffix(".err").read_text()
+            try:
+                if httpx.get(f"{server.url}/health/ready", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "not ready within the bound"
+            time.sleep(0.1)
+        yield server
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=STOP_WITHIN)
+
+
+def test_serve_append_read_stop_and_restart(tmp_path: Path) -> None:
+    """Served, appended to and read back; SIGTERM exits 0 with a snapshot; a restart loads it."""
+    db = tmp_path / "ledger.db"
+    assert run(db, "seed").returncode == 0
+    created = run(db, "token", "create", "--scope", "append", "--subject", "e2e")
+    assert created.returncode == 0, created.stderr
+    token = created.stdout.strip()
+
+    with serving(db, tmp_path / "first.log") as server:
+        event = org_event(event_id=str(uuid.uuid4()))
+        response = httpx.post(
+            f"{server.url}/v1/events",
+            json={"events": [event]},
+            headers={**bearer(token), "X-Request-ID": "e2e-append-1"},
+            timeout=10,
+        )
+        assert response.status_code == 201, response.text
+        assert response.headers["x-request-id"] == "e2e-append-1"
+        position = response.json()["events"][0]["position"]
+        assert position == SEED_COUNT + 1
+
+        stored = httpx.get(f"{server.url}/v1/events/{event['event_id']}", timeout=10).json()
+        assert stored["position"] == position
+        assert stored["data"] == {**event["data"], "kind": None, "parent": None, "aliases": []}
+        assert stored["metadata"]["recorded_by"] == "e2e"
+        orgs = httpx.get(f"{server.url}/v1/organizations", timeout=10).json()
+        assert event["data"]["id"] in {o["id"] for o in orgs["data"]}
+
+        assert server.stop() == 0
+        lines = server.lines()
+
+    appends = [
+        line for line in lines if line.get("event") == "request" and line.get("method") == "POST"
+    ]
+    assert len(appends) == 1
+    assert appends[0]["path"] == "/v1/events"
+    assert appends[0]["status"] == 201
+    assert appends[0]["request_id"] == "e2e-append-1"
+    assert appends[0]["level"] == "info"
+    assert "timestamp" in appends[0]
+    events = [line.get("event") for line in lines]
+    assert "ledger open" in events
+    assert "ledger closed" in events
+
+    snapshot = Path(f"{db}.snapshot")
+    assert snapshot.exists()
+    live = load_snapshot(snapshot.read_bytes())
+    assert live is not None
+    assert live.position == position
+
+    with serving(db, tmp_path / "second.log") as server:
+        ready = httpx.get(f"{server.url}/health/ready", timeout=10).json()
+        assert ready["head"] == ready["projected"] == position
+        orgs = httpx.get(f"{server.url}/v1/organizations", timeout=10).json()
+        assert event["data"]["id"] in {o["id"] for o in orgs["data"]}
+        assert server.stop() == 0
+        loaded = [line for line in server.lines() if line.get("event") == "snapshot loaded"]
+    assert len(loaded) == 1
+    assert loaded[0]["position"] == position
+
+
+def test_a_bad_setting_stops_start_up_with_one_line(tmp_path: Path) -> None:
+    """`ledger serve` with a bad port exits non-zero at once, one line naming the setting."""
+    env = environment(tmp_path / "ledger.db", 8000) | {"LEDGER_PORT": "http"}
+    result = subprocess.run(
+        [LEDGER, "serve"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode != 0
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "LEDGER_PORT" in result.stderr
+    assert not (tmp_path / "ledger.db").exists()
