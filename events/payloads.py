@@ -123,6 +123,7 @@ class InitiativeLaunched(Payload):
     initiative: Id
     name: Label
     site: Id | None = None
+    location: Location | None = None
     description: Text | None = None
 
 

@@ -185,6 +185,7 @@ def seed_events() -> list[NewEvent]:
                 initiative=BIO_VENTURE,
                 name="Bio Venture Initiative",
                 site=SONGDO,
+                location=Location(city="Songdo", country="KR"),
                 description=(
                     "joint lab space plus the joining of expertise from companies of various sizes "
                     "to support biopharma upstarts"

@@ -210,6 +210,7 @@ class _SiteBuilder:
                     source=event.source,
                 )
             )
+            self.location = data.location or self.location
 
     def view(self) -> SiteView:
         last = self.acquisitions[-1] if self.acquisitions else None

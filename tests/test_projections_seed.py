@@ -208,14 +208,16 @@ class TestApril2024:
         assert rows[LOTTE].site_ids == (EAST_SYRACUSE, SONGDO)
 
     def test_summary_by_country(self, seeded):
-        """Korea holds the Daejeon money; Songdo is not located by any event."""
+        """Korea holds the Daejeon money and both Korean sites; the US the East Syracuse purchase."""
         rows = {
             row.key: row for row in view(seeded, dt.date(2024, 4, 30)).capacity_summary("country")
         }
         assert rows["KR"].committed == {"USD": Decimal(326_000_000)}
         assert rows["KR"].jobs == 300
         assert rows["US"].acquisitions == {"USD": Decimal(160_000_000)}
-        assert rows[None].site_ids == (SONGDO,)
+        assert rows["KR"].site_ids == (DAEJEON, SONGDO)
+        assert rows["US"].site_ids == (EAST_SYRACUSE,)
+        assert None not in rows
 
 
 class TestToday:
