@@ -91,7 +91,7 @@ def decode_payload(
             raise InvalidEvent(msg, "$.schema_version")
         result: AnyPayload = _DECODERS[event_type].decode(data)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-        raise invalid_from(exc).under("$.data") from None
+        raise invalid_from(exc).under("$.data") from None  # noqa: EM101 - a path, not a message
     return result
 
 

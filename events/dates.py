@@ -21,7 +21,7 @@ def parse_partial_date(text: str) -> tuple[int, int | None, int | None]:
     if year < 1:
         msg = f"{text!r} has no year 0"
         raise ValueError(msg)
-    if month is not None and not 1 <= month <= 12:  # noqa: PLR2004 - months of the year
+    if month is not None and not 1 <= month <= 12:
         msg = f"{text!r} has no month {month}"
         raise ValueError(msg)
     if month is not None and day is not None:

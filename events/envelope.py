@@ -30,7 +30,7 @@ def _check_partial_date(field: str, value: str | None) -> None:
         raise ValueError(msg) from None
 
 
-class Source(Model):
+class Source(Model, frozen=True):
     """Provenance: where the fact was published, and the sentence that supports it."""
 
     url: Url
@@ -43,7 +43,7 @@ class Source(Model):
         _check_partial_date("published_on", self.published_on)
 
 
-class Metadata(Model):
+class Metadata(Model, frozen=True):
     """Who recorded an event and why; `recorded_by` is set by the ledger, never by a client."""
 
     recorded_by: Label | None = None
@@ -52,7 +52,7 @@ class Metadata(Model):
     tags: Annotated[tuple[Label, ...], Meta(max_length=50)] = ()
 
 
-class EventIn(Model):
+class EventIn(Model, frozen=True):
     """The wire form of a new event: the envelope minus what the ledger sets; `data` still raw."""
 
     stream: StreamName
@@ -69,7 +69,7 @@ class EventIn(Model):
         _check_partial_date("occurred_on", self.occurred_on)
 
 
-class NewEvent(Model):
+class NewEvent(Model, frozen=True):
     """A validated event about to be appended: typed payload, id chosen (or generated)."""
 
     event_id: str
@@ -82,7 +82,7 @@ class NewEvent(Model):
     metadata: Metadata = Metadata()
 
 
-class Event(Model):
+class Event(Model, frozen=True):
     """A stored event: the envelope with everything the ledger set at commit."""
 
     position: int
@@ -102,7 +102,7 @@ class Event(Model):
     hash: str
 
 
-class Committed(Model):
+class Committed(Model, frozen=True):
     """Where one appended event landed."""
 
     event_id: str
@@ -112,15 +112,15 @@ class Committed(Model):
     recorded_at: datetime
 
 
-class AppendResult(Model):
-    """The answer to an append: the head after it, each event's place, and whether it was a replay."""
+class AppendResult(Model, frozen=True):
+    """The answer to an append: the head after it, each event's place, whether it was a replay."""
 
     head: int
     events: tuple[Committed, ...]
     replayed: bool = False
 
 
-class VerifyResult(Model):
+class VerifyResult(Model, frozen=True):
     """The answer of a hash-chain verification."""
 
     ok: bool

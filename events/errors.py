@@ -7,7 +7,7 @@ class LedgerError(Exception):
     """Base of every error the ledger raises on purpose."""
 
 
-class InvalidEvent(LedgerError):  # noqa: N818 - the name reads as the domain says it
+class InvalidEvent(LedgerError):
     """An event (or a batch) that does not validate; `path` is the JSON path of the bad field."""
 
     def __init__(self, message: str, path: str = "$") -> None:
@@ -43,22 +43,22 @@ class IdempotencyConflict(ConflictError):
 
 
 class TargetConflict(ConflictError):
-    """A correction or retraction whose target is unknown, of the wrong kind or already retracted."""
+    """A correction or retraction of an unknown, wrong-kind or already retracted event."""
 
 
 class StoreError(LedgerError):
     """The store could not do what was asked (disk full, I/O error); nothing partial was kept."""
 
 
-class NotALedger(StoreError):  # noqa: N818 - the name reads as the domain says it
+class NotALedger(StoreError):
     """A file that is not a ledger database."""
 
 
-class SchemaTooNew(StoreError):  # noqa: N818 - the name reads as the domain says it
+class SchemaTooNew(StoreError):
     """A ledger database written by a newer version of the code."""
 
 
-class ChainBroken(LedgerError):  # noqa: N818 - the name reads as the domain says it
+class ChainBroken(LedgerError):
     """A hash chain that does not verify (on import, say); `position` is the first bad one."""
 
     def __init__(self, position: int, reason: str) -> None:

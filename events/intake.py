@@ -49,7 +49,7 @@ class LineError(InvalidEvent):
 
 
 def parse_ndjson(lines: Iterable[bytes | str], recorded_by: str | None = None) -> list[NewEvent]:
-    """Every event of an NDJSON stream, or `LineError` at the first bad line (blank lines skipped)."""
+    """Every event of an NDJSON stream, or `LineError` at the first bad line (blanks skipped)."""
     events: list[NewEvent] = []
     for number, line in enumerate(lines, start=1):
         if not line.strip():

@@ -38,7 +38,7 @@ class Model(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tru
     """Base of every schema: immutable, unknown fields refused, keyword-only."""
 
 
-class Money(Model):
+class Money(Model, frozen=True):
     """An amount of money: a non-negative Decimal and its ISO 4217 currency, never a float."""
 
     amount: Decimal
@@ -57,7 +57,7 @@ class Money(Model):
             raise ValueError(msg)
 
 
-class Location(Model):
+class Location(Model, frozen=True):
     """Where something is: city and region as the source gives them, the country always."""
 
     country: Country
@@ -65,13 +65,13 @@ class Location(Model):
     region: Label | None = None
 
 
-class Payload(Model):
+class Payload(Model, frozen=True):
     """Base of every event payload; `TYPE` is its stable tag."""
 
     TYPE: ClassVar[str]
 
 
-class OrganizationRegistered(Payload):
+class OrganizationRegistered(Payload, frozen=True):
     """A company or group enters the ledger, with its parent if it has one."""
 
     TYPE: ClassVar[str] = "organization_registered"
@@ -83,7 +83,7 @@ class OrganizationRegistered(Payload):
     aliases: tuple[Label, ...] = ()
 
 
-class SiteAcquired(Payload):
+class SiteAcquired(Payload, frozen=True):
     """An organization buys a site (a plant, a campus) from another or from the market."""
 
     TYPE: ClassVar[str] = "site_acquired"
@@ -95,7 +95,7 @@ class SiteAcquired(Payload):
     price: Money | None = None
 
 
-class MemorandumSigned(Payload):
+class MemorandumSigned(Payload, frozen=True):
     """Two or more organizations sign a memorandum of understanding."""
 
     TYPE: ClassVar[str] = "memorandum_signed"
@@ -105,7 +105,7 @@ class MemorandumSigned(Payload):
     site: Id | None = None
 
 
-class FacilityPlanAnnounced(Payload):
+class FacilityPlanAnnounced(Payload, frozen=True):
     """An organization announces a plan for a facility."""
 
     TYPE: ClassVar[str] = "facility_plan_announced"
@@ -115,7 +115,7 @@ class FacilityPlanAnnounced(Payload):
     purpose: Text | None = None
 
 
-class InitiativeLaunched(Payload):
+class InitiativeLaunched(Payload, frozen=True):
     """An organization launches a named initiative, perhaps at a site."""
 
     TYPE: ClassVar[str] = "initiative_launched"
@@ -127,7 +127,7 @@ class InitiativeLaunched(Payload):
     description: Text | None = None
 
 
-class InvestmentCommitted(Payload):
+class InvestmentCommitted(Payload, frozen=True):
     """An organization commits money (and jobs) to a site."""
 
     TYPE: ClassVar[str] = "investment_committed"
@@ -141,7 +141,7 @@ class InvestmentCommitted(Payload):
     capabilities: tuple[Label, ...] = ()
 
 
-class PartnershipAgreed(Payload):
+class PartnershipAgreed(Payload, frozen=True):
     """Two or more organizations agree a partnership deal."""
 
     TYPE: ClassVar[str] = "partnership_agreed"
@@ -152,7 +152,7 @@ class PartnershipAgreed(Payload):
     site: Id | None = None
 
 
-class EventCorrected(Payload):
+class EventCorrected(Payload, frozen=True):
     """A fact about the record: the event `corrects` is replaced by `replacement` (same type)."""
 
     TYPE: ClassVar[str] = "event_corrected"
@@ -161,7 +161,7 @@ class EventCorrected(Payload):
     reason: Text
 
 
-class EventRetracted(Payload):
+class EventRetracted(Payload, frozen=True):
     """A fact about the record: the event `retracts` no longer counts."""
 
     TYPE: ClassVar[str] = "event_retracted"

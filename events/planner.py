@@ -34,7 +34,10 @@ class Stored(NamedTuple):
     recorded_at: str
 
 
-STORED_COLUMNS = "event_id, stream, type, occurred_on, sequence, data_hash, position, stream_version, recorded_at"
+STORED_COLUMNS = (
+    "event_id, stream, type, occurred_on, sequence, data_hash, position, stream_version, "
+    "recorded_at"
+)
 
 
 class Lookup(Protocol):
@@ -89,8 +92,8 @@ def _normalize_records(batch: Sequence[NewEvent], known: dict[str, Stored]) -> l
     """Check each correction and retraction against its target; validate replacements."""
     types_in_batch: dict[str, str] = {}
     out: list[NewEvent] = []
-    for index, event in enumerate(batch):
-        data = event.data
+    for index, given in enumerate(batch):
+        event, data = given, given.data
         if event.type != data.TYPE:  # a row whose type does not match its data could never be read
             msg = f"type {event.type!r} does not match its data, a {data.TYPE}"
             raise InvalidEvent(msg, f"$[{index}].type")
@@ -129,6 +132,30 @@ def _targets(batch: Sequence[NewEvent]) -> list[str]:
     return ids
 
 
+def _replay(known: dict[str, Stored], encoded: list[Encoded], head: int) -> Plan | None:
+    """The original places if every event is stored with the same content; None if none is."""
+    repeated = [e for e in encoded if e.event.event_id in known]
+    for e in repeated:
+        if not _same(known[e.event.event_id], e):
+            raise IdempotencyConflict(e.event.event_id)
+    if not repeated:
+        return None
+    if len(repeated) != len(encoded):
+        raise IdempotencyConflict(repeated[0].event.event_id, "the rest of its batch not stored")
+    committed = tuple(_committed(known[e.event.event_id]) for e in encoded)
+    return Plan([], AppendResult(head=head, events=committed, replayed=True))
+
+
+def _check_versions(lookup: Lookup, expected_versions: Mapping[str, int] | None) -> dict[str, int]:
+    """The current version of each stream the client named, which must be the one it expected."""
+    versions: dict[str, int] = {}
+    for stream, expected in (expected_versions or {}).items():
+        actual = versions.setdefault(stream, lookup.stream_version(stream))
+        if actual != expected:
+            raise VersionConflict(stream, expected, actual)
+    return versions
+
+
 def plan(  # noqa: PLR0913 - the state an append is planned against
     lookup: Lookup,
     batch: Sequence[NewEvent],
@@ -148,22 +175,10 @@ def plan(  # noqa: PLR0913 - the state an append is planned against
         raise InvalidEvent(msg, "$.events")
     known = lookup.stored(ids + _targets(batch))
     encoded = [encode_new(event) for event in _normalize_records(batch, known)]
-
-    repeated = [e for e in encoded if e.event.event_id in known]
-    for e in repeated:
-        if not _same(known[e.event.event_id], e):
-            raise IdempotencyConflict(e.event.event_id)
-    if repeated and len(repeated) == len(encoded):
-        committed = tuple(_committed(known[e.event.event_id]) for e in encoded)
-        return Plan([], AppendResult(head=head, events=committed, replayed=True))
-    if repeated:
-        raise IdempotencyConflict(repeated[0].event.event_id, "the rest of its batch not stored")
-
-    versions: dict[str, int] = {}
-    for stream, expected in (expected_versions or {}).items():
-        actual = versions.setdefault(stream, lookup.stream_version(stream))
-        if actual != expected:
-            raise VersionConflict(stream, expected, actual)
+    replay = _replay(known, encoded, head)
+    if replay is not None:
+        return replay
+    versions = _check_versions(lookup, expected_versions)
 
     retracted: set[str] = set()
     rows: list[Row] = []

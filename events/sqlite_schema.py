@@ -91,6 +91,7 @@ def prepare(conn: sqlite3.Connection, path: Path) -> None:
             raise NotALedger(msg)
         unknown = applied - KNOWN
         if unknown:
-            msg = f"{path} has a newer schema than this code knows (migrations {', '.join(sorted(unknown))})"
+            names = ", ".join(sorted(unknown))
+            msg = f"{path} has a newer schema than this code knows (migrations {names})"
             raise SchemaTooNew(msg)
     migrations.apply(db)

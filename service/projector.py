@@ -1,5 +1,8 @@
-"""The live projections of a running service: snapshot at start, the tail folded on demand,
-time-travel views built from the log and cached by (view, head)."""
+"""The live projections of a running service.
+
+A snapshot at start, the tail folded on demand, time-travel views built from the log and
+cached by (view, position).
+"""
 
 from __future__ import annotations
 
@@ -57,7 +60,7 @@ class Projector:
         return live
 
     def catch_up(self) -> Projections:
-        """Fold every committed event not yet folded; rebuild from zero when one lands in the past."""
+        """Fold every committed event not yet folded; rebuild when one lands in the past."""
         if self.events.head() == self.live.position:
             return self.live.projections()
         with self._lock:
@@ -72,7 +75,7 @@ class Projector:
             return live.projections()
 
     def view(self, spec: ViewSpec) -> Projections:
-        """The projections at a view: live for the empty view, else built from the log and cached."""
+        """The projections at a view: live for the empty view, else built from the log, cached."""
         if spec == ViewSpec():
             return self.catch_up()
         head = self.events.head()

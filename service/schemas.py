@@ -23,7 +23,7 @@ from events.payloads import EventId
 
 
 class EventOut(msgspec.Struct, kw_only=True):
-    """A stored event as the API shows it: the whole envelope; post it back minus the ledger's fields."""
+    """A stored event as the API shows it; post it back minus the ledger-set fields."""
 
     position: int
     event_id: str

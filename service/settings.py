@@ -74,9 +74,7 @@ def load_settings(
     for field in FIELDS:
         if env_name(field) in environ:
             values[field] = environ[env_name(field)]
-    for field, value in (flags or {}).items():
-        if value is not None:
-            values[field] = value
+    values.update({field: value for field, value in (flags or {}).items() if value is not None})
     try:
         return msgspec.convert(values, Settings, strict=False)
     except msgspec.ValidationError as exc:

@@ -96,7 +96,8 @@ class TokenStore:
     def list(self) -> list[TokenInfo]:
         """Every token, revoked ones included."""
         rows = self._conn.execute(
-            "SELECT token_id, subject, scopes, created_at, revoked_at FROM tokens ORDER BY created_at"
+            "SELECT token_id, subject, scopes, created_at, revoked_at FROM tokens "
+            "ORDER BY created_at"
         )
         return [
             TokenInfo(

@@ -176,7 +176,7 @@ def _twice() -> list[NewEvent]:
     return [first, event("batch-m"), event("batch-b", event_id=first.event_id)]
 
 
-def race_worker(  # noqa: PLR0913, PLR0917 - what a racing process needs, as Process args
+def race_worker(  # noqa: PLR0913 - what a racing process needs, as Process args
     opener: Opener,
     name: str,
     batches: Sequence[NewEvent],

@@ -146,7 +146,7 @@ class TestAppend:
         ],
     )
     def test_bad_line_stores_nothing(self, seeded: Path, bad: bytes, needle: bytes) -> None:
-        """A bad second line: one stderr line naming line 2 and the field, exit 2, nothing stored."""
+        """A bad second line: one stderr line naming line 2 and the field, exit 2, none stored."""
         out = ledger(seeded, "append", "-", stdin=ndjson(good_line(), bad))
         assert out.returncode == 2
         lines = out.stderr.splitlines()
@@ -185,7 +185,7 @@ class TestVerify:
 
     @pytest.mark.parametrize("position", [1, 6, 10])
     def test_one_changed_byte_is_found(self, seeded: Path, position: int) -> None:
-        """Changing one byte of a stored row with sqlite3 makes verify exit 1 naming that position."""
+        """One changed byte of a stored row makes verify exit 1 naming that position."""
         with sqlite3.connect(seeded) as conn:
             conn.execute("DROP TRIGGER events_no_update")
             (data,) = conn.execute(
@@ -250,7 +250,8 @@ class TestBadFiles:
         for args in (["events"], ["seed"], ["verify"]):
             out = ledger(path, *args)
             assert out.returncode == 1
-            assert out.stderr.startswith(b"ledger: ") and len(out.stderr.splitlines()) == 1
+            assert out.stderr.startswith(b"ledger: ")
+            assert len(out.stderr.splitlines()) == 1
             assert b"not a ledger" in out.stderr
         assert path.read_bytes() == before
 

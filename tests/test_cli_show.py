@@ -79,9 +79,9 @@ class TestShowJson:
         )
         proj = in_process(seeded, spec)
         expected = {
-            "partnerships": lambda: proj.partnerships(),  # type: ignore[attr-defined]
-            "organizations": lambda: proj.organizations(),  # type: ignore[attr-defined]
-            "timeline": lambda: proj.timeline(),  # type: ignore[attr-defined]
+            "partnerships": proj.partnerships,  # type: ignore[attr-defined]
+            "organizations": proj.organizations,  # type: ignore[attr-defined]
+            "timeline": proj.timeline,  # type: ignore[attr-defined]
             "capacity": lambda: {
                 "sites": proj.capacity_sites(),  # type: ignore[attr-defined]
                 "summary": {b: proj.capacity_summary(b) for b in ("country", "organization")},  # type: ignore[attr-defined]
@@ -92,7 +92,7 @@ class TestShowJson:
         assert answer["view"]["position"] == proj.position  # type: ignore[attr-defined]
 
     def test_2023_view_holds_the_memorandum_only(self, seeded: Path) -> None:
-        """At 2023-12-31 the Lotte–Merck pair holds the 2022 MoU only, signed through MilliporeSigma."""
+        """At 2023-12-31 the Lotte/Merck pair holds the 2022 MoU only, signed via MilliporeSigma."""
         answer = json.loads(
             ledger(seeded, "show", "partnerships", "--json", "--as-of", "2023-12-31").stdout
         )

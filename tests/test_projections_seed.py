@@ -208,7 +208,7 @@ class TestApril2024:
         assert rows[LOTTE].site_ids == (EAST_SYRACUSE, SONGDO)
 
     def test_summary_by_country(self, seeded):
-        """Korea holds the Daejeon money and both Korean sites; the US the East Syracuse purchase."""
+        """Korea holds the Daejeon money and both Korean sites; the US the East Syracuse buy."""
         rows = {
             row.key: row for row in view(seeded, dt.date(2024, 4, 30)).capacity_summary("country")
         }

@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(130)
     except click.ClickException as exc:
         click.echo(f"ledger: {' '.join(exc.format_message().split())}", err=True)
-        sys.exit(exc.exit_code if exc.exit_code else EXIT_BAD_INPUT)
+        sys.exit(exc.exit_code or EXIT_BAD_INPUT)
     except (LedgerError, SettingError) as exc:
         click.echo(one_line(exc), err=True)
         sys.exit(exit_code(exc))

@@ -46,7 +46,7 @@ def _stopped(_signum: int, _frame: FrameType | None) -> None:
 @click.option(
     "--snapshot-every",
     envvar="LEDGER_SNAPSHOT_EVERY",
-    help="Write a snapshot every N folded events, 0 never [env LEDGER_SNAPSHOT_EVERY; default 1000]",
+    help="Snapshot every N folded events, 0 never [env LEDGER_SNAPSHOT_EVERY; default 1000]",
 )
 @click.option(
     "--snapshot-path",
@@ -60,7 +60,7 @@ def _stopped(_signum: int, _frame: FrameType | None) -> None:
 )
 @pass_context
 def serve(ctx: Context, /, **flags: str | None) -> None:
-    """Run the HTTP API (Litestar under uvicorn); SIGTERM finishes in-flight appends, snapshots, exits 0."""
+    """Run the HTTP API; SIGTERM finishes in-flight appends, writes a snapshot, exits 0."""
     settings = ctx.with_flags(**flags)  # a bad setting stops here, before anything starts
 
     import uvicorn  # noqa: PLC0415 - only this command needs the server

@@ -27,7 +27,12 @@ class DateParam(click.ParamType[date]):
 
     name = "YYYY-MM-DD"
 
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> date:  # noqa: ANN401 - click's signature
+    def convert(  # noqa: D102 - click's documented hook
+        self,
+        value: Any,  # noqa: ANN401 - click hands over whatever the user or a default gave
+        param: click.Parameter | None,
+        ctx: click.Context | None,
+    ) -> date:
         if isinstance(value, date):
             return value
         try:
@@ -41,9 +46,12 @@ class TimestampParam(click.ParamType[datetime]):
 
     name = "RFC3339"
 
-    def convert(
-        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
-    ) -> datetime:  # noqa: ANN401 - click's signature
+    def convert(  # noqa: D102 - click's documented hook
+        self,
+        value: Any,  # noqa: ANN401 - click hands over whatever the user or a default gave
+        param: click.Parameter | None,
+        ctx: click.Context | None,
+    ) -> datetime:
         if isinstance(value, datetime):
             return value
         text = str(value)
@@ -85,7 +93,7 @@ def _tables(what: str, proj: Projections) -> list[Table]:  # noqa: C901, PLR0912
         for pair in proj.partnerships():
             for i, agreement in enumerate(pair.agreements):
                 table.add_row(
-                    " – ".join(pair.orgs) if i == 0 else "",
+                    " / ".join(pair.orgs) if i == 0 else "",
                     pair.since if i == 0 else "",
                     agreement.occurred_on,
                     agreement.type,
@@ -213,7 +221,7 @@ def show(  # noqa: PLR0913 - one parameter per option
     at_position: int | None,
     as_json: bool,
 ) -> None:
-    """Show a projection: rich tables for people, --json for programs; time travel with the options."""
+    """Show a projection: tables for people, --json for programs; time travel by the options."""
     with opened(ctx, must_exist=True) as log:
         spec = _view_spec(log, as_of, known_at, at_position)
         proj = build(log.iter_events(upto=at_position), spec)
@@ -260,7 +268,7 @@ def _snapshot(log: EventLog, path: Path) -> Projections | None:
 @click.command()
 @pass_context
 def replay(ctx: Context) -> None:
-    """Rebuild every projection from zero; compare digests with the snapshot and a live fold; exit 1 on a difference."""
+    """Rebuild every projection from zero; compare with snapshot and live; exit 1 if any differ."""
     with opened(ctx, must_exist=True) as log:
         head = log.head()
         with progress("replaying", head) as advance:

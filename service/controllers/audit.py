@@ -63,7 +63,7 @@ class AuditController(Controller):
         sync_to_thread=True,
     )
     def replay(self, ledger: NamedDependency[Ledger]) -> ReplayAnswer:
-        """Fold the whole log from zero and compare each projection's digest with the live state's."""
+        """Fold the whole log from zero; compare each projection's digest with the live state's."""
         live = ledger.projector.catch_up()
         replayed = build(ledger.log.iter_events(upto=live.position))
         live_digests, replay_digests = live.digests(), replayed.digests()

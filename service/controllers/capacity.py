@@ -83,6 +83,6 @@ class CapacityController(Controller):
         known_at: KnownAt = None,
         at_position: AtPosition = None,
     ) -> Response[Any]:
-        """Money per currency (never summed across currencies), jobs and number of sites per group."""
+        """Money per currency (never summed across currencies), jobs and sites per group."""
         spec = view_spec(ledger, as_of, known_at, at_position)
         return answer(request, ledger, spec, "capacity", lambda p: p.capacity_summary(by))

@@ -52,7 +52,7 @@ class EventsController(Controller):
         data: JSONBody[AppendBody],
         ledger: NamedDependency[Ledger],
     ) -> Response[AppendAnswer]:
-        """Append every event of the batch or none; 201 with positions, 200 for an idempotent replay.
+        """Append every event of the batch or none; 201 with positions, 200 for a replay.
 
         `expected_versions` maps a stream to its current version (0: must not exist yet); a
         mismatch, or a known `event_id` with other content, is 409. `metadata.recorded_by`
@@ -94,7 +94,7 @@ class EventsController(Controller):
         responses=problem_responses(400, 401, 422, 503),
         sync_to_thread=True,
     )
-    def list_events(  # noqa: PLR0913 - one parameter per query option
+    def list_events(
         self,
         ledger: NamedDependency[Ledger],
         after: Annotated[int, QueryParameter(ge=0, description="Start after this position")] = 0,
@@ -106,7 +106,7 @@ class EventsController(Controller):
             list[str] | None, QueryParameter(name="type", description="Only these types")
         ] = None,
     ) -> Response[EventPage]:
-        """Whole envelopes after a position, in order; `next` (and a `Link` header) for the next page."""
+        """Whole envelopes after a position, in order; `next` (and `Link`) for the next page."""
         page_limit = ledger.settings.page_limit
         size = 100 if limit is None else limit
         if size > page_limit:

@@ -34,7 +34,7 @@ class HealthController(Controller):
         sync_to_thread=True,
     )
     def ready(self, ledger: NamedDependency[Ledger]) -> Health:
-        """200 when the store answers and the live projections have folded up to the head, else 503."""
+        """200 when the store answers and the projections have folded up to the head, else 503."""
         if not ledger.ready:
             stopping = "the service is stopping"
             raise _not_ready(stopping)

@@ -54,7 +54,7 @@ class PartnershipsController(Controller):
         known_at: KnownAt = None,
         at_position: AtPosition = None,
     ) -> Response[Any]:
-        """The pair's agreements (either order of ids; subsidiaries roll up to their parents); 404 if none."""
+        """The pair's agreements (ids in either order; subsidiaries roll up); 404 if none."""
         spec = view_spec(ledger, as_of, known_at, at_position)
         return answer(
             request,

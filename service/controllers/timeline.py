@@ -32,6 +32,6 @@ class TimelineController(Controller):
         known_at: KnownAt = None,
         at_position: AtPosition = None,
     ) -> Response[Any]:
-        """Every announcement in valid-time order, each with its source and the sentence that supports it."""
+        """Every announcement in valid-time order, with its source and supporting sentence."""
         spec = view_spec(ledger, as_of, known_at, at_position)
         return answer(request, ledger, spec, "timeline", lambda p: p.timeline())
