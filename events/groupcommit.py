@@ -1,5 +1,17 @@
-"""One writer thread that group-commits: the appends waiting at the same moment share one
-transaction and one fsync, and each is acknowledged only after that commit returns."""
+"""Group commit: appends waiting together share one transaction and one fsync.
+
+Each append is acknowledged only after its group's commit returns. An append that finds
+nothing queued and nothing committing is committed at once on its caller's thread: a lone
+writer pays no thread hand-off. Otherwise it joins the queue of the writer thread, which
+commits everything waiting at that moment as one group. Either way only one group (or job)
+at a time holds the connection.
+
+Under load the writer tells a committed group's callers only once the next group is staged,
+just before that group's COMMIT: they wake up and queue their next appends while the disk
+syncs, instead of competing for the interpreter with the writer's own work. Nobody waits
+for nothing: a group is told at once when no other group is ready to be committed, when the
+next one is large, and before the writer waits for another connection's write lock.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +19,8 @@ import queue
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
-from typing import Any, Generic, TypeVar
+from functools import partial
+from typing import Any, Generic, TypeVar, cast
 
 from events.envelope import AppendResult, NewEvent
 from events.errors import StoreError
@@ -16,6 +29,61 @@ T = TypeVar("T")
 
 MAX_GROUP_EVENTS = 20_000
 """A group stops growing past this many events, to bound one transaction."""
+
+MAX_DEFERRING_EVENTS = 256
+"""The previous group is told at once, not just before the next COMMIT, past this size."""
+
+Ready = Callable[[], None]
+"""Tells the previous group's callers their outcome (see `GroupCommitter`)."""
+
+
+class Outcome(Generic[T]):
+    """The outcome of one append for its one waiter: a `Future` cut down to a single lock.
+
+    Waking a caller is the main cost of a group commit; this takes no condition variable, no
+    waiter list and no callbacks. The backend sets the outcome; the committer then `deliver`s
+    it, which wakes the waiter.
+    """
+
+    __slots__ = ("_delivered", "_error", "_lock", "_set", "_value")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._lock.acquire()  # released once, on delivery
+        self._set = False
+        self._delivered = False
+        self._value: T | None = None
+        self._error: BaseException | None = None
+
+    def done(self) -> bool:
+        """Whether a result or an error is set."""
+        return self._set
+
+    def set_result(self, value: T) -> None:
+        """Set the result (only the first outcome counts)."""
+        if not self._set:
+            self._value, self._set = value, True
+
+    def set_exception(self, error: BaseException) -> None:
+        """Set the error (only the first outcome counts)."""
+        if not self._set:
+            self._error, self._set = error, True
+
+    def deliver(self) -> None:
+        """Wake the waiter (once); an outcome never set becomes a `StoreError`."""
+        if not self._delivered:
+            if not self._set:
+                self.set_exception(StoreError("append failed: no outcome was given"))
+            self._delivered = True
+            self._lock.release()
+
+    def result(self) -> T:
+        """Wait for delivery; return the result or raise the error."""
+        with self._lock:
+            pass
+        if self._error is not None:
+            raise self._error
+        return cast("T", self._value)
 
 
 class AppendRequest:
@@ -28,7 +96,7 @@ class AppendRequest:
     ) -> None:
         self.batch = batch
         self.expected_versions = expected_versions
-        self.future: Future[AppendResult] = Future()
+        self.future: Outcome[AppendResult] = Outcome()
 
 
 class Job(Generic[T]):
@@ -41,44 +109,77 @@ class Job(Generic[T]):
         self.future: Future[T] = Future()
 
 
-_STOP = object()
+class _Stop:
+    """Queued by `close`: the writer thread ends once it reaches this."""
+
+
+_STOP = _Stop()
+
+
+def _deliver(group: list[AppendRequest]) -> None:
+    """Tell every caller of a committed group (once: the list is emptied)."""
+    for request in group:
+        request.future.deliver()
+    group.clear()
 
 
 class GroupCommitter:
-    """Runs `commit_group(requests)` on one thread for every group of waiting appends.
+    """Runs `commit_group(requests, ready)` for every group of waiting appends, one at a time.
 
-    `commit_group` must resolve every request's future; if it raises instead, each request
-    still unresolved fails with a `StoreError`.
+    On the caller's thread when the log is idle, on the writer thread otherwise; jobs always
+    on the writer thread. `commit_group` must set every request's outcome; if it raises
+    instead, each request still without one fails with a `StoreError`. `ready` is None, or
+    tells the previous group's callers their outcome: `commit_group` calls it once its
+    group's rows are staged, right before COMMIT, and before it waits for a write lock held
+    by another connection (calling it again does nothing).
     """
 
-    def __init__(self, commit_group: Callable[[list[AppendRequest]], None], name: str) -> None:
+    def __init__(
+        self, commit_group: Callable[[list[AppendRequest], Ready | None], None], name: str
+    ) -> None:
         self._commit_group = commit_group
-        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[AppendRequest | Job[Any] | _Stop] = queue.SimpleQueue()
         self._closed = False
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # guards _closed and _queued
+        self._queued = 0  # items put on the queue that the writer thread has not finished
+        self._busy = threading.Lock()  # held by whoever is using the connection
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
     def append(
         self, batch: Sequence[NewEvent], expected_versions: Mapping[str, int] | None
     ) -> AppendResult:
-        """Queue a batch and wait for its commit (or its error)."""
+        """Commit a batch (at once if the log is idle, else with its group); wait for it."""
         request = AppendRequest(batch, expected_versions)
-        self._put(request)
+        with self._lock:
+            if self._closed:
+                msg = "the event log is closed"
+                raise StoreError(msg)
+            # Nothing queued: nobody to group with. Queued work goes first (no overtaking it).
+            inline = self._queued == 0 and self._busy.acquire(blocking=False)
+            if not inline:
+                self._queued += 1
+                self._queue.put(request)
+        if inline:
+            try:
+                error = self._run_group([request], None)
+            finally:
+                self._busy.release()
+                request.future.deliver()
+            if error is not None and not isinstance(error, Exception):
+                raise error  # KeyboardInterrupt, SystemExit: the caller's own, not a store error
         return request.future.result()
 
     def call(self, fn: Callable[[], T]) -> T:
         """Run `fn` on the writer thread, alone, and return its result."""
         job: Job[T] = Job(fn)
-        self._put(job)
-        return job.future.result()
-
-    def _put(self, item: object) -> None:
         with self._lock:
             if self._closed:
                 msg = "the event log is closed"
                 raise StoreError(msg)
-            self._queue.put(item)
+            self._queued += 1
+            self._queue.put(job)
+        return job.future.result()
 
     def close(self) -> None:
         """Commit what is queued, then stop the thread."""
@@ -88,43 +189,85 @@ class GroupCommitter:
             self._closed = True
             self._queue.put(_STOP)
         self._thread.join()
+        with self._busy:  # an append committing on its caller's thread finishes first
+            pass
 
     def _run(self) -> None:
-        pending: object | None = None
+        told_later: list[AppendRequest] = []  # committed; told once the next group is staged
+        try:
+            self._loop(told_later)
+        finally:
+            _deliver(told_later)
+
+    def _loop(self, told_later: list[AppendRequest]) -> None:
+        pending: AppendRequest | Job[Any] | _Stop | None = None
         while True:
-            item = pending if pending is not None else self._queue.get()
-            pending = None
-            if item is _STOP:
+            if pending is not None:
+                item, pending = pending, None
+            else:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    _deliver(told_later)  # no group to overlap with
+                    item = self._queue.get()
+            if isinstance(item, _Stop):
                 return
             if isinstance(item, Job):
+                _deliver(told_later)
                 self._run_job(item)
                 continue
-            group: list[AppendRequest] = [item]
-            size = len(item.batch)
-            while size < MAX_GROUP_EVENTS:
-                try:
-                    nxt = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if not isinstance(nxt, AppendRequest):
-                    pending = nxt
-                    break
-                group.append(nxt)
-                size += len(nxt.batch)
-            self._run_group(group)
+            group, pending = self._gather(item)
+            self._commit(group, told_later)
 
-    def _run_group(self, group: list[AppendRequest]) -> None:
+    def _gather(self, first: AppendRequest) -> tuple[list[AppendRequest], Job[Any] | _Stop | None]:
+        """The appends queued behind `first`, and the job or stop that ended the group."""
+        group = [first]
+        size = len(first.batch)
+        while size < MAX_GROUP_EVENTS:
+            try:
+                nxt = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if not isinstance(nxt, AppendRequest):
+                return group, nxt
+            group.append(nxt)
+            size += len(nxt.batch)
+        return group, None
+
+    def _commit(self, group: list[AppendRequest], told_later: list[AppendRequest]) -> None:
+        """Commit a group; tell the previous one before its COMMIT; keep this one for later."""
+        if sum(len(request.batch) for request in group) > MAX_DEFERRING_EVENTS:
+            _deliver(told_later)
+        if not self._busy.acquire(blocking=False):
+            _deliver(told_later)  # an append commits on its caller's thread: no waiting on it
+            self._busy.acquire()
         try:
-            self._commit_group(group)
+            self._run_group(group, partial(_deliver, told_later) if told_later else None)
+        finally:
+            self._busy.release()
+        _deliver(told_later)
+        told_later.extend(group)
+        self._finished(len(group))
+
+    def _finished(self, count: int) -> None:
+        with self._lock:
+            self._queued -= count
+
+    def _run_group(self, group: list[AppendRequest], ready: Ready | None) -> BaseException | None:
+        try:
+            self._commit_group(group, ready)
         except BaseException as exc:  # noqa: BLE001 - every waiter must hear of it
             error = exc if isinstance(exc, StoreError) else StoreError(f"append failed: {exc}")
             for request in group:
                 if not request.future.done():
                     request.future.set_exception(error)
+            return exc
+        return None
 
-    @staticmethod
-    def _run_job(job: Job[Any]) -> None:
-        try:
-            job.future.set_result(job.fn())
-        except BaseException as exc:  # noqa: BLE001 - handed to the caller
-            job.future.set_exception(exc)
+    def _run_job(self, job: Job[Any]) -> None:
+        with self._busy:
+            try:
+                job.future.set_result(job.fn())
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller
+                job.future.set_exception(exc)
+        self._finished(1)

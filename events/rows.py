@@ -7,12 +7,14 @@ canonical JSON text, `recorded_at` a fixed-width UTC timestamp.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 import msgspec
 
 from events.codec import CANONICAL, GENESIS, chain_hash, data_hash, decode_payload
 from events.envelope import Event, Metadata, NewEvent, Source
+from events.payloads import PAYLOAD_TYPES, AnyPayload
+from events.upcasters import current_version
 
 COLUMNS = (
     "position",
@@ -35,6 +37,14 @@ SELECT_COLUMNS = ", ".join(COLUMNS)
 
 _SOURCE = msgspec.json.Decoder(Source)
 _METADATA = msgspec.json.Decoder(Metadata)
+_PAYLOADS: dict[str, msgspec.json.Decoder[Any]] = {
+    name: msgspec.json.Decoder(cls) for name, cls in PAYLOAD_TYPES.items()
+}
+_SHARED = 1024
+"""At most this many distinct `recorded_at` and `metadata` values are kept for sharing."""
+_recorded: dict[str, datetime] = {}
+_metadata: dict[str, Metadata] = {}
+T = TypeVar("T")
 
 
 class Row(NamedTuple):
@@ -119,31 +129,77 @@ def place(  # noqa: PLR0913 - the ledger-set fields of a row
 
 
 def to_event(row: tuple[Any, ...]) -> Event:
-    """Decode a stored row into an `Event`, upcasting an old payload version."""
-    r = Row(*row)
+    """Decode a stored row into an `Event`, upcasting an old payload version.
+
+    The hot path of every replay. A payload at its type's current schema version is
+    decoded directly; any other (or any failure) goes through `decode_payload`, which
+    upcasts, or raises with the bad field's path. `recorded_at` (one per commit) and
+    `metadata` (one per recorder, mostly) repeat from row to row and are immutable, so
+    equal texts share one decoded value.
+    """
+    try:
+        (
+            position,
+            event_id,
+            stream,
+            stream_version,
+            event_type,
+            schema_version,
+            occurred_on,
+            sequence,
+            recorded_at,
+            data,
+            source,
+            metadata,
+            hashed,
+            prev_hash,
+            link,
+        ) = row
+    except ValueError:
+        Row(*row)  # raises the TypeError that names the missing or extra column
+        raise
+    current = current_version(event_type)
+    moment = _recorded.get(recorded_at)
+    if moment is None:
+        moment = _share(_recorded, recorded_at, datetime.fromisoformat(recorded_at))
+    payload: AnyPayload | None = None
+    decoder = _PAYLOADS.get(event_type) if schema_version == current else None
+    if decoder is not None:
+        try:
+            payload = decoder.decode(data)
+        except (msgspec.ValidationError, msgspec.DecodeError):
+            payload = None  # decode_payload below raises it again, with the field's path
+    if payload is None:
+        payload = decode_payload(event_type, data, schema_version)
+    provenance = _SOURCE.decode(source)
+    meta = _metadata.get(metadata)
+    if meta is None:
+        meta = _share(_metadata, metadata, _METADATA.decode(metadata))
     return Event(
-        position=r.position,
-        event_id=r.event_id,
-        stream=r.stream,
-        stream_version=r.stream_version,
-        type=r.type,
-        schema_version=max(r.schema_version, _current(r.type)),
-        occurred_on=r.occurred_on,
-        sequence=r.sequence,
-        recorded_at=datetime.fromisoformat(r.recorded_at),
-        data=decode_payload(r.type, r.data, r.schema_version),
-        source=_SOURCE.decode(r.source),
-        metadata=_METADATA.decode(r.metadata),
-        data_hash=r.data_hash,
-        prev_hash=r.prev_hash,
-        hash=r.hash,
+        position=position,
+        event_id=event_id,
+        stream=stream,
+        stream_version=stream_version,
+        type=event_type,
+        schema_version=max(schema_version, current),
+        occurred_on=occurred_on,
+        sequence=sequence,
+        recorded_at=moment,
+        data=payload,
+        source=provenance,
+        metadata=meta,
+        data_hash=hashed,
+        prev_hash=prev_hash,
+        hash=link,
     )
 
 
-def _current(event_type: str) -> int:
-    from events.upcasters import current_version  # noqa: PLC0415 - avoids a cycle at import
-
-    return current_version(event_type)
+def _share(seen: dict[str, T], text: str, value: T) -> T:
+    """Remember an immutable decoded value by its text (a bounded cache: emptied when full)."""
+    if len(seen) >= _SHARED:
+        seen.clear()
+    seen[text] = value
+    return value
 
 
 def check(row: Row, expected_position: int, prev_hash: str) -> str | None:

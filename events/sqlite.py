@@ -1,8 +1,9 @@
 """The SQLite backend of the `EventLog`: one file, WAL, `synchronous=FULL` by default.
 
-All writes go through one writer thread (`GroupCommitter`) holding the only write
-connection: each group of waiting appends is one `BEGIN IMMEDIATE` … `COMMIT`, one fsync
-of the WAL, and every append is acknowledged after that commit. Readers use their own
+All writes go through one `GroupCommitter` holding the only write connection: each group
+of waiting appends is one `BEGIN IMMEDIATE` … `COMMIT`, one fsync of the WAL, and every
+append is acknowledged after that commit (a lone append commits on its caller's thread,
+appends that wait together are committed by the writer thread). Readers use their own
 connections (one per thread) and see positions appear in order.
 """
 
@@ -13,31 +14,52 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from events.codec import GENESIS, decode
 from events.dates import format_timestamp, utc_now
 from events.envelope import AppendResult, Event, NewEvent, VerifyResult
 from events.errors import ChainBroken, InvalidEvent, LedgerError, NotALedger, StoreError
-from events.groupcommit import AppendRequest, GroupCommitter
+from events.groupcommit import AppendRequest, GroupCommitter, Ready
 from events.log import Progress
+from events.payloads import EventRetracted
 from events.planner import STORED_COLUMNS, Stored, plan, target_of
 from events.rows import EXPORTED, SELECT_COLUMNS, Row, check, export_line, row_from_export, to_event
 from events.sqlite_schema import prepare
 
 Synchronous = Literal["FULL", "NORMAL", "EXTRA"]
 _SYNC_LEVEL = {"NORMAL": 1, "FULL": 2, "EXTRA": 3}
-_INSERT = f"INSERT INTO events ({SELECT_COLUMNS}, target) VALUES ({', '.join('?' * 16)})"
+_INSERT = f"INSERT INTO events ({SELECT_COLUMNS}, target) VALUES ({', '.join('?' * 16)})"  # noqa: S608 - constant columns
 _CHUNK = 500
+_BUSY_TIMEOUT_MS = 10_000
+_MAX_CACHED_STREAMS = 100_000
 
 
 class _Lookup:
-    """The planner's reads, inside the writer's open transaction."""
+    """The planner's reads for one group, inside the writer's open transaction.
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    What the group's batches will ask about is read up front: their event ids in one query,
+    the versions of their streams not in `cached` (versions known to be current) in another.
+    Rows planned for earlier batches of the group are inserted only at the end, in one
+    `executemany`, so `planned` overlays them: each batch is planned exactly as if the ones
+    before it were stored already. `versions` ends up holding every version read or planned.
+    """
+
+    def __init__(
+        self, conn: sqlite3.Connection, group: Sequence[AppendRequest], cached: Mapping[str, int]
+    ) -> None:
         self.conn = conn
+        ids = [event.event_id for request in group for event in request.batch]
+        self.known = self._select(ids)
+        self.asked = set(ids)
+        streams = {event.stream for request in group for event in request.batch}
+        for request in group:
+            streams.update(request.expected_versions or ())
+        self.cached = cached
+        self.versions = self._versions([stream for stream in streams if stream not in cached])
+        self.retractions: set[str] = set()
 
-    def stored(self, event_ids: Sequence[str]) -> dict[str, Stored]:
+    def _select(self, event_ids: Sequence[str]) -> dict[str, Stored]:
         found: dict[str, Stored] = {}
         unique = list(dict.fromkeys(event_ids))
         for start in range(0, len(unique), _CHUNK):
@@ -48,18 +70,111 @@ class _Lookup:
                 found[row[0]] = Stored(*row)
         return found
 
+    def _versions(self, streams: Sequence[str]) -> dict[str, int]:
+        # one max() per stream, each a seek on the (stream, stream_version) index
+        versions: dict[str, int] = {}
+        for start in range(0, len(streams), _CHUNK):
+            chunk = streams[start : start + _CHUNK]
+            values = ",".join(["(?)"] * len(chunk))
+            sql = (
+                f"WITH s(name) AS (VALUES {values}) SELECT name, "  # noqa: S608 - only placeholders
+                "(SELECT max(stream_version) FROM events WHERE stream = name) FROM s"
+            )
+            versions.update(
+                (name, int(version or 0)) for name, version in self.conn.execute(sql, chunk)
+            )
+        return versions
+
+    def stored(self, event_ids: Sequence[str]) -> dict[str, Stored]:
+        missing = [event_id for event_id in event_ids if event_id not in self.asked]
+        if missing:  # a correction's or retraction's target
+            self.known.update(self._select(missing))
+            self.asked.update(missing)
+        known = self.known
+        return {event_id: known[event_id] for event_id in event_ids if event_id in known}
+
     def stream_version(self, stream: str) -> int:
-        row = self.conn.execute(
-            "SELECT max(stream_version) FROM events WHERE stream = ?", (stream,)
-        ).fetchone()
-        return int(row[0] or 0)
+        version = self.versions.get(stream)
+        if version is None:
+            version = self.cached.get(stream)
+            if version is None:
+                version = self._versions([stream])[stream]
+            self.versions[stream] = version
+        return version
 
     def retracted(self, event_id: str) -> bool:
+        if event_id in self.retractions:
+            return True
         row = self.conn.execute(
             "SELECT 1 FROM events WHERE target = ? AND type = 'event_retracted' LIMIT 1",
             (event_id,),
         ).fetchone()
         return row is not None
+
+    def planned(self, rows: Sequence[Row], targets: Sequence[str | None], *, more: bool) -> None:
+        """Rows planned in this group and not inserted yet: answer for them as if stored.
+
+        Only their streams' versions are needed once no batch of the group comes `more`.
+        """
+        versions = self.versions
+        for row in rows:
+            versions[row.stream] = row.stream_version
+        if not more:
+            return
+        for row, target in zip(rows, targets, strict=True):
+            self.known[row.event_id] = Stored(
+                row.event_id,
+                row.stream,
+                row.type,
+                row.occurred_on,
+                row.sequence,
+                row.data_hash,
+                row.position,
+                row.stream_version,
+                row.recorded_at,
+            )
+            self.asked.add(row.event_id)
+            if target is not None and row.type == EventRetracted.TYPE:
+                self.retractions.add(target)
+
+
+class _Staged(NamedTuple):
+    """A group planned inside its transaction: what each batch answers, the rows to insert."""
+
+    outcomes: list[tuple[AppendRequest, AppendResult | LedgerError]]
+    inserts: list[tuple[Any, ...]]
+    head: int
+    head_hash: str
+
+
+def _stage(
+    lookup: _Lookup, group: Sequence[AppendRequest], *, head: int, head_hash: str, recorded_at: str
+) -> _Staged:
+    """Plan each batch of a group in turn; one that fails leaves the others as they are."""
+    outcomes: list[tuple[AppendRequest, AppendResult | LedgerError]] = []
+    inserts: list[tuple[Any, ...]] = []
+    for index, request in enumerate(group, start=1):
+        try:
+            planned = plan(
+                lookup,
+                request.batch,
+                request.expected_versions,
+                head=head,
+                head_hash=head_hash,
+                recorded_at=recorded_at,
+            )
+        except LedgerError as exc:
+            outcomes.append((request, exc))
+            continue
+        if planned.rows:
+            targets = [target_of(row) for row in planned.rows]
+            inserts.extend(
+                (*row, target) for row, target in zip(planned.rows, targets, strict=True)
+            )
+            lookup.planned(planned.rows, targets, more=index < len(group))
+            head, head_hash = planned.rows[-1].position, planned.rows[-1].hash
+        outcomes.append((request, planned.result))
+    return _Staged(outcomes, inserts, head, head_hash)
 
 
 class SQLiteEventLog:
@@ -81,6 +196,10 @@ class SQLiteEventLog:
             self._writer_conn.close()
             raise
         self._head, self._head_hash, self._last_recorded = self._load_head(self._writer_conn)
+        # The current version of streams written or read lately, as of the head `_versions_at`:
+        # still current while the stored head is that one (no other handle appended since).
+        self._versions: dict[str, int] = {}
+        self._versions_at = -1
         self._writer = GroupCommitter(self._commit_group, name=f"ledger-writer:{self.path.name}")
 
     # -- connections ------------------------------------------------------------------
@@ -98,16 +217,16 @@ class SQLiteEventLog:
             msg = f"cannot open {self.path}: {exc}"
             raise StoreError(msg) from None
         try:
-            conn.execute("PRAGMA busy_timeout = 10000")
+            conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if str(mode).lower() != "wal":
                 msg = f"{self.path}: could not switch to WAL (journal_mode is {mode})"
-                raise StoreError(msg)
+                raise StoreError(msg)  # noqa: TRY301 - the handlers below close the connection
             conn.execute(f"PRAGMA synchronous = {self.synchronous}")
             level = conn.execute("PRAGMA synchronous").fetchone()[0]
             if level != _SYNC_LEVEL[self.synchronous]:
                 msg = f"{self.path}: synchronous is {level}, not {self.synchronous}"
-                raise StoreError(msg)
+                raise StoreError(msg)  # noqa: TRY301 - the handlers below close the connection
         except sqlite3.DatabaseError as exc:
             conn.close()
             msg = f"{self.path} is not a ledger database ({exc})"
@@ -143,31 +262,21 @@ class SQLiteEventLog:
         """Append a batch atomically and durably (see `EventLog`)."""
         return self._writer.append(events, expected_versions)
 
-    def _commit_group(self, group: list[AppendRequest]) -> None:
+    def _commit_group(self, group: list[AppendRequest], ready: Ready | None) -> None:
         conn = self._writer_conn
-        lookup = _Lookup(conn)
-        recorded_at = max(format_timestamp(utc_now()), self._last_recorded)
-        head, head_hash = self._head, self._head_hash
-        outcomes: list[tuple[AppendRequest, AppendResult | LedgerError]] = []
         try:
-            conn.execute("BEGIN IMMEDIATE")
-            for request in group:
-                try:
-                    planned = plan(
-                        lookup,
-                        request.batch,
-                        request.expected_versions,
-                        head=head,
-                        head_hash=head_hash,
-                        recorded_at=recorded_at,
-                    )
-                except LedgerError as exc:
-                    outcomes.append((request, exc))
-                    continue
-                if planned.rows:
-                    conn.executemany(_INSERT, [(*row, target_of(row)) for row in planned.rows])
-                    head, head_hash = planned.rows[-1].position, planned.rows[-1].hash
-                outcomes.append((request, planned.result))
+            self._begin(conn, ready)
+            # read under the write lock: another handle on the file may have appended since
+            head, head_hash, last_recorded = self._load_head(conn)
+            recorded_at = max(format_timestamp(utc_now()), last_recorded)
+            if head != self._versions_at or len(self._versions) > _MAX_CACHED_STREAMS:
+                self._versions, self._versions_at = {}, head
+            lookup = _Lookup(conn, group, self._versions)
+            staged = _stage(lookup, group, head=head, head_hash=head_hash, recorded_at=recorded_at)
+            if staged.inserts:
+                conn.executemany(_INSERT, staged.inserts)
+            if ready is not None:
+                ready()  # the previous group's callers wake up while this COMMIT syncs
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
             self._rollback()
@@ -175,13 +284,40 @@ class SQLiteEventLog:
             for request in group:
                 request.future.set_exception(error)
             return
-        if head != self._head:
-            self._head, self._head_hash, self._last_recorded = head, head_hash, recorded_at
-        for request, outcome in outcomes:
+        except BaseException:
+            self._rollback()  # never leave the writer's transaction open
+            raise
+        if staged.head != self._head:
+            self._head, self._head_hash, self._last_recorded = (
+                staged.head,
+                staged.head_hash,
+                recorded_at,
+            )
+        self._versions.update(lookup.versions)
+        self._versions_at = staged.head
+        for request, outcome in staged.outcomes:
             if isinstance(outcome, LedgerError):
                 request.future.set_exception(outcome)
             else:
                 request.future.set_result(outcome)
+
+    @staticmethod
+    def _begin(conn: sqlite3.Connection, ready: Ready | None) -> None:
+        """BEGIN IMMEDIATE; if another connection holds the write lock, `ready` before waiting."""
+        if ready is None:
+            conn.execute("BEGIN IMMEDIATE")
+            return
+        conn.execute("PRAGMA busy_timeout = 0")
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY:
+                raise
+            ready()
+            conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+            conn.execute("BEGIN IMMEDIATE")
+        finally:
+            conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
 
     def _rollback(self) -> None:
         conn = self._writer_conn
@@ -216,7 +352,10 @@ class SQLiteEventLog:
             where.append(f"type IN ({','.join('?' * len(types))})")
             args.extend(types)
         args.append(limit)
-        sql = f"SELECT {SELECT_COLUMNS} FROM events WHERE {' AND '.join(where)} ORDER BY position LIMIT ?"  # noqa: S608 - only placeholders
+        sql = (
+            f"SELECT {SELECT_COLUMNS} FROM events WHERE {' AND '.join(where)}"  # noqa: S608 - only placeholders
+            " ORDER BY position LIMIT ?"
+        )
         return [to_event(row) for row in self._reader().execute(sql, args)]
 
     def get(self, event_id: str) -> Event | None:
@@ -311,7 +450,7 @@ class SQLiteEventLog:
                     raise InvalidEvent(msg, exc.path) from None
                 reason = check(row, expected, prev)
                 if reason is not None:
-                    raise ChainBroken(expected, f"line {number}: {reason}")
+                    raise ChainBroken(expected, f"line {number}: {reason}")  # noqa: TRY301 - rolls back below
                 batch.append((*row, target_of(row)))
                 prev, expected, last_recorded = row.hash, expected + 1, row.recorded_at
                 if len(batch) >= _CHUNK:
