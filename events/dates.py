@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import calendar
+import functools
 import re
 from datetime import UTC, date, datetime
 
 _PARTIAL_DATE = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$")
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_partial_date(text: str) -> tuple[int, int | None, int | None]:
     """Split a partial date into year, month and day, refusing anything not on the calendar."""
     match = _PARTIAL_DATE.match(text)

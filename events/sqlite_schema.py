@@ -68,6 +68,17 @@ def m001_events(db: Database) -> None:
     )
 
 
+@migrations()
+def m002_partial_target_index(db: Database) -> None:
+    """Index only rows with a target (corrections, retractions).
+
+    A write of any other event then touches one index fewer; the retraction lookup
+    (`target = ?`) still uses it.
+    """
+    db.execute("DROP INDEX events_target")
+    db.execute("CREATE INDEX events_target ON events (target, type) WHERE target IS NOT NULL")
+
+
 KNOWN = frozenset(m.name for m in migrations._migrations)  # noqa: SLF001 - the set's own list
 
 
