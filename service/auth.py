@@ -39,23 +39,31 @@ def authenticate(connection: ASGIConnection[Any, Any, Any, Any]) -> TokenInfo:
     return info
 
 
-def require_scope(
+async def require_scope(
     connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
 ) -> None:
-    """Guard: the handler's `opt["scope"]` must be among the token's scopes (admin holds all).
+    """Guard of a write: the handler's `opt["scope"]` must be among the token's (admin: all).
 
-    With `read_token_required`, reads of `/v1` need a token too; health probes, `/metrics`
-    and the OpenAPI document stay open (probes and scrapers carry no token).
+    Set only on the handlers that have a scope: Litestar copies the handler for every guard
+    call, a cost an open read should not pay. Async, because Litestar runs a sync guard in a
+    worker thread; the token lookup is one indexed SQLite read.
     """
-    needed = handler.opt.get("scope")
-    if needed is None:
-        reads_closed: bool = connection.app.state.settings.read_token_required
-        if reads_closed and connection.url.path.startswith("/v1/"):
-            authenticate(connection)
-        return
+    needed = handler.opt["scope"]
     info = authenticate(connection)
     if needed not in info.scopes and "admin" not in info.scopes:
         raise PermissionDeniedException(detail=f"this needs a token with scope {needed!r}")
+
+
+async def require_reader(
+    connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
+) -> None:
+    """App guard with `read_token_required`: reads of `/v1` need a token too.
+
+    Health probes, `/metrics` and the OpenAPI document stay open (probes and scrapers carry
+    no token); a write is checked by its own `require_scope`.
+    """
+    if "scope" not in handler.opt and connection.url.path.startswith("/v1/"):
+        authenticate(connection)
 
 
 def principal(connection: ASGIConnection[Any, Any, Any, Any]) -> TokenInfo:

@@ -27,8 +27,8 @@ class Ledger:
         except BaseException:
             self.log.close()
             raise
-        self.answers: LRU[tuple[str, str], bytes] = LRU(512)
-        """Encoded projection answers by URL and ETag: an unchanged view is encoded once."""
+        self.answers: LRU[tuple[str, bytes, int], tuple[str, bytes]] = LRU(512)
+        """ETag and encoded answer by path, query and log position: a view is encoded once."""
         self.ready = True
         metrics.bind(self.log.head, lambda: self.projector.position)
 

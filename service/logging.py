@@ -4,9 +4,28 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Callable
 from typing import Literal
 
+import msgspec
 import structlog
+
+_JSON = msgspec.json.Encoder(enc_hook=repr)
+
+
+def _json(event: object, **_options: object) -> str:
+    """The JSON renderer's serializer: msgspec, several times faster than json.dumps; else repr."""
+    return _JSON.encode(event).decode()
+
+
+def _shared(logger: structlog.PrintLogger) -> Callable[..., structlog.PrintLogger]:
+    """A logger factory handing out one logger, built once.
+
+    Bound loggers are not cached (tests capture logs), so every log call asks the factory
+    for a logger; `PrintLoggerFactory` would build a new one each time.
+    """
+    return lambda *_args: logger
+
 
 _LEVELS = {
     "debug": logging.DEBUG,
@@ -22,7 +41,9 @@ def configure_logging(
     """Configure structlog for the whole process (the service and the command line)."""
     console = fmt == "console" or (fmt == "auto" and sys.stdout.isatty())
     renderer: structlog.typing.Processor = (
-        structlog.dev.ConsoleRenderer() if console else structlog.processors.JSONRenderer()
+        structlog.dev.ConsoleRenderer()
+        if console
+        else structlog.processors.JSONRenderer(serializer=_json)
     )
     structlog.configure(
         processors=[
@@ -34,6 +55,6 @@ def configure_logging(
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(_LEVELS.get(level, logging.INFO)),
-        logger_factory=structlog.PrintLoggerFactory(sys.stdout),
+        logger_factory=_shared(structlog.PrintLogger(sys.stdout)),
         cache_logger_on_first_use=False,
     )

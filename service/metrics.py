@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
-from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
-from prometheus_client import Counter, Gauge
+from litestar.enums import ScopeType
+from litestar.plugins.prometheus import (
+    PrometheusConfig,
+    PrometheusController,
+    PrometheusMiddleware,
+)
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from prometheus_client import Counter, Gauge, Histogram
 
 APP_NAME = "ledger"
 
@@ -25,9 +32,83 @@ def bind(head: Callable[[], int], projected: Callable[[], int]) -> None:
     LAG.set_function(lambda: max(0, head() - projected()))
 
 
+Series = tuple[Counter, Histogram, Counter | None]
+"""The request counter, the latency histogram and (5xx only) the error counter of one label set."""
+
+
+class RequestMetrics(PrometheusMiddleware):
+    """Litestar's request metrics (same names, labels and buckets), each series looked up once.
+
+    Litestar's own middleware builds a `Request`, a URL and four label sets per request; here
+    the labelled series of a (method, route template, status) are found once and kept.
+    """
+
+    def __init__(self, app: ASGIApp, config: PrometheusConfig) -> None:
+        super().__init__(app, config)
+        self._series: dict[tuple[str, str, int], Series] = {}
+        self._in_progress: dict[tuple[str, str], Gauge] = {}
+
+    def _labels(self, method: str, path: str, status: int) -> dict[str, str | int | float]:
+        return {"method": method, "path": path, "status_code": status, "app_name": APP_NAME}
+
+    def _gauge(self, method: str, path: str) -> Gauge:
+        gauge = self._in_progress.get((method, path))
+        if gauge is None:
+            labels = self._labels(method, path, 200)  # as Litestar labels it: status 200
+            gauge = self.requests_in_progress(labels).labels(*labels.values())
+            self._in_progress[method, path] = gauge
+        return gauge
+
+    def _counted(self, method: str, path: str, status: int) -> Series:
+        series = self._series.get((method, path, status))
+        if series is None:
+            labels = self._labels(method, path, status)
+            values = labels.values()
+            errors = self.requests_error_count(labels).labels(*values) if status >= 500 else None
+            series = (
+                self.request_count(labels).labels(*values),
+                self.request_time(labels).labels(*values),
+                errors,
+            )
+            self._series[method, path, status] = series
+        return series
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Count the request, its status and its duration (to the last body message)."""
+        method: str = scope["method"] if scope["type"] == ScopeType.HTTP else scope["type"]
+        path: str = scope["path_template"]
+        started = time.perf_counter()
+        status, duration = 200, 0.0
+
+        async def measured_send(message: Message) -> None:
+            nonlocal status, duration
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            elif message["type"] == "http.response.body":
+                duration = time.perf_counter() - started
+            await send(message)
+
+        in_progress = self._gauge(method, path)
+        in_progress.inc()
+        try:
+            await self.app(scope, receive, measured_send)
+        finally:
+            in_progress.dec()
+            count, latency, errors = self._counted(method, path, status)
+            if errors is not None:
+                errors.inc()
+            count.inc()
+            latency.observe(duration)
+
+
 def prometheus_config() -> PrometheusConfig:
     """Requests and latency by route template and status; `/metrics` itself not counted."""
-    return PrometheusConfig(app_name=APP_NAME, group_path=True, exclude=["/metrics"])
+    return PrometheusConfig(
+        app_name=APP_NAME,
+        group_path=True,
+        exclude=["/metrics"],
+        middleware_class=RequestMetrics,
+    )
 
 
 class MetricsController(PrometheusController):

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import random
 import re
 import time
-import uuid
 
 import structlog
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+def _new_id() -> str:
+    """128 random bits in hex: a uuid4's worth, without a system call per request."""
+    return f"{random.getrandbits(128):032x}"
 
 
 def request_log_middleware(app: ASGIApp) -> ASGIApp:
@@ -24,7 +29,7 @@ def request_log_middleware(app: ASGIApp) -> ASGIApp:
         incoming = next(
             (v.decode("latin-1") for k, v in scope["headers"] if k == b"x-request-id"), ""
         )
-        request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        request_id = incoming if _REQUEST_ID.match(incoming) else _new_id()
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=request_id)
         started = time.perf_counter()

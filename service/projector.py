@@ -74,12 +74,17 @@ class Projector:
                 self._write_snapshot(live)
             return live.projections()
 
-    def view(self, spec: ViewSpec) -> Projections:
-        """The projections at a view: live for the empty view, else built from the log, cached."""
+    def view(self, spec: ViewSpec, head: int | None = None) -> Projections:
+        """The projections at a view: live for the empty view, else built from the log, cached.
+
+        A past view without `at_position` is built up to `head` (default: the head now).
+        """
         if spec == ViewSpec():
             return self.catch_up()
-        head = self.events.head()
-        upto = spec.at_position if spec.at_position is not None else head
+        if spec.at_position is not None:
+            upto = spec.at_position
+        else:
+            upto = head if head is not None else self.events.head()
         key = (spec, upto)  # a view at a fixed position never changes; others move with the head
         cached = self._views.get(key)
         if cached is not None:

@@ -8,6 +8,7 @@ from litestar.di import NamedDependency
 from litestar.status_codes import HTTP_200_OK
 
 from projections import build
+from service.auth import require_scope
 from service.ledger import Ledger
 from service.problems import problem_responses
 from service.schemas import VerifyAnswer
@@ -58,6 +59,7 @@ class AuditController(Controller):
         operation_id="ReplayAudit",
         summary="Rebuild from zero and compare digests with live",
         opt={"scope": "admin"},
+        guards=[require_scope],
         status_code=HTTP_200_OK,
         responses=problem_responses(401, 403, 503),
         sync_to_thread=True,

@@ -9,7 +9,15 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, QueryParameter
 
 from service.ledger import Ledger
-from service.views import AsOf, AtPosition, KnownAt, answer, view_responses, view_spec
+from service.views import (
+    AsOf,
+    AtPosition,
+    KnownAt,
+    answer,
+    cached_answer,
+    view_responses,
+    view_spec,
+)
 
 
 class CapacityController(Controller):
@@ -17,15 +25,15 @@ class CapacityController(Controller):
 
     path = "/v1/capacity"
     tags = ["projections"]  # noqa: RUF012 - Litestar's declared class attribute
+    before_request = staticmethod(cached_answer)
 
     @get(
         "/sites",
         operation_id="ListSites",
         summary="Capacity state of every site",
         responses=view_responses(401, 503),
-        sync_to_thread=True,
     )
-    def list_sites(
+    async def list_sites(
         self,
         request: Request[Any, Any, Any],
         ledger: NamedDependency[Ledger],
@@ -35,16 +43,15 @@ class CapacityController(Controller):
     ) -> Response[Any]:
         """Every site: owner, acquisition, plans, initiatives, investments, totals per currency."""
         spec = view_spec(ledger, as_of, known_at, at_position)
-        return answer(request, ledger, spec, "capacity", lambda p: p.capacity_sites())
+        return await answer(request, ledger, spec, "capacity", lambda p: p.capacity_sites())
 
     @get(
         "/sites/{site_id:str}",
         operation_id="GetSite",
         summary="Capacity state of one site",
         responses=view_responses(401, 404, 503),
-        sync_to_thread=True,
     )
-    def get_site(  # noqa: PLR0913 - path and view parameters
+    async def get_site(  # noqa: PLR0913 - path and view parameters
         self,
         request: Request[Any, Any, Any],
         ledger: NamedDependency[Ledger],
@@ -55,7 +62,7 @@ class CapacityController(Controller):
     ) -> Response[Any]:
         """One site; 404 if it is unknown in this view."""
         spec = view_spec(ledger, as_of, known_at, at_position)
-        return answer(
+        return await answer(
             request,
             ledger,
             spec,
@@ -69,9 +76,8 @@ class CapacityController(Controller):
         operation_id="GetCapacitySummary",
         summary="Money, jobs and sites by country or organization",
         responses=view_responses(401, 503),
-        sync_to_thread=True,
     )
-    def summary(  # noqa: PLR0913 - the grouping and view parameters
+    async def summary(  # noqa: PLR0913 - the grouping and view parameters
         self,
         request: Request[Any, Any, Any],
         ledger: NamedDependency[Ledger],
@@ -85,4 +91,4 @@ class CapacityController(Controller):
     ) -> Response[Any]:
         """Money per currency (never summed across currencies), jobs and sites per group."""
         spec = view_spec(ledger, as_of, known_at, at_position)
-        return answer(request, ledger, spec, "capacity", lambda p: p.capacity_summary(by))
+        return await answer(request, ledger, spec, "capacity", lambda p: p.capacity_summary(by))

@@ -17,7 +17,7 @@ from events.envelope import NewEvent
 from events.errors import InvalidEvent
 from events.intake import parse_event
 from events.log import EventLog
-from service.auth import principal
+from service.auth import principal, require_scope
 from service.ledger import Ledger
 from service.problems import invalid, problem_responses
 from service.schemas import AppendAnswer, AppendBody, EventBody, EventOut, EventPage, event_out
@@ -39,6 +39,7 @@ class EventsController(Controller):
         operation_id="AppendEvents",
         summary="Append a batch of events atomically",
         opt={"scope": "append"},
+        guards=[require_scope],
         status_code=HTTP_201_CREATED,
         responses={
             200: ResponseSpec(AppendAnswer, description="An idempotent replay: the first places"),

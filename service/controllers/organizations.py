@@ -9,7 +9,15 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath
 
 from service.ledger import Ledger
-from service.views import AsOf, AtPosition, KnownAt, answer, view_responses, view_spec
+from service.views import (
+    AsOf,
+    AtPosition,
+    KnownAt,
+    answer,
+    cached_answer,
+    view_responses,
+    view_spec,
+)
 
 
 class OrganizationsController(Controller):
@@ -17,15 +25,15 @@ class OrganizationsController(Controller):
 
     path = "/v1/organizations"
     tags = ["projections"]  # noqa: RUF012 - Litestar's declared class attribute
+    before_request = staticmethod(cached_answer)
 
     @get(
         "/",
         operation_id="ListOrganizations",
         summary="Every organization",
         responses=view_responses(401, 503),
-        sync_to_thread=True,
     )
-    def list_organizations(
+    async def list_organizations(
         self,
         request: Request[Any, Any, Any],
         ledger: NamedDependency[Ledger],
@@ -35,16 +43,15 @@ class OrganizationsController(Controller):
     ) -> Response[Any]:
         """Organizations with parent, subsidiaries, partners (rolled up) and sites."""
         spec = view_spec(ledger, as_of, known_at, at_position)
-        return answer(request, ledger, spec, "organizations", lambda p: p.organizations())
+        return await answer(request, ledger, spec, "organizations", lambda p: p.organizations())
 
     @get(
         "/{org_id:str}",
         operation_id="GetOrganization",
         summary="One organization",
         responses=view_responses(401, 404, 503),
-        sync_to_thread=True,
     )
-    def get_organization(  # noqa: PLR0913 - path and view parameters
+    async def get_organization(  # noqa: PLR0913 - path and view parameters
         self,
         request: Request[Any, Any, Any],
         ledger: NamedDependency[Ledger],
@@ -55,7 +62,7 @@ class OrganizationsController(Controller):
     ) -> Response[Any]:
         """One organization; 404 if it is unknown in this view."""
         spec = view_spec(ledger, as_of, known_at, at_position)
-        return answer(
+        return await answer(
             request,
             ledger,
             spec,

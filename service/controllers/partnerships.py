@@ -9,7 +9,15 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath
 
 from service.ledger import Ledger
-from service.views import AsOf, AtPosition, KnownAt, answer, view_responses, view_spec
+from service.views import (
+    AsOf,
+    AtPosition,
+    KnownAt,
+    answer,
+    cached_answer,
+    view_responses,
+    view_spec,
+)
 
 
 class PartnershipsController(Controller):
@@ -17,15 +25,15 @@ class PartnershipsController(Controller):
 
     path = "/v1/partnerships"
     tags = ["projections"]  # noqa: RUF012 - Litestar's declared class attribute
+    before_request = staticmethod(cached_answer)
 
     @get(
         "/",
         operation_id="ListPartnerships",
         summary="Every partnership pair",
         responses=view_responses(401, 503),
-        sync_to_thread=True,
     )
-    def list_partnerships(
+    async def list_partnerships(
         self,
         request: Request[Any, Any, Any],
         ledger: NamedDependency[Ledger],
@@ -35,16 +43,15 @@ class PartnershipsController(Controller):
     ) -> Response[Any]:
         """One entry per pair of top-level organizations, each agreement in valid-time order."""
         spec = view_spec(ledger, as_of, known_at, at_position)
-        return answer(request, ledger, spec, "partnerships", lambda p: p.partnerships())
+        return await answer(request, ledger, spec, "partnerships", lambda p: p.partnerships())
 
     @get(
         "/{org_a:str}/{org_b:str}",
         operation_id="GetPartnership",
         summary="One pair's partnership",
         responses=view_responses(401, 404, 503),
-        sync_to_thread=True,
     )
-    def get_partnership(  # noqa: PLR0913 - path and view parameters
+    async def get_partnership(  # noqa: PLR0913 - path and view parameters
         self,
         request: Request[Any, Any, Any],
         ledger: NamedDependency[Ledger],
@@ -56,7 +63,7 @@ class PartnershipsController(Controller):
     ) -> Response[Any]:
         """The pair's agreements (ids in either order; subsidiaries roll up); 404 if none."""
         spec = view_spec(ledger, as_of, known_at, at_position)
-        return answer(
+        return await answer(
             request,
             ledger,
             spec,

@@ -8,7 +8,15 @@ from litestar import Controller, Request, Response, get
 from litestar.di import NamedDependency
 
 from service.ledger import Ledger
-from service.views import AsOf, AtPosition, KnownAt, answer, view_responses, view_spec
+from service.views import (
+    AsOf,
+    AtPosition,
+    KnownAt,
+    answer,
+    cached_answer,
+    view_responses,
+    view_spec,
+)
 
 
 class TimelineController(Controller):
@@ -16,15 +24,15 @@ class TimelineController(Controller):
 
     path = "/v1/timeline"
     tags = ["projections"]  # noqa: RUF012 - Litestar's declared class attribute
+    before_request = staticmethod(cached_answer)
 
     @get(
         "/",
         operation_id="GetTimeline",
         summary="Announcements in valid-time order",
         responses=view_responses(401, 503),
-        sync_to_thread=True,
     )
-    def timeline(
+    async def timeline(
         self,
         request: Request[Any, Any, Any],
         ledger: NamedDependency[Ledger],
@@ -34,4 +42,4 @@ class TimelineController(Controller):
     ) -> Response[Any]:
         """Every announcement in valid-time order, with its source and supporting sentence."""
         spec = view_spec(ledger, as_of, known_at, at_position)
-        return answer(request, ledger, spec, "timeline", lambda p: p.timeline())
+        return await answer(request, ledger, spec, "timeline", lambda p: p.timeline())
