@@ -11,6 +11,7 @@ import msgspec
 from litestar import Litestar, Request, Response
 from litestar.background_tasks import BackgroundTask, BackgroundTasks
 from litestar.datastructures import Cookie
+from litestar.di import NamedDependency
 from litestar.enums import MediaType
 from litestar.exceptions import NotFoundException
 from litestar.openapi import ResponseSpec
@@ -69,6 +70,16 @@ def view_spec(
         known_at=known_at.astimezone(UTC) if known_at is not None else None,
         at_position=at_position,
     )
+
+
+def provide_view_spec(
+    ledger: NamedDependency[Ledger],
+    as_of: AsOf = None,
+    known_at: KnownAt = None,
+    at_position: AtPosition = None,
+) -> ViewSpec:
+    """The `spec` dependency of every projection route: its three time-travel parameters."""
+    return view_spec(ledger, as_of, known_at, at_position)
 
 
 async def answer(  # noqa: PLR0913 - the request, the view and how to make its data

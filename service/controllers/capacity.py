@@ -8,16 +8,9 @@ from litestar import Controller, Request, Response, get
 from litestar.di import NamedDependency
 from litestar.params import FromPath, QueryParameter
 
+from projections import ViewSpec
 from service.ledger import Ledger
-from service.views import (
-    AsOf,
-    AtPosition,
-    KnownAt,
-    answer,
-    cached_answer,
-    view_responses,
-    view_spec,
-)
+from service.views import answer, cached_answer, view_responses
 
 
 class CapacityController(Controller):
@@ -37,12 +30,9 @@ class CapacityController(Controller):
         self,
         request: Request[Any, Any, Any],
         ledger: NamedDependency[Ledger],
-        as_of: AsOf = None,
-        known_at: KnownAt = None,
-        at_position: AtPosition = None,
+        spec: NamedDependency[ViewSpec],
     ) -> Response[Any]:
         """Every site: owner, acquisition, plans, initiatives, investments, totals per currency."""
-        spec = view_spec(ledger, as_of, known_at, at_position)
         return await answer(request, ledger, spec, "capacity", lambda p: p.capacity_sites())
 
     @get(
@@ -51,17 +41,14 @@ class CapacityController(Controller):
         summary="Capacity state of one site",
         responses=view_responses(401, 404, 503),
     )
-    async def get_site(  # noqa: PLR0913 - path and view parameters
+    async def get_site(
         self,
         request: Request[Any, Any, Any],
         ledger: NamedDependency[Ledger],
         site_id: FromPath[str],
-        as_of: AsOf = None,
-        known_at: KnownAt = None,
-        at_position: AtPosition = None,
+        spec: NamedDependency[ViewSpec],
     ) -> Response[Any]:
         """One site; 404 if it is unknown in this view."""
-        spec = view_spec(ledger, as_of, known_at, at_position)
         return await answer(
             request,
             ledger,
@@ -77,18 +64,15 @@ class CapacityController(Controller):
         summary="Money, jobs and sites by country or organization",
         responses=view_responses(401, 503),
     )
-    async def summary(  # noqa: PLR0913 - the grouping and view parameters
+    async def summary(
         self,
         request: Request[Any, Any, Any],
         ledger: NamedDependency[Ledger],
+        spec: NamedDependency[ViewSpec],
         by: Annotated[
             Literal["country", "organization"],
             QueryParameter(description="Group by country or by top-level organization"),
         ] = "country",
-        as_of: AsOf = None,
-        known_at: KnownAt = None,
-        at_position: AtPosition = None,
     ) -> Response[Any]:
         """Money per currency (never summed across currencies), jobs and sites per group."""
-        spec = view_spec(ledger, as_of, known_at, at_position)
         return await answer(request, ledger, spec, "capacity", lambda p: p.capacity_summary(by))

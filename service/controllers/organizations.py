@@ -8,16 +8,9 @@ from litestar import Controller, Request, Response, get
 from litestar.di import NamedDependency
 from litestar.params import FromPath
 
+from projections import ViewSpec
 from service.ledger import Ledger
-from service.views import (
-    AsOf,
-    AtPosition,
-    KnownAt,
-    answer,
-    cached_answer,
-    view_responses,
-    view_spec,
-)
+from service.views import answer, cached_answer, view_responses
 
 
 class OrganizationsController(Controller):
@@ -37,12 +30,9 @@ class OrganizationsController(Controller):
         self,
         request: Request[Any, Any, Any],
         ledger: NamedDependency[Ledger],
-        as_of: AsOf = None,
-        known_at: KnownAt = None,
-        at_position: AtPosition = None,
+        spec: NamedDependency[ViewSpec],
     ) -> Response[Any]:
         """Organizations with parent, subsidiaries, partners (rolled up) and sites."""
-        spec = view_spec(ledger, as_of, known_at, at_position)
         return await answer(request, ledger, spec, "organizations", lambda p: p.organizations())
 
     @get(
@@ -51,17 +41,14 @@ class OrganizationsController(Controller):
         summary="One organization",
         responses=view_responses(401, 404, 503),
     )
-    async def get_organization(  # noqa: PLR0913 - path and view parameters
+    async def get_organization(
         self,
         request: Request[Any, Any, Any],
         ledger: NamedDependency[Ledger],
         org_id: FromPath[str],
-        as_of: AsOf = None,
-        known_at: KnownAt = None,
-        at_position: AtPosition = None,
+        spec: NamedDependency[ViewSpec],
     ) -> Response[Any]:
         """One organization; 404 if it is unknown in this view."""
-        spec = view_spec(ledger, as_of, known_at, at_position)
         return await answer(
             request,
             ledger,

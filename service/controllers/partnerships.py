@@ -8,16 +8,9 @@ from litestar import Controller, Request, Response, get
 from litestar.di import NamedDependency
 from litestar.params import FromPath
 
+from projections import ViewSpec
 from service.ledger import Ledger
-from service.views import (
-    AsOf,
-    AtPosition,
-    KnownAt,
-    answer,
-    cached_answer,
-    view_responses,
-    view_spec,
-)
+from service.views import answer, cached_answer, view_responses
 
 
 class PartnershipsController(Controller):
@@ -37,12 +30,9 @@ class PartnershipsController(Controller):
         self,
         request: Request[Any, Any, Any],
         ledger: NamedDependency[Ledger],
-        as_of: AsOf = None,
-        known_at: KnownAt = None,
-        at_position: AtPosition = None,
+        spec: NamedDependency[ViewSpec],
     ) -> Response[Any]:
         """One entry per pair of top-level organizations, each agreement in valid-time order."""
-        spec = view_spec(ledger, as_of, known_at, at_position)
         return await answer(request, ledger, spec, "partnerships", lambda p: p.partnerships())
 
     @get(
@@ -51,18 +41,15 @@ class PartnershipsController(Controller):
         summary="One pair's partnership",
         responses=view_responses(401, 404, 503),
     )
-    async def get_partnership(  # noqa: PLR0913 - path and view parameters
+    async def get_partnership(
         self,
         request: Request[Any, Any, Any],
         ledger: NamedDependency[Ledger],
         org_a: FromPath[str],
         org_b: FromPath[str],
-        as_of: AsOf = None,
-        known_at: KnownAt = None,
-        at_position: AtPosition = None,
+        spec: NamedDependency[ViewSpec],
     ) -> Response[Any]:
         """The pair's agreements (ids in either order; subsidiaries roll up); 404 if none."""
-        spec = view_spec(ledger, as_of, known_at, at_position)
         return await answer(
             request,
             ledger,

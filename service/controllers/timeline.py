@@ -7,16 +7,9 @@ from typing import Any
 from litestar import Controller, Request, Response, get
 from litestar.di import NamedDependency
 
+from projections import ViewSpec
 from service.ledger import Ledger
-from service.views import (
-    AsOf,
-    AtPosition,
-    KnownAt,
-    answer,
-    cached_answer,
-    view_responses,
-    view_spec,
-)
+from service.views import answer, cached_answer, view_responses
 
 
 class TimelineController(Controller):
@@ -36,10 +29,7 @@ class TimelineController(Controller):
         self,
         request: Request[Any, Any, Any],
         ledger: NamedDependency[Ledger],
-        as_of: AsOf = None,
-        known_at: KnownAt = None,
-        at_position: AtPosition = None,
+        spec: NamedDependency[ViewSpec],
     ) -> Response[Any]:
         """Every announcement in valid-time order, with its source and supporting sentence."""
-        spec = view_spec(ledger, as_of, known_at, at_position)
         return await answer(request, ledger, spec, "timeline", lambda p: p.timeline())
