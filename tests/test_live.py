@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from decimal import Decimal
 
 import msgspec
+from event_factory import stored_event as ev
 
-from events.envelope import Event, Metadata, Source
+from events.envelope import Event
 from events.payloads import (
     EventCorrected,
     EventRetracted,
@@ -15,32 +15,8 @@ from events.payloads import (
     MemorandumSigned,
     Money,
     OrganizationRegistered,
-    Payload,
 )
 from projections import Live, build
-
-BASE = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
-
-
-def ev(number: int, data: Payload, occurred_on: str) -> Event:
-    """An event at position `number`, recorded `number` seconds after BASE."""
-    return Event(
-        position=number,
-        event_id=f"00000000-0000-4000-8000-{number:012x}",
-        stream="s",
-        stream_version=number,
-        type=data.TYPE,
-        schema_version=1,
-        occurred_on=occurred_on,
-        sequence=None,
-        recorded_at=BASE + dt.timedelta(seconds=number),
-        data=data,
-        source=Source(url="urn:test"),
-        metadata=Metadata(),
-        data_hash="0" * 64,
-        prev_hash="0" * 64,
-        hash="0" * 64,
-    )
 
 
 def invest(amount: int) -> InvestmentCommitted:

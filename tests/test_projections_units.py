@@ -8,9 +8,11 @@ from decimal import Decimal
 
 import msgspec
 import pytest
+from event_factory import BASE
+from event_factory import stored_event as ev
 
 from events.dates import period_start
-from events.envelope import Event, Metadata, Source
+from events.envelope import Event
 from events.payloads import (
     EventCorrected,
     EventRetracted,
@@ -27,38 +29,6 @@ from events.payloads import (
 from projections import PROJECTION_NAMES, ViewSpec, build, fold, sort_key
 from projections.selection import select
 from projections.state import FoldState, period_start_text
-
-BASE = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
-SOURCE = Source(url="urn:test", quote="q")
-
-
-def ev(
-    number: int,
-    data: Payload,
-    occurred_on: str = "2022",
-    *,
-    position: int | None = None,
-    sequence: int | None = None,
-) -> Event:
-    """An event as the log stores it; position (and time) default to `number`."""
-    position = number if position is None else position
-    return Event(
-        position=position,
-        event_id=f"00000000-0000-4000-8000-{number:012x}",
-        stream="s",
-        stream_version=position,
-        type=data.TYPE,
-        schema_version=1,
-        occurred_on=occurred_on,
-        sequence=sequence,
-        recorded_at=BASE + dt.timedelta(seconds=position),
-        data=data,
-        source=SOURCE,
-        metadata=Metadata(),
-        data_hash="0" * 64,
-        prev_hash="0" * 64,
-        hash="0" * 64,
-    )
 
 
 def org(org_id: str, parent: str | None = None) -> OrganizationRegistered:

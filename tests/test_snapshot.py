@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 from decimal import Decimal
 from typing import Any
 
 import msgspec
 import pytest
+from event_factory import stored_event
 from structlog.testing import capture_logs
 
 from events.envelope import Event, Metadata, Source
@@ -25,27 +25,16 @@ from events.payloads import (
 from events.upcasters import register_upcaster, unregister_upcaster
 from projections import SNAPSHOT_VERSION, Live, build, dump_snapshot, load_snapshot, snapshot
 
-BASE = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
-
 
 def ev(number: int, data: Payload, occurred_on: str) -> Event:
-    """An event at position `number`, recorded `number` seconds after BASE."""
-    return Event(
-        position=number,
-        event_id=f"00000000-0000-4000-8000-{number:012x}",
-        stream="s",
-        stream_version=number,
-        type=data.TYPE,
-        schema_version=1,
-        occurred_on=occurred_on,
-        sequence=None,
-        recorded_at=BASE + dt.timedelta(seconds=number),
-        data=data,
+    """A stored event with a non-default source and metadata, so a snapshot must keep them."""
+    return stored_event(
+        number,
+        data,
+        occurred_on,
         source=Source(url="urn:test", quote="\u201cquoted\u201d"),
         metadata=Metadata(recorded_by="tester", tags=("t",)),
-        data_hash="1" * 64,
-        prev_hash="2" * 64,
-        hash="3" * 64,
+        hashes="123",
     )
 
 
