@@ -26,9 +26,10 @@ from service.controllers.organizations import OrganizationsController
 from service.controllers.partnerships import PartnershipsController
 from service.controllers.streams import StreamsController
 from service.controllers.timeline import TimelineController
+from service.hits import COMPRESSED_FROM, cached_answers_middleware
 from service.ledger import Ledger
 from service.logging import configure_logging
-from service.metrics import MetricsController, prometheus_config
+from service.metrics import MetricsController, RequestMetrics, prometheus_config
 from service.middleware import request_log_middleware
 from service.problems import internal_error, problem_details_plugin
 from service.settings import Settings
@@ -100,7 +101,7 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
         plugins=[problem_details_plugin()],
         exception_handlers={Exception: on_500},
         request_max_body_size=settings.body_limit,
-        compression_config=CompressionConfig(backend="gzip", minimum_size=4096),
+        compression_config=CompressionConfig(backend="gzip", minimum_size=COMPRESSED_FROM),
         openapi_config=OpenAPIConfig(
             title="partnership-ledger",
             version=VERSION,
@@ -115,6 +116,12 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
         state=State({"settings": settings}),
         debug=False,
     )
+    handler = app.asgi_handler
+    if not settings.read_token_required:
+        # A GET answered at the head before is sent again without routing (service.hits).
+        handler = cached_answers_middleware(
+            handler, lambda: app.state.get("ledger"), RequestMetrics(handler, prometheus)
+        )
     # Around the router, not a route: 404s and 405s (no route) get their log line and id too.
-    app.asgi_handler = request_log_middleware(app.asgi_handler)
+    app.asgi_handler = request_log_middleware(handler)
     return app

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import NamedTuple
 
 from events.envelope import AppendResult, NewEvent
 from events.errors import ConflictError, LedgerError
@@ -13,6 +14,15 @@ from service.projector import Projector
 from service.settings import Settings
 from service.store import open_log
 from service.tokens import TokenStore
+
+
+class CachedAnswer(NamedTuple):
+    """A projection answer encoded once: its ETag, its body and the route that made it."""
+
+    etag: str
+    body: bytes
+    route: str
+    """The route's path template (`/v1/partnerships/{org_a}/{org_b}`): a metrics label."""
 
 
 class Ledger:
@@ -27,7 +37,7 @@ class Ledger:
         except BaseException:
             self.log.close()
             raise
-        self.answers: LRU[tuple[str, bytes, int], tuple[str, bytes]] = LRU(512)
+        self.answers: LRU[tuple[str, bytes, int], CachedAnswer] = LRU(512)
         """ETag and encoded answer by path, query and log position: a view is encoded once."""
         self.ready = True
         metrics.bind(self.log.head, lambda: self.projector.position)

@@ -73,6 +73,14 @@ class RequestMetrics(PrometheusMiddleware):
             self._series[method, path, status] = series
         return series
 
+    def observe(self, method: str, path: str, status: int, duration: float) -> None:
+        """Count one finished request of a route template, with its status and duration."""
+        count, latency, errors = self._counted(method, path, status)
+        if errors is not None:
+            errors.inc()
+        count.inc()
+        latency.observe(duration)
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Count the request, its status and its duration (to the last body message)."""
         method: str = scope["method"] if scope["type"] == ScopeType.HTTP else scope["type"]
@@ -94,11 +102,7 @@ class RequestMetrics(PrometheusMiddleware):
             await self.app(scope, receive, measured_send)
         finally:
             in_progress.dec()
-            count, latency, errors = self._counted(method, path, status)
-            if errors is not None:
-                errors.inc()
-            count.inc()
-            latency.observe(duration)
+            self.observe(method, path, status, duration)
 
 
 def prometheus_config() -> PrometheusConfig:

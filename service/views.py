@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, NamedTuple
 
 import anyio
 import msgspec
@@ -22,7 +22,7 @@ from litestar.types import Receive, Scope, Send, TypeEncodersMap
 
 from events.errors import InvalidEvent
 from projections import Projections, ViewSpec
-from service.ledger import Ledger
+from service.ledger import CachedAnswer, Ledger
 from service.problems import invalid, problem_responses
 from service.schemas import View, ViewAnswer
 
@@ -98,14 +98,14 @@ async def answer(  # noqa: PLR0913 - the request, the view and how to make its d
     (an append by any process moves it) and no fold or encoding. Only a miss goes to a
     worker thread, where the projections catch up and the answer is encoded once.
     """
-    url = (request.scope["path"], request.scope["query_string"])
+    scope = request.scope
+    url = (scope["path"], scope["query_string"])
     upto = spec.at_position if spec.at_position is not None else ledger.log.head()
     cached = ledger.answers.get((*url, upto))
     if cached is None:
-        cached = await anyio.to_thread.run_sync(
-            _compute, ledger, url, spec, upto, projection, make, missing
-        )
-    return _respond(request, *cached)
+        made = _Made(url, scope["path_template"], projection, make, missing)
+        cached = await anyio.to_thread.run_sync(_compute, ledger, spec, upto, made)
+    return _respond(request, cached)
 
 
 async def cached_answer(request: Request[Any, Any, Any]) -> Response[Any] | None:
@@ -118,15 +118,22 @@ async def cached_answer(request: Request[Any, Any, Any]) -> Response[Any] | None
     ledger: Ledger = request.app.state.ledger
     scope = request.scope
     cached = ledger.answers.get((scope["path"], scope["query_string"], ledger.log.head()))
-    return None if cached is None else _respond(request, *cached)
+    return None if cached is None else _respond(request, cached)
 
 
-def _respond(request: Request[Any, Any, Any], etag: str, body: bytes) -> Response[Any]:
-    """200 with the encoded answer, or 304 if an `If-None-Match` ETag is this one."""
-    for name, value in request.scope["headers"]:
+def not_modified(headers: Iterable[tuple[bytes, bytes]], etag: str) -> bool:
+    """Whether an `If-None-Match` header among the request's ASGI `headers` names `etag`."""
+    for name, value in headers:
         if name == b"if-none-match" and etag in {t.strip() for t in value.decode().split(",")}:
-            return EncodedAnswer(etag, b"", HTTP_304_NOT_MODIFIED)
-    return EncodedAnswer(etag, body)
+            return True
+    return False
+
+
+def _respond(request: Request[Any, Any, Any], cached: CachedAnswer) -> Response[Any]:
+    """200 with the encoded answer, or 304 if an `If-None-Match` ETag is this one."""
+    if not_modified(request.scope["headers"], cached.etag):
+        return EncodedAnswer(cached.etag, b"", HTTP_304_NOT_MODIFIED)
+    return EncodedAnswer(cached.etag, cached.body)
 
 
 class EncodedAnswer(Response[bytes]):
@@ -177,6 +184,18 @@ class EncodedAnswer(Response[bytes]):
         )
 
 
+async def send_encoded(send: Send, status: int, etag: str, body: bytes) -> None:
+    """Send an encoded answer (no body on a 304), with the headers Litestar would send."""
+    headers = [(b"etag", etag.encode()), (b"cache-control", b"no-cache")]
+    if status != HTTP_304_NOT_MODIFIED:
+        headers.append((b"content-type", b"application/json"))
+        headers.append((b"content-length", str(len(body)).encode()))
+    else:
+        body = b""
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
 class _Sent(ASGIResponse):
     """The start and body messages of an `EncodedAnswer`."""
 
@@ -188,34 +207,28 @@ class _Sent(ASGIResponse):
         self.body = body
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:  # noqa: ARG002 - ASGI's
-        """Send the answer (no body on a 304), with the headers Litestar would send."""
-        headers = [(b"etag", self._etag.encode()), (b"cache-control", b"no-cache")]
-        body = self.body
-        if self.status_code != HTTP_304_NOT_MODIFIED:
-            headers.append((b"content-type", b"application/json"))
-            headers.append((b"content-length", str(len(body)).encode()))
-        else:
-            body = b""
-        await send({"type": "http.response.start", "status": self.status_code, "headers": headers})
-        await send({"type": "http.response.body", "body": body, "more_body": False})
+        """Send the answer."""
+        await send_encoded(send, self.status_code, self._etag, self.body)
 
 
-def _compute(  # noqa: PLR0913 - `answer`'s arguments, in a worker thread
-    ledger: Ledger,
-    url: tuple[str, bytes],
-    spec: ViewSpec,
-    upto: int,
-    projection: str,
-    make: Callable[[Projections], Any],
-    missing: str | None,
-) -> tuple[str, bytes]:
+class _Made(NamedTuple):
+    """What `_compute` needs of the request and the route: where, and how to make the data."""
+
+    url: tuple[str, bytes]
+    route: str
+    projection: str
+    make: Callable[[Projections], Any]
+    missing: str | None
+
+
+def _compute(ledger: Ledger, spec: ViewSpec, upto: int, made: _Made) -> CachedAnswer:
     """Fold or build the view at `upto`, encode the answer, cache it under its position."""
     proj = ledger.projector.view(spec, head=upto)
-    digest = proj.digest(projection)
+    digest = proj.digest(made.projection)
     etag = f'"{proj.position}-{digest[:32]}"'
-    data = make(proj)
+    data = made.make(proj)
     if data is None:
-        raise NotFoundException(detail=missing or "not found")
+        raise NotFoundException(detail=made.missing or "not found")
     view = View(
         position=proj.position,
         as_of=spec.as_of,
@@ -223,8 +236,8 @@ def _compute(  # noqa: PLR0913 - `answer`'s arguments, in a worker thread
         at_position=spec.at_position,
         digest=digest,
     )
-    answer = (etag, _ENCODER.encode(ViewAnswer(view=view, data=data)))
+    answer = CachedAnswer(etag, _ENCODER.encode(ViewAnswer(view=view, data=data)), made.route)
     # The live view folds every committed event: by now perhaps past `upto`, and its own.
     at = proj.position if spec == ViewSpec() else upto
-    ledger.answers.put((*url, at), answer)
+    ledger.answers.put((*made.url, at), answer)
     return answer
