@@ -14,12 +14,14 @@ corrections and retractions. The last `2 * TAIL` events are ordinary in-order ne
 Each measurement runs in its own child process (so setup memory and one arm's garbage
 do not count against another), in several interleaved rounds; a time is the median:
 
-- `replay`: `projections.build(log.iter_events())` then `.digests()` (which derives every
-  projection), both timed: a cold start from zero. Peak RSS of that child is reported.
+- `replay`: `projections.build_replayed(log.iter_replay())` (the lean read the service
+  rebuilds with) then `.digests()` (which derives every projection), both timed: a cold
+  start from zero. Peak RSS of that child is reported.
 - `decode`: plain `sqlite3` `SELECT type, data ... ORDER BY position` and a typed
   `msgspec.json.Decoder(<payload class>)` per row, nothing kept (the floor of a replay).
 - `read`: the same SELECT of every column, no decoding; `iter`: `log.iter_events()`
-  discarding the events (read + the store's whole-envelope decode, no fold).
+  discarding the events (read + the store's whole-envelope decode, no fold); `lean`:
+  `log.iter_replay()` discarding its rows (the replay's read: its columns, decoded).
 - `eventsourcing`: the library's `SQLiteApplicationRecorder.select_notifications` in pages
   of 5,000 and `Mapper.to_domain_event` (its JSON transcoder with the UUID, Decimal and
   datetime transcodings an `Application` registers) over the same events, stored as
@@ -625,12 +627,12 @@ def arm_read(db: Path, *, decode: bool) -> dict[str, Any]:
     return {"events": count, "seconds": seconds}
 
 
-def arm_iter(db: Path) -> dict[str, Any]:
+def arm_iter(db: Path, *, lean: bool = False) -> dict[str, Any]:
     store = SQLiteEventLog(db, synchronous="NORMAL")
     count = 0
     try:
         start = time.perf_counter()
-        for _ in store.iter_events():
+        for _ in store.iter_replay() if lean else store.iter_events():
             count += 1
         seconds = time.perf_counter() - start
     finally:
@@ -655,7 +657,7 @@ class GcTimer:
 
 
 def arm_replay(db: Path, *, profile: bool, gc_off: bool) -> dict[str, Any]:
-    from projections import build  # noqa: PLC0415 - imported before the clock, not timed
+    from projections import build_replayed  # noqa: PLC0415 - imported before the clock, not timed
 
     store = SQLiteEventLog(db, synchronous="NORMAL")
     rss_before = rss_now_kib()
@@ -668,7 +670,7 @@ def arm_replay(db: Path, *, profile: bool, gc_off: bool) -> dict[str, Any]:
         if profiler is not None:
             profiler.enable()
         start = time.perf_counter()
-        proj = build(store.iter_events())
+        proj = build_replayed(store.iter_replay())
         built = time.perf_counter()
         built_rss = peak_rss_kib()
         digests = proj.digests()
@@ -765,7 +767,7 @@ def arm_snapshot_prep(db: Path, out: Path, fallback: bool) -> dict[str, Any]:
     store = SQLiteEventLog(db, synchronous="NORMAL")
     try:
         live = Live()
-        live.rebuild(store.iter_events(upto=at))
+        live.rebuild_replayed(store.iter_replay(upto=at))
         out.write_bytes(dump_snapshot(live))
     finally:
         store.close()
@@ -787,7 +789,7 @@ def arm_snapshot(db: Path, snapshot: Path, end: int) -> dict[str, Any]:
         loaded = time.perf_counter()
         for event in store.iter_events(after=live.position, upto=end):
             if not live.apply(event):  # as service.projector.Projector.catch_up does
-                live.rebuild(store.iter_events(upto=end))
+                live.rebuild_replayed(store.iter_replay(upto=end))
                 rebuilt = True
                 break
             applied += 1
@@ -823,8 +825,8 @@ def run_arm(args: argparse.Namespace) -> None:
         result = arm_read(db, decode=False)
     elif arm == "decode":
         result = arm_read(db, decode=True)
-    elif arm == "iter":
-        result = arm_iter(db)
+    elif arm in {"iter", "lean"}:
+        result = arm_iter(db, lean=arm == "lean")
     elif arm == "replay":
         result = arm_replay(db, profile=args.profile, gc_off=args.gc_off)
     elif arm == "eventsourcing":
@@ -911,6 +913,7 @@ def main(argv: list[str] | None = None) -> None:  # noqa: PLR0915 - one run, ste
             "read": ("read", []),
             "decode": ("decode", []),
             "iter": ("iter", []),
+            "lean": ("lean", []),
             "replay": ("replay", []),
             "eventsourcing": ("eventsourcing", []),
         }
@@ -936,7 +939,7 @@ def main(argv: list[str] | None = None) -> None:  # noqa: PLR0915 - one run, ste
     def median(name: str, key: str = "seconds") -> float:
         return statistics.median(run[key] for run in runs[name])
 
-    names = ("read", "decode", "iter", "replay", "eventsourcing")
+    names = ("read", "decode", "iter", "lean", "replay", "eventsourcing")
     rate = {name: count / median(name) for name in names}
     replay_seconds = median("replay")
     snap, fallback = runs["snapshot"], runs["snapshot_fallback"]
@@ -951,6 +954,7 @@ def main(argv: list[str] | None = None) -> None:  # noqa: PLR0915 - one run, ste
         "snapshot_ready_vs_replay": replay_seconds
         / statistics.median(run["seconds"] + run["digests_seconds"] for run in snap),
         "iter_vs_decode": rate["iter"] / rate["decode"],
+        "lean_vs_decode": rate["lean"] / rate["decode"],
     }
     result = {k: round(v, 2) for k, v in result.items()}
     result.update({f"{name}_eps": round(value) for name, value in rate.items()})

@@ -8,7 +8,7 @@ that from zero, `Live` keeps the current view up to date one event at a time, an
 
 from __future__ import annotations
 
-from projections.build import PROJECTION_NAMES, Projections, build, digest_of
+from projections.build import PROJECTION_NAMES, Projections, build, build_replayed, digest_of
 from projections.capacity import (
     AcquisitionView,
     InitiativeView,
@@ -46,6 +46,7 @@ __all__ = [
     "TimelineEntry",
     "ViewSpec",
     "build",
+    "build_replayed",
     "digest_of",
     "dump_snapshot",
     "fold",

@@ -13,9 +13,10 @@ from collections.abc import Iterable
 
 from events.envelope import Event
 from events.payloads import RECORD_TYPES
+from events.replay import Replayed
 from projections.build import Projections
 from projections.gcpause import paused_gc
-from projections.selection import ViewSpec, select
+from projections.selection import Selection, ViewSpec, select, select_replayed
 from projections.state import FoldState, SortKey, fact_of, fold_all, fold_fact, sort_key
 
 
@@ -73,8 +74,15 @@ class Live:
     def rebuild(self, events: Iterable[Event]) -> None:
         """Replace the state by a from-zero fold of the whole log's events."""
         with paused_gc():
-            selection = select(events, ViewSpec())
-            state = fold_all(selection.facts)
+            self._rebuilt(select(events, ViewSpec()))
+
+    def rebuild_replayed(self, rows: Iterable[Replayed]) -> None:
+        """`rebuild` from the lean rows of a replay (`events.replay`, `iter_replay` of a log)."""
+        with paused_gc():
+            self._rebuilt(select_replayed(rows, ViewSpec()))
+
+    def _rebuilt(self, selection: Selection) -> None:
+        state = fold_all(selection.facts)
         state.corrected = selection.corrected
         self._state = state
         self._position = selection.position

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
+from typing import cast
 
 import msgspec
 
@@ -19,7 +20,8 @@ from events.codec import convert_payload
 from events.dates import period_end
 from events.envelope import Event
 from events.errors import InvalidEvent
-from events.payloads import EventCorrected, EventRetracted
+from events.payloads import AnyPayload, EventCorrected, EventRetracted
+from events.replay import Replayed
 from projections.state import FACT_TYPES, Fact, SortKey, sort_key
 
 
@@ -55,14 +57,22 @@ def _utc(moment: dt.datetime | None) -> dt.datetime | None:
     return moment.replace(tzinfo=dt.UTC)
 
 
-def _split(events: Iterable[Event]) -> tuple[list[Fact], list[Event], int]:
+class Record(msgspec.Struct, frozen=True, gc=False):
+    """What selection keeps of a correction or retraction: where it is, and what it says."""
+
+    position: int
+    event_id: str
+    data: AnyPayload
+
+
+def _split(events: Iterable[Event]) -> tuple[list[Fact], list[Record], int]:
     """The announcements' facts, the record events apart, and the highest position.
 
     Only the facts are kept of announcements, so the events themselves (their hashes,
     metadata) can be freed as the iteration goes.
     """
     kept: list[Fact] = []
-    records: list[Event] = []
+    records: list[Record] = []
     position = 0
     classes = FACT_TYPES
     for event in events:
@@ -70,7 +80,7 @@ def _split(events: Iterable[Event]) -> tuple[list[Fact], list[Event], int]:
             position = event.position
         make = classes.get(event.type)
         if make is None:
-            records.append(event)
+            records.append(Record(event.position, event.event_id, event.data))
         else:
             kept.append(
                 make(
@@ -87,19 +97,51 @@ def _split(events: Iterable[Event]) -> tuple[list[Fact], list[Event], int]:
     return kept, records, position
 
 
-def _filtered(events: Iterable[Event], spec: ViewSpec) -> tuple[list[Fact], list[Event], int]:
-    """Facts and record events the spec keeps, and the highest position kept."""
+def _split_replayed(rows: Iterable[Replayed]) -> tuple[list[Fact], list[Record], int]:
+    """`_split` of the lean rows of a replay (`events.replay`): no envelope in between."""
+    kept: list[Fact] = []
+    records: list[Record] = []
+    append = kept.append
+    position = 0
+    classes = FACT_TYPES
+    for at, event_id, stream, event_type, occurred_on, sequence, moment, source, data in rows:
+        if at > position:  # noqa: PLR1730 - hot loop: cheaper than max()
+            position = at
+        make = classes.get(event_type)
+        if make is None:
+            records.append(Record(at, event_id, data))
+        else:
+            append(make(event_id, occurred_on, sequence, stream, at, moment, source, data))
+    return kept, records, position
+
+
+def _filtered(
+    events: Iterable[Event] | Iterable[Replayed], spec: ViewSpec, *, lean: bool
+) -> tuple[list[Fact], list[Record], int]:
+    """Facts and record events the spec keeps, and the highest position kept.
+
+    `lean`: `events` are the rows of `events.replay.replayed`, not `Event`s.
+    """
     known_at, at_position, as_of = _utc(spec.known_at), spec.at_position, spec.as_of
-    if known_at is None and at_position is None and as_of is None:
-        return _split(events)
     if known_at is not None or at_position is not None:
-        events = (
-            event
-            for event in events
-            if (known_at is None or event.recorded_at <= known_at)
-            and (at_position is None or event.position <= at_position)
-        )
-    kept, records, position = _split(events)
+        if lean:
+            events = (
+                row
+                for row in cast("Iterable[Replayed]", events)
+                if (known_at is None or row[6] <= known_at)
+                and (at_position is None or row[0] <= at_position)
+            )
+        else:
+            events = (
+                event
+                for event in cast("Iterable[Event]", events)
+                if (known_at is None or event.recorded_at <= known_at)
+                and (at_position is None or event.position <= at_position)
+            )
+    if lean:
+        kept, records, position = _split_replayed(cast("Iterable[Replayed]", events))
+    else:
+        kept, records, position = _split(cast("Iterable[Event]", events))
     if as_of is not None:
         ends: dict[str, dt.date] = {}
         for fact in kept:
@@ -109,10 +151,10 @@ def _filtered(events: Iterable[Event], spec: ViewSpec) -> tuple[list[Fact], list
     return kept, records, position
 
 
-def _latest_records(records: Iterable[Event]) -> tuple[set[str], dict[str, Event]]:
+def _latest_records(records: Iterable[Record]) -> tuple[set[str], dict[str, Record]]:
     """The retracted event ids, and each corrected event's winning correction."""
     retracted: set[str] = set()
-    latest: dict[str, Event] = {}
+    latest: dict[str, Record] = {}
     for record in records:
         data = record.data
         if isinstance(data, EventRetracted):
@@ -124,7 +166,7 @@ def _latest_records(records: Iterable[Event]) -> tuple[set[str], dict[str, Event
     return retracted, latest
 
 
-def _corrected(fact: Fact, correction: Event) -> Fact | None:
+def _corrected(fact: Fact, correction: Record) -> Fact | None:
     """The fact with the correction's replacement as data (None if the schema refuses it)."""
     fix = correction.data
     if not isinstance(fix, EventCorrected):  # pragma: no cover - selected as a correction
@@ -136,7 +178,7 @@ def _corrected(fact: Fact, correction: Event) -> Fact | None:
     return msgspec.structs.replace(fact, data=data)
 
 
-def apply_records(kept: list[Fact], records: Iterable[Event]) -> tuple[list[Fact], dict[str, str]]:
+def apply_records(kept: list[Fact], records: Iterable[Record]) -> tuple[list[Fact], dict[str, str]]:
     """Drop the retracted facts, replace the corrected ones' data; keep the order given.
 
     Of several corrections of one event the one with the highest position wins. A
@@ -181,7 +223,15 @@ def in_valid_time_order(facts: list[Fact]) -> SortKey | None:
 
 def select(events: Iterable[Event], spec: ViewSpec) -> Selection:
     """Select, correct and order the facts of a view (see the module's docstring)."""
-    kept, records, position = _filtered(events, spec)
+    return _selection(*_filtered(events, spec, lean=False))
+
+
+def select_replayed(rows: Iterable[Replayed], spec: ViewSpec) -> Selection:
+    """`select` over the lean rows of a replay (`events.replay`): the same selection."""
+    return _selection(*_filtered(rows, spec, lean=True))
+
+
+def _selection(kept: list[Fact], records: list[Record], position: int) -> Selection:
     kept, corrected = apply_records(kept, records)
     frontier = in_valid_time_order(kept)
     return Selection(facts=kept, corrected=corrected, position=position, frontier=frontier)

@@ -13,7 +13,15 @@ from pathlib import Path
 import structlog
 
 from events.log import EventLog
-from projections import Live, Projections, ViewSpec, build, dump_snapshot, load_snapshot
+from projections import (
+    Live,
+    Projections,
+    ViewSpec,
+    build,
+    build_replayed,
+    dump_snapshot,
+    load_snapshot,
+)
 from service.cache import LRU
 
 _CACHE_SIZE = 64
@@ -67,7 +75,7 @@ class Projector:
             live = self.live
             for event in self.events.iter_events(after=live.position):
                 if not live.apply(event):
-                    live.rebuild(self.events.iter_events())
+                    self._rebuild(live)
                     break
             self.live = live
             if self.snapshot_every and live.position - self._snapshotted >= self.snapshot_every:
@@ -89,9 +97,21 @@ class Projector:
         cached = self._views.get(key)
         if cached is not None:
             return cached
-        built = build(self.events.iter_events(upto=upto), spec)
+        lean = getattr(self.events, "iter_replay", None)
+        if lean is not None:  # the lean read of a replay (SQLite)
+            built = build_replayed(lean(upto=upto), spec)
+        else:
+            built = build(self.events.iter_events(upto=upto), spec)
         self._views.put(key, built)
         return built
+
+    def _rebuild(self, live: Live) -> None:
+        """Rebuild the live state from the whole log, through the lean read if the log has one."""
+        lean = getattr(self.events, "iter_replay", None)
+        if lean is not None:
+            live.rebuild_replayed(lean())
+        else:
+            live.rebuild(self.events.iter_events())
 
     def snapshot(self) -> None:
         """Write a snapshot of the live state now (on clean shutdown, say)."""
