@@ -111,6 +111,17 @@ class Projections:
             return (stable_form(fact) for fact in facts[: self._count])
         return (stable_form(fact, corrected.get(fact.event_id)) for fact in facts[: self._count])
 
+    def derive(self) -> Projections:
+        """Derive every answer now (what is otherwise done on first use) and return self.
+
+        Organizations, partnerships, sites, both capacity summaries and the timeline: after
+        this, every query is a lookup or a copy of a list.
+        """
+        for by in _SUMMARY_BY:
+            self.capacity_summary(by)
+        _ = self._organizations, self._partnerships, self._sites, self._timeline
+        return self
+
     def organizations(self) -> list[OrganizationView]:
         """Every organization, by id."""
         return list(self._organizations.values())

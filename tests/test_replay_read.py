@@ -111,6 +111,12 @@ class TestLeanReplay:
             whole = build(history.iter_events(upto=upto), spec)
             assert answers(lean) == answers(whole), spec
 
+    def test_derive_readies_the_same_answers(self, history: SQLiteEventLog) -> None:
+        """`derive` computes every answer up front: the answers derived on first use."""
+        ready = build_replayed(history.iter_replay())
+        assert ready.derive() is ready
+        assert answers(ready) == answers(build(history.iter_events()))
+
     def test_rows_carry_the_envelope_fields_the_folds_use(self, history: SQLiteEventLog) -> None:
         """Each lean row holds the same values as the event read whole."""
         for row, event in zip(history.iter_replay(), history.iter_events(), strict=True):
