@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
-from typing import cast
+from typing import Final, cast
 
 import msgspec
 
@@ -42,13 +42,17 @@ class Selection(msgspec.Struct, frozen=True, kw_only=True):
     """The outcome of selecting: what to fold, in order, and where the view stands.
 
     `position` is the highest position among the events `known_at` and `at_position`
-    kept (0 if none); `frontier` is the sort key of the last fact to fold.
+    kept (0 if none); `frontier` is the sort key of the last fact to fold; `records` the
+    corrections and retractions selected, `withheld` the facts with a correction, as they
+    were (so a live state can select again without the log: `projections.live`).
     """
 
     facts: list[Fact]
     corrected: dict[str, str]
     position: int
     frontier: SortKey | None
+    records: list[Record] = msgspec.field(default_factory=list)
+    withheld: list[Fact] = msgspec.field(default_factory=list)
 
 
 def _utc(moment: dt.datetime | None) -> dt.datetime | None:
@@ -57,12 +61,30 @@ def _utc(moment: dt.datetime | None) -> dt.datetime | None:
     return moment.replace(tzinfo=dt.UTC)
 
 
-class Record(msgspec.Struct, frozen=True, gc=False):
-    """What selection keeps of a correction or retraction: where it is, and what it says."""
+class Record(msgspec.Struct, frozen=True, array_like=True, gc=False):
+    """What selection keeps of a correction or retraction: where it is, and what it says.
+
+    One subclass per record type (`RECORD_CLASSES`), tagged with the type, like the facts.
+    """
 
     position: int
     event_id: str
     data: AnyPayload
+
+
+RECORD_CLASSES: Final[dict[str, type[Record]]] = {
+    cls.TYPE: msgspec.defstruct(  # type: ignore[misc]  # defstruct is typed as making a plain Struct
+        f"{cls.__name__}Record",
+        [("data", cls)],
+        bases=(Record,),
+        tag=cls.TYPE,
+        frozen=True,
+        array_like=True,
+        gc=False,
+    )
+    for cls in (EventCorrected, EventRetracted)
+}
+"""The record class of each record type."""
 
 
 def _split(events: Iterable[Event]) -> tuple[list[Fact], list[Record], int]:
@@ -80,7 +102,7 @@ def _split(events: Iterable[Event]) -> tuple[list[Fact], list[Record], int]:
             position = event.position
         make = classes.get(event.type)
         if make is None:
-            records.append(Record(event.position, event.event_id, event.data))
+            records.append(RECORD_CLASSES[event.type](event.position, event.event_id, event.data))
         else:
             kept.append(
                 make(
@@ -109,7 +131,7 @@ def _split_replayed(rows: Iterable[Replayed]) -> tuple[list[Fact], list[Record],
             position = at
         make = classes.get(event_type)
         if make is None:
-            records.append(Record(at, event_id, data))
+            records.append(RECORD_CLASSES[event_type](at, event_id, data))
         else:
             append(make(event_id, occurred_on, sequence, stream, at, moment, source, data))
     return kept, records, position
@@ -178,30 +200,36 @@ def _corrected(fact: Fact, correction: Record) -> Fact | None:
     return msgspec.structs.replace(fact, data=data)
 
 
-def apply_records(kept: list[Fact], records: Iterable[Record]) -> tuple[list[Fact], dict[str, str]]:
+def apply_records(
+    kept: list[Fact], records: Iterable[Record]
+) -> tuple[list[Fact], dict[str, str], list[Fact]]:
     """Drop the retracted facts, replace the corrected ones' data; keep the order given.
 
     Of several corrections of one event the one with the highest position wins. A
     corrected event keeps its own envelope (`occurred_on`, `sequence`, id); only `data`
     changes. A replacement the current payload schema refuses is ignored (the original
-    stands), so one bad stored correction cannot make every view fail.
+    stands), so one bad stored correction cannot make every view fail. Also returns the
+    facts with a correction, as they were (`withheld`).
     """
     retracted, latest = _latest_records(records)
     corrected: dict[str, str] = {}
+    withheld: list[Fact] = []
     if not retracted and not latest:
-        return kept, corrected
+        return kept, corrected, withheld
     out: list[Fact] = []
     for fact in kept:
         if fact.event_id in retracted:
             continue
         correction = latest.get(fact.event_id)
+        if correction is not None:
+            withheld.append(fact)
         fixed = None if correction is None else _corrected(fact, correction)
         if correction is not None and fixed is not None:
             corrected[fact.event_id] = correction.event_id
             out.append(fixed)
         else:
             out.append(fact)
-    return out, corrected
+    return out, corrected, withheld
 
 
 def in_valid_time_order(facts: list[Fact]) -> SortKey | None:
@@ -232,6 +260,28 @@ def select_replayed(rows: Iterable[Replayed], spec: ViewSpec) -> Selection:
 
 
 def _selection(kept: list[Fact], records: list[Record], position: int) -> Selection:
-    kept, corrected = apply_records(kept, records)
     frontier = in_valid_time_order(kept)
-    return Selection(facts=kept, corrected=corrected, position=position, frontier=frontier)
+    return reselect(kept, records, position, frontier)
+
+
+def reselect(
+    ordered: list[Fact], records: list[Record], position: int, frontier: SortKey | None
+) -> Selection:
+    """The selection of facts already in valid-time order (`frontier` the last one's key).
+
+    Corrections keep a fact's envelope, so its place: applying the records keeps the
+    order; retracting the last fact moves the frontier back.
+    """
+    kept, corrected, withheld = apply_records(ordered, records)
+    if kept and kept[-1] is not ordered[-1]:
+        frontier = sort_key(kept[-1])
+    elif not kept:
+        frontier = None
+    return Selection(
+        facts=kept,
+        corrected=corrected,
+        position=position,
+        frontier=frontier,
+        records=records,
+        withheld=withheld,
+    )

@@ -2,8 +2,10 @@
 
 A snapshot is MessagePack: `{"version", "payload_versions", "checksum", "body"}`.
 `body` holds the fold state's facts (corrected data included), the corrections applied,
-the head position and the frontier; `checksum` is the SHA-256 of the body's bytes;
-`payload_versions` the schema version of each payload type the facts were decoded at,
+the head position and the frontier, and what `Live.merge` selects again from (the
+corrections and retractions seen, and the corrected facts as they were);
+`checksum` is the SHA-256 of the body's bytes; `payload_versions` the schema version of
+each payload type the facts were decoded at,
 so a snapshot written before an upcaster was added is refused rather than misread. The
 facts decode in one pass (arrays tagged by their type); the state's indexes are refolded
 on load. Storing the bytes is the service's job.
@@ -22,9 +24,10 @@ from events.payloads import PAYLOAD_TYPES
 from events.upcasters import current_version
 from projections.gcpause import paused_gc
 from projections.live import Live
+from projections.selection import RECORD_CLASSES, Record
 from projections.state import FACT_TYPES, Fact, SortKey, fold_all, sort_key
 
-SNAPSHOT_VERSION: Final = 2
+SNAPSHOT_VERSION: Final = 3
 """The snapshot format; bump it on any change of the fold state's schema."""
 
 
@@ -33,6 +36,8 @@ class _Body(msgspec.Struct, frozen=True, kw_only=True):
     frontier: SortKey | None
     corrected: dict[str, str]
     facts: list[Fact]
+    records: list[Record]
+    withheld: list[Fact]
 
 
 _BodyIn: Any = msgspec.defstruct(
@@ -42,6 +47,8 @@ _BodyIn: Any = msgspec.defstruct(
         ("frontier", SortKey | None),
         ("corrected", dict[str, str]),
         ("facts", list[Union[tuple(FACT_TYPES.values())]]),  # type: ignore[misc]  # noqa: UP007 - built at run time
+        ("records", list[Union[tuple(RECORD_CLASSES.values())]]),  # type: ignore[misc]  # noqa: UP007 - built at run time
+        ("withheld", list[Union[tuple(FACT_TYPES.values())]]),  # type: ignore[misc]  # noqa: UP007 - built at run time
     ],
     frozen=True,
     kw_only=True,
@@ -74,6 +81,8 @@ def dump_snapshot(live: Live) -> bytes:
             frontier=live.frontier,
             corrected=state.corrected,
             facts=state.facts,
+            records=live.records,
+            withheld=live.withheld,
         )
     )
     envelope = _Envelope(
@@ -134,4 +143,10 @@ def load_snapshot(data: bytes) -> Live | None:
     with paused_gc():
         state = fold_all(facts)
     state.corrected = dict(decoded.corrected)
-    return Live(state, position=decoded.position, frontier=decoded.frontier)
+    return Live(
+        state,
+        position=decoded.position,
+        frontier=decoded.frontier,
+        records=decoded.records,
+        withheld=decoded.withheld,
+    )

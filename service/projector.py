@@ -25,6 +25,9 @@ from projections import (
 from service.cache import LRU
 
 _CACHE_SIZE = 64
+MERGE_AT_MOST = 10_000
+"""A tail of fewer events after a refused one is merged into the live state (`Live.merge`)
+instead of rebuilding from the whole log."""
 log = structlog.get_logger("projector")
 
 
@@ -73,9 +76,15 @@ class Projector:
             return self.live.projections()
         with self._lock:
             live = self.live
-            for event in self.events.iter_events(after=live.position):
+            head = self.events.head()
+            events = self.events.iter_events(after=live.position)
+            for event in events:
                 if not live.apply(event):
-                    self._rebuild(live)
+                    # a backdated event, a correction or a retraction: select again in memory
+                    # with the rest of a short tail, or rebuild from the log after a long one
+                    short = live.position > 0 and head - event.position < MERGE_AT_MOST
+                    if not (short and live.merge([event, *events])):
+                        self._rebuild(live)
                     break
             self.live = live
             if self.snapshot_every and live.position - self._snapshotted >= self.snapshot_every:

@@ -150,6 +150,39 @@ class TestLeanReplay:
         assert answers(projector.view(spec)) == answers(build(history.iter_events(), spec))
 
 
+class TestProjectorMerges:
+    def test_a_backdated_tail_after_a_snapshot_is_merged_not_rebuilt(
+        self, db_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A start from a snapshot whose tail holds a backdated event and a correction."""
+        log = SQLiteEventLog(db_path)
+        snapshot = db_path.with_name("live.snapshot")
+        try:
+            log.append(seed_events())
+            Projector(log, snapshot, 0).snapshot()
+            first = log.read(limit=1)[0]
+            late = new_event(first.data, stream=first.stream, occurred_on="1999", source=FIX)
+            original = log.get(INVESTMENT)
+            assert original is not None
+            fix = EventCorrected(
+                corrects=INVESTMENT,
+                replacement=msgspec.to_builtins(original.data),
+                reason="restated",
+            )
+            log.append([late, new_event(fix, stream="record", occurred_on="2026", source=FIX)])
+
+            def no_rebuild(*_: object) -> None:
+                msg = "rebuilt from the log"
+                raise AssertionError(msg)
+
+            monkeypatch.setattr(Projector, "_rebuild", no_rebuild)
+            started = Projector(log, snapshot, 0)
+            assert started.position == log.head()
+            assert answers(started.catch_up()) == answers(build(log.iter_events()))
+        finally:
+            log.close()
+
+
 class TestLeanReadOfStoredRows:
     def test_an_old_payload_version_is_upcast(self, db_path: Path) -> None:
         """A version-1 row reads in the current shape, as through `iter_events`."""
