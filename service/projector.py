@@ -1,11 +1,14 @@
 """The live projections of a running service.
 
-A snapshot at start, the tail folded on demand, time-travel views built from the log and
-cached by (view, position).
+A snapshot at start, the tail folded on demand (merged when it holds backdated events or
+records, `Live.merge`), time-travel views built from the log (its lean replay read when
+it has one) and cached by (view, position). After the start the heap is frozen
+(`gc.freeze`), so the cyclic collector does not walk the loaded state again and again.
 """
 
 from __future__ import annotations
 
+import gc
 import os
 import threading
 from pathlib import Path
@@ -25,6 +28,8 @@ from projections import (
 from service.cache import LRU
 
 _CACHE_SIZE = 64
+FREEZE_FROM = 10_000
+"""A start that loads at least this many facts freezes the heap (`gc.freeze`) once loaded."""
 MERGE_AT_MOST = 10_000
 """A tail of fewer events after a refused one is merged into the live state (`Live.merge`)
 instead of rebuilding from the whole log."""
@@ -45,6 +50,12 @@ class Projector:
         self.live = self._load() or Live()
         self._snapshotted = self.live.position
         self.catch_up()
+        if len(self.live.state.facts) >= FREEZE_FROM:
+            # The state just loaded lives on and holds no reference cycles: out of the
+            # collector's generations, a full collection need not walk it again (at 50,000
+            # events such a walk took about 0.1 s). Objects frozen are still freed when no
+            # longer referenced; only cycles among them would be kept.
+            gc.freeze()
 
     @property
     def position(self) -> int:

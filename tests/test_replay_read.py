@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import gc
 import hashlib
 import sqlite3
 from collections.abc import Iterator
@@ -32,6 +33,7 @@ from events.sqlite import SQLiteEventLog
 from events.upcasters import register_upcaster, unregister_upcaster
 from projections import Live, Projections, ViewSpec, build, build_replayed, digest_of
 from projections.digests import CHUNK, list_digest, object_digest
+from service import projector
 from service.projector import Projector
 
 INVESTMENT = seed_id("investment-daejeon-2024")
@@ -181,6 +183,18 @@ class TestProjectorMerges:
             assert answers(started.catch_up()) == answers(build(log.iter_events()))
         finally:
             log.close()
+
+    def test_a_large_start_freezes_the_heap(
+        self, history: SQLiteEventLog, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Once a large state is loaded, the collector no longer walks it (`gc.freeze`)."""
+        monkeypatch.setattr(projector, "FREEZE_FROM", 1)
+        try:
+            started = Projector(history, None, 0)
+            assert gc.get_freeze_count() > 0
+            assert answers(started.catch_up()) == answers(build(history.iter_events()))
+        finally:
+            gc.unfreeze()
 
 
 class TestLeanReadOfStoredRows:
