@@ -27,10 +27,13 @@ do not count against another), in several interleaved rounds; a time is the medi
   datetime transcodings an `Application` registers) over the same events, stored as
   domain events holding the same envelope (written with its recorder first, untimed).
 - `snapshot`: read and `load_snapshot` a snapshot taken at head - TAIL (made untimed by a
-  from-zero rebuild), then fold the tail with `Live.apply`, rebuilding from the whole log
-  on the first event it refuses, exactly as `service.projector.Projector` does.
+  from-zero rebuild), then fold the tail with `Live.apply`; on the first event it
+  refuses, `Live.merge` of the rest of the tail (a rebuild from the whole log if the rest
+  is `MERGE_AT_MOST` events or more), exactly as `service.projector.Projector` does.
+  Ready means `Live.projections()`: the answers derive on first use (the `digests`
+  seconds after it are reported apart, and in `snapshot_ready_vs_replay`).
 - `snapshot_fallback`: the same with a snapshot whose TAIL-event tail holds a backfilled
-  (out-of-order) event, so `Live.apply` refuses it and the start rebuilds from zero.
+  (out-of-order) event, so `Live.apply` refuses it and the rest of the tail is merged.
 
 Progress goes to stderr; the last line of stdout is one JSON object of ratios and rates.
 """
