@@ -115,11 +115,12 @@ class Projections:
         """Derive every answer now (what is otherwise done on first use) and return self.
 
         Organizations, partnerships, sites, both capacity summaries and the timeline: after
-        this, every query is a lookup or a copy of a list.
+        this, every query is a lookup or a copy of a list. One GC pause for all of it.
         """
-        for by in _SUMMARY_BY:
-            self.capacity_summary(by)
-        _ = self._organizations, self._partnerships, self._sites, self._timeline
+        with paused_gc():
+            for by in _SUMMARY_BY:
+                self.capacity_summary(by)
+            _ = self._organizations, self._partnerships, self._sites, self._timeline
         return self
 
     def organizations(self) -> list[OrganizationView]:
@@ -198,7 +199,8 @@ class Projections:
 
     def digests(self) -> dict[str, str]:
         """Each projection's digest, by name (`PROJECTION_NAMES`); see the module docstring."""
-        return {name: self.digest(name) for name in PROJECTION_NAMES}
+        with paused_gc():
+            return {name: self.digest(name) for name in PROJECTION_NAMES}
 
 
 def build(events: Iterable[Event], spec: ViewSpec = ViewSpec()) -> Projections:  # noqa: B008 - frozen
