@@ -5,7 +5,8 @@ grows at the end, so the answers of a `Projections` never change, even one taken
 `Live` state that keeps folding.
 
 Digests: the SHA-256 of the canonical encoding (`events.codec.canonical`, sorted-key
-msgspec JSON) of each projection's query output: the organizations list, the
+msgspec JSON; fed to the hash a chunk of entries at a time, `projections.digests`, never
+built as one buffer) of each projection's query output: the organizations list, the
 partnerships list, `{"sites", "by_country", "by_organization"}` for capacity. The
 timeline's answer carries each event's `position` and `recorded_at`, which depend on
 when and in what order the events were recorded, not on the events; so its digest is of
