@@ -14,21 +14,26 @@ corrections and retractions. The last `2 * TAIL` events are ordinary in-order ne
 Each measurement runs in its own child process (so setup memory and one arm's garbage
 do not count against another), in several interleaved rounds; a time is the median:
 
-- `replay`: `projections.build(log.iter_events())` then `.digests()` (which derives every
-  projection), both timed: a cold start from zero. Peak RSS of that child is reported.
+- `replay`: `projections.build_replayed(log.iter_replay())` (the lean read the service
+  rebuilds with), `.derive()` (every answer, the timeline's included) and `.digests()`,
+  all timed: a cold start from zero. Peak RSS of that child is reported.
 - `decode`: plain `sqlite3` `SELECT type, data ... ORDER BY position` and a typed
   `msgspec.json.Decoder(<payload class>)` per row, nothing kept (the floor of a replay).
 - `read`: the same SELECT of every column, no decoding; `iter`: `log.iter_events()`
-  discarding the events (read + the store's whole-envelope decode, no fold).
+  discarding the events (read + the store's whole-envelope decode, no fold); `lean`:
+  `log.iter_replay()` discarding its rows (the replay's read: its columns, decoded).
 - `eventsourcing`: the library's `SQLiteApplicationRecorder.select_notifications` in pages
   of 5,000 and `Mapper.to_domain_event` (its JSON transcoder with the UUID, Decimal and
   datetime transcodings an `Application` registers) over the same events, stored as
   domain events holding the same envelope (written with its recorder first, untimed).
 - `snapshot`: read and `load_snapshot` a snapshot taken at head - TAIL (made untimed by a
-  from-zero rebuild), then fold the tail with `Live.apply`, rebuilding from the whole log
-  on the first event it refuses, exactly as `service.projector.Projector` does.
+  from-zero rebuild), then fold the tail with `Live.apply`; on the first event it
+  refuses, `Live.merge` of the rest of the tail (a rebuild from the whole log if the rest
+  is `MERGE_AT_MOST` events or more), exactly as `service.projector.Projector` does.
+  Ready means `Live.projections()`: the answers derive on first use (the `digests`
+  seconds after it are reported apart, and in `snapshot_ready_vs_replay`).
 - `snapshot_fallback`: the same with a snapshot whose TAIL-event tail holds a backfilled
-  (out-of-order) event, so `Live.apply` refuses it and the start rebuilds from zero.
+  (out-of-order) event, so `Live.apply` refuses it and the rest of the tail is merged.
 
 Progress goes to stderr; the last line of stdout is one JSON object of ratios and rates.
 """
@@ -625,12 +630,12 @@ def arm_read(db: Path, *, decode: bool) -> dict[str, Any]:
     return {"events": count, "seconds": seconds}
 
 
-def arm_iter(db: Path) -> dict[str, Any]:
+def arm_iter(db: Path, *, lean: bool = False) -> dict[str, Any]:
     store = SQLiteEventLog(db, synchronous="NORMAL")
     count = 0
     try:
         start = time.perf_counter()
-        for _ in store.iter_events():
+        for _ in store.iter_replay() if lean else store.iter_events():
             count += 1
         seconds = time.perf_counter() - start
     finally:
@@ -655,7 +660,7 @@ class GcTimer:
 
 
 def arm_replay(db: Path, *, profile: bool, gc_off: bool) -> dict[str, Any]:
-    from projections import build  # noqa: PLC0415 - imported before the clock, not timed
+    from projections import build_replayed  # noqa: PLC0415 - imported before the clock, not timed
 
     store = SQLiteEventLog(db, synchronous="NORMAL")
     rss_before = rss_now_kib()
@@ -668,9 +673,11 @@ def arm_replay(db: Path, *, profile: bool, gc_off: bool) -> dict[str, Any]:
         if profiler is not None:
             profiler.enable()
         start = time.perf_counter()
-        proj = build(store.iter_events())
+        proj = build_replayed(store.iter_replay())
         built = time.perf_counter()
         built_rss = peak_rss_kib()
+        proj.derive()  # every answer, the timeline's included, ready to serve
+        derived = time.perf_counter()
         digests = proj.digests()
         done = time.perf_counter()
         if profiler is not None:
@@ -686,7 +693,8 @@ def arm_replay(db: Path, *, profile: bool, gc_off: bool) -> dict[str, Any]:
         "events": proj.position,
         "seconds": done - start,
         "build_seconds": built - start,
-        "digests_seconds": done - built,
+        "derive_seconds": derived - built,
+        "digests_seconds": done - derived,
         "gc_seconds": timer.seconds,
         "gc_collections": timer.collections,
         "rss_before_kib": rss_before,
@@ -765,7 +773,7 @@ def arm_snapshot_prep(db: Path, out: Path, fallback: bool) -> dict[str, Any]:
     store = SQLiteEventLog(db, synchronous="NORMAL")
     try:
         live = Live()
-        live.rebuild(store.iter_events(upto=at))
+        live.rebuild_replayed(store.iter_replay(upto=at))
         out.write_bytes(dump_snapshot(live))
     finally:
         store.close()
@@ -774,9 +782,10 @@ def arm_snapshot_prep(db: Path, out: Path, fallback: bool) -> dict[str, Any]:
 
 def arm_snapshot(db: Path, snapshot: Path, end: int) -> dict[str, Any]:
     from projections import load_snapshot  # noqa: PLC0415
+    from service.projector import MERGE_AT_MOST  # noqa: PLC0415
 
     store = SQLiteEventLog(db, synchronous="NORMAL")
-    applied = 0
+    applied = merged = 0
     rebuilt = False
     try:
         start = time.perf_counter()
@@ -785,10 +794,16 @@ def arm_snapshot(db: Path, snapshot: Path, end: int) -> dict[str, Any]:
             msg = "the snapshot was refused"
             raise SystemExit(msg)
         loaded = time.perf_counter()
-        for event in store.iter_events(after=live.position, upto=end):
+        events = store.iter_events(after=live.position, upto=end)
+        for event in events:
             if not live.apply(event):  # as service.projector.Projector.catch_up does
-                live.rebuild(store.iter_events(upto=end))
-                rebuilt = True
+                short = live.position > 0 and end - event.position < MERGE_AT_MOST
+                rest = [event, *events] if short else []
+                if short and live.merge(rest):
+                    merged = len(rest)
+                else:
+                    live.rebuild_replayed(store.iter_replay(upto=end))
+                    rebuilt = True
                 break
             applied += 1
         proj = live.projections()
@@ -805,6 +820,7 @@ def arm_snapshot(db: Path, snapshot: Path, end: int) -> dict[str, Any]:
         "tail_seconds": ready - loaded,
         "digests_seconds": answered - ready,
         "applied": applied,
+        "merged": merged,
         "rebuilt": rebuilt,
         "peak_rss_kib": peak_rss_kib(),
     }
@@ -823,8 +839,8 @@ def run_arm(args: argparse.Namespace) -> None:
         result = arm_read(db, decode=False)
     elif arm == "decode":
         result = arm_read(db, decode=True)
-    elif arm == "iter":
-        result = arm_iter(db)
+    elif arm in {"iter", "lean"}:
+        result = arm_iter(db, lean=arm == "lean")
     elif arm == "replay":
         result = arm_replay(db, profile=args.profile, gc_off=args.gc_off)
     elif arm == "eventsourcing":
@@ -911,6 +927,7 @@ def main(argv: list[str] | None = None) -> None:  # noqa: PLR0915 - one run, ste
             "read": ("read", []),
             "decode": ("decode", []),
             "iter": ("iter", []),
+            "lean": ("lean", []),
             "replay": ("replay", []),
             "eventsourcing": ("eventsourcing", []),
         }
@@ -936,7 +953,7 @@ def main(argv: list[str] | None = None) -> None:  # noqa: PLR0915 - one run, ste
     def median(name: str, key: str = "seconds") -> float:
         return statistics.median(run[key] for run in runs[name])
 
-    names = ("read", "decode", "iter", "replay", "eventsourcing")
+    names = ("read", "decode", "iter", "lean", "replay", "eventsourcing")
     rate = {name: count / median(name) for name in names}
     replay_seconds = median("replay")
     snap, fallback = runs["snapshot"], runs["snapshot_fallback"]
@@ -951,6 +968,7 @@ def main(argv: list[str] | None = None) -> None:  # noqa: PLR0915 - one run, ste
         "snapshot_ready_vs_replay": replay_seconds
         / statistics.median(run["seconds"] + run["digests_seconds"] for run in snap),
         "iter_vs_decode": rate["iter"] / rate["decode"],
+        "lean_vs_decode": rate["lean"] / rate["decode"],
     }
     result = {k: round(v, 2) for k, v in result.items()}
     result.update({f"{name}_eps": round(value) for name, value in rate.items()})
@@ -958,6 +976,7 @@ def main(argv: list[str] | None = None) -> None:  # noqa: PLR0915 - one run, ste
         {
             "replay_seconds": round(replay_seconds, 3),
             "replay_build_seconds": round(median("replay", "build_seconds"), 3),
+            "replay_derive_seconds": round(median("replay", "derive_seconds"), 3),
             "replay_digests_seconds": round(median("replay", "digests_seconds"), 3),
             "replay_gc_seconds": round(median("replay", "gc_seconds"), 3),
             "replay_rss_before_mib": mib(median("replay", "rss_before_kib")),
@@ -967,7 +986,8 @@ def main(argv: list[str] | None = None) -> None:  # noqa: PLR0915 - one run, ste
             "snapshot_tail_seconds": round(median("snapshot", "tail_seconds"), 3),
             "snapshot_tail_rebuilt": any(run["rebuilt"] for run in snap),
             "snapshot_fallback_seconds": round(median("snapshot_fallback"), 3),
-            "snapshot_fallback_rebuilt": all(run["rebuilt"] for run in fallback),
+            "snapshot_fallback_rebuilt": any(run["rebuilt"] for run in fallback),
+            "snapshot_fallback_merged": statistics.median(run["merged"] for run in fallback),
             "events": count,
             "tail": TAIL,
             "quick": args.quick,
@@ -982,12 +1002,19 @@ def main(argv: list[str] | None = None) -> None:  # noqa: PLR0915 - one run, ste
 
 
 def _detail(run: dict[str, Any]) -> str:
-    keys = ("build_seconds", "digests_seconds", "gc_seconds", "load_seconds", "tail_seconds")
+    keys = (
+        "build_seconds",
+        "derive_seconds",
+        "digests_seconds",
+        "gc_seconds",
+        "load_seconds",
+        "tail_seconds",
+    )
     parts = [f"{key.removesuffix('_seconds')} {run[key]:.3f}s" for key in keys if key in run]
     if "peak_rss_kib" in run:
         parts.append(f"peak {mib(run['peak_rss_kib'])} MiB")
     if "rebuilt" in run:
-        parts.append(f"applied {run['applied']}, rebuilt {run['rebuilt']}")
+        parts.append(f"applied {run['applied']}, merged {run['merged']}, rebuilt {run['rebuilt']}")
     return f" ({', '.join(parts)})" if parts else ""
 
 

@@ -24,12 +24,14 @@ from events.groupcommit import AppendRequest, GroupCommitter, Ready
 from events.log import Progress
 from events.payloads import EventRetracted
 from events.planner import STORED_COLUMNS, Stored, plan, target_of
+from events.replay import REPLAY_COLUMNS, Replayed, replayed
 from events.rows import EXPORTED, SELECT_COLUMNS, Row, check, export_line, row_from_export, to_event
 from events.sqlite_schema import prepare
 
 Synchronous = Literal["FULL", "NORMAL", "EXTRA"]
 _SYNC_LEVEL = {"NORMAL": 1, "FULL": 2, "EXTRA": 3}
 _INSERT = f"INSERT INTO events ({SELECT_COLUMNS}, target) VALUES ({', '.join('?' * 16)})"  # noqa: S608 - constant columns
+_REPLAY_SELECT = ", ".join(REPLAY_COLUMNS)
 _CHUNK = 500
 _BUSY_TIMEOUT_MS = 10_000
 _MAX_CACHED_STREAMS = 100_000
@@ -376,11 +378,13 @@ class SQLiteEventLog:
         events = [to_event(row) for row in rows]
         return events, (events[-1].stream_version if events else 0)
 
-    def _rows(self, after: int = 0, upto: int | None = None) -> Iterator[tuple[Any, ...]]:
+    def _rows(
+        self, after: int = 0, upto: int | None = None, columns: str = SELECT_COLUMNS
+    ) -> Iterator[tuple[Any, ...]]:
         conn = self._connect()  # its own connection: one consistent snapshot for the whole scan
         try:
             conn.execute("BEGIN")
-            sql = f"SELECT {SELECT_COLUMNS} FROM events WHERE position > ?"  # noqa: S608 - constant columns
+            sql = f"SELECT {columns} FROM events WHERE position > ?"  # noqa: S608 - constant columns
             args: list[int] = [after]
             if upto is not None:
                 sql += " AND position <= ?"
@@ -396,6 +400,10 @@ class SQLiteEventLog:
         """Every event after a position, decoded, in order."""
         for row in self._rows(after, upto):
             yield to_event(row)
+
+    def iter_replay(self, after: int = 0, upto: int | None = None) -> Iterator[Replayed]:
+        """`iter_events` for a replay: only what the projections fold (`events.replay`)."""
+        return replayed(self._rows(after, upto, _REPLAY_SELECT))
 
     # -- integrity, export, import, backup --------------------------------------------
 

@@ -2,13 +2,15 @@
 
 A view selects its events (`ViewSpec`: `as_of`, `known_at`, `at_position`), applies the
 selected corrections and retractions, and folds them in valid-time order; `build` does
-that from zero, `Live` keeps the current view up to date one event at a time, and
-`dump_snapshot` / `load_snapshot` turn a `Live` into bytes and back. No I/O here.
+that from zero (`build_replayed` from the lean rows of a log's `iter_replay`), `Live`
+keeps the current view up to date one event at a time (`merge` for backdated events and
+records), and `dump_snapshot` / `load_snapshot` turn a `Live` into bytes and back. No
+I/O here.
 """
 
 from __future__ import annotations
 
-from projections.build import PROJECTION_NAMES, Projections, build, digest_of
+from projections.build import PROJECTION_NAMES, Projections, build, build_replayed, digest_of
 from projections.capacity import (
     AcquisitionView,
     InitiativeView,
@@ -46,6 +48,7 @@ __all__ = [
     "TimelineEntry",
     "ViewSpec",
     "build",
+    "build_replayed",
     "digest_of",
     "dump_snapshot",
     "fold",

@@ -5,7 +5,8 @@ grows at the end, so the answers of a `Projections` never change, even one taken
 `Live` state that keeps folding.
 
 Digests: the SHA-256 of the canonical encoding (`events.codec.canonical`, sorted-key
-msgspec JSON) of each projection's query output: the organizations list, the
+msgspec JSON; fed to the hash a chunk of entries at a time, `projections.digests`, never
+built as one buffer) of each projection's query output: the organizations list, the
 partnerships list, `{"sites", "by_country", "by_organization"}` for capacity. The
 timeline's answer carries each event's `position` and `recorded_at`, which depend on
 when and in what order the events were recorded, not on the events; so its digest is of
@@ -19,18 +20,20 @@ equal sets of events give equal digests whatever their arrival order.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from functools import cached_property
 from typing import Final
 
 from events.codec import canonical
 from events.envelope import Event
+from events.replay import Replayed
 from projections.capacity import SiteView, SummaryBy, SummaryRow, derive_sites, summarize
+from projections.digests import list_digest, object_digest
 from projections.gcpause import paused_gc, without_gc
 from projections.organizations import OrganizationView, derive_organizations
 from projections.partnerships import Pair, PartnershipView, derive_partnerships, pair_of
 from projections.registry import Registry
-from projections.selection import ViewSpec, select
+from projections.selection import Selection, ViewSpec, select, select_replayed
 from projections.state import FoldState, fold_all
 from projections.timeline import StableEntry, TimelineEntry, stable_form, timeline_entry
 
@@ -102,12 +105,24 @@ class Projections:
             timeline_entry(event, corrected.get(event.event_id)) for event in facts[: self._count]
         ]
 
-    def _timeline_state(self) -> list[StableEntry]:
+    def _timeline_state(self) -> Iterator[StableEntry]:
         corrected = self._state.corrected
-        return [
-            stable_form(event, corrected.get(event.event_id))
-            for event in self._state.facts[: self._count]
-        ]
+        facts = self._state.facts
+        if not corrected:
+            return (stable_form(fact) for fact in facts[: self._count])
+        return (stable_form(fact, corrected.get(fact.event_id)) for fact in facts[: self._count])
+
+    def derive(self) -> Projections:
+        """Derive every answer now (what is otherwise done on first use) and return self.
+
+        Organizations, partnerships, sites, both capacity summaries and the timeline: after
+        this, every query is a lookup or a copy of a list. One GC pause for all of it.
+        """
+        with paused_gc():
+            for by in _SUMMARY_BY:
+                self.capacity_summary(by)
+            _ = self._organizations, self._partnerships, self._sites, self._timeline
+        return self
 
     def organizations(self) -> list[OrganizationView]:
         """Every organization, by id."""
@@ -154,19 +169,21 @@ class Projections:
         """Every announcement in valid-time order, with its provenance."""
         return list(self._timeline)
 
-    def _digest_input(self, name: str) -> object:
+    def _compute_digest(self, name: str) -> str:
         if name == "organizations":
-            return self.organizations()
+            return list_digest(self._organizations.values())
         if name == "partnerships":
-            return self.partnerships()
+            return list_digest(self._partnerships.values())
         if name == "capacity":
-            return {
-                "sites": self.capacity_sites(),
-                "by_country": self.capacity_summary("country"),
-                "by_organization": self.capacity_summary("organization"),
-            }
+            return object_digest(
+                {
+                    "sites": self._sites.values(),
+                    "by_country": self.capacity_summary("country"),
+                    "by_organization": self.capacity_summary("organization"),
+                }
+            )
         if name == "timeline":
-            return self._timeline_state()
+            return list_digest(self._timeline_state())
         msg = f"no projection {name!r} (known: {', '.join(PROJECTION_NAMES)})"
         raise KeyError(msg)
 
@@ -178,18 +195,34 @@ class Projections:
         digest = self._digests.get(name)
         if digest is None:
             with paused_gc():
-                digest = self._digests[name] = digest_of(self._digest_input(name))
+                digest = self._digests[name] = self._compute_digest(name)
         return digest
 
     def digests(self) -> dict[str, str]:
         """Each projection's digest, by name (`PROJECTION_NAMES`); see the module docstring."""
-        return {name: self.digest(name) for name in PROJECTION_NAMES}
+        with paused_gc():
+            return {name: self.digest(name) for name in PROJECTION_NAMES}
 
 
 def build(events: Iterable[Event], spec: ViewSpec = ViewSpec()) -> Projections:  # noqa: B008 - frozen
     """The view `spec` (default: everything, now) of a log's events, from zero."""
     with paused_gc():
         selection = select(events, spec)
+    return _built(selection, spec)
+
+
+def build_replayed(rows: Iterable[Replayed], spec: ViewSpec = ViewSpec()) -> Projections:  # noqa: B008 - frozen
+    """`build` from the lean rows of a replay (`events.replay`, `iter_replay` of a log).
+
+    The same view as `build` of the same events, without decoding whole envelopes.
+    """
+    with paused_gc():
+        selection = select_replayed(rows, spec)
+    return _built(selection, spec)
+
+
+def _built(selection: Selection, spec: ViewSpec) -> Projections:
+    with paused_gc():
         state = fold_all(selection.facts)
     state.corrected = selection.corrected
     return Projections(state, position=selection.position, spec=spec)

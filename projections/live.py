@@ -2,29 +2,46 @@
 
 `apply` folds an announcement in O(1) when it comes after everything folded so far in
 valid-time order (the common case: news arrives in the order it happens). Anything else
-(an event dated before the frontier, a correction, a retraction) is refused, and the
-caller rebuilds from the whole log with `rebuild`: the fold order never depends on
-arrival, so live state always equals a from-zero `build` of the same events.
+(an event dated before the frontier, a correction, a retraction) is refused. The caller
+then either rebuilds from the whole log with `rebuild`, or hands the refused event and
+the ones after it to `merge`, which selects again from what the live state holds
+(its facts, the corrections and retractions seen, the corrected facts as they were) plus
+the new events, without reading the log: the same selection a from-zero `build` makes
+of the same events. The fold order never depends on arrival, so live state always
+equals a from-zero `build` of the same events.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from bisect import insort
+from collections.abc import Iterable, Sequence
 
 from events.envelope import Event
 from events.payloads import RECORD_TYPES
+from events.replay import Replayed
 from projections.build import Projections
 from projections.gcpause import paused_gc
-from projections.selection import ViewSpec, select
-from projections.state import FoldState, SortKey, fact_of, fold_all, fold_fact, sort_key
+from projections.selection import (
+    RECORD_CLASSES,
+    Record,
+    Selection,
+    ViewSpec,
+    reselect,
+    select,
+    select_replayed,
+)
+from projections.state import Fact, FoldState, SortKey, fact_of, fold_all, fold_fact, sort_key
+
+_INSERTS = 64
+"""Up to this many new facts are inserted in place; more are appended and sorted."""
 
 
 class Live:
     """The fold state of the current view, its frontier and the head position.
 
     `frontier` is the sort key of the last event folded; `position` the highest position
-    seen. Call `apply` and `rebuild` from one thread at a time; a `Projections` taken
-    with `projections()` keeps answering for the state it was taken at.
+    seen. Call `apply`, `merge` and `rebuild` from one thread at a time; a `Projections`
+    taken with `projections()` keeps answering for the state it was taken at.
     """
 
     def __init__(
@@ -33,10 +50,14 @@ class Live:
         *,
         position: int = 0,
         frontier: SortKey | None = None,
+        records: Sequence[Record] = (),
+        withheld: Iterable[Fact] = (),
     ) -> None:
         self._state = state if state is not None else FoldState()
         self._position = position
         self._frontier = frontier
+        self._records = list(records)
+        self._withheld = {fact.event_id: fact for fact in withheld}
         self._published: Projections | None = None
 
     @property
@@ -54,10 +75,20 @@ class Live:
         """The valid-time sort key of the last event folded (None if none)."""
         return self._frontier
 
+    @property
+    def records(self) -> list[Record]:
+        """The corrections and retractions seen, in position order."""
+        return list(self._records)
+
+    @property
+    def withheld(self) -> list[Fact]:
+        """The facts with a correction, as they were before it (what `merge` selects from)."""
+        return list(self._withheld.values())
+
     def apply(self, event: Event) -> bool:
         """Fold an event that comes after the frontier; False (state untouched) otherwise.
 
-        On False, the caller rebuilds from the whole log, this event included.
+        On False, the caller rebuilds from the whole log, this event included, or merges.
         """
         if event.type in RECORD_TYPES:
             return False
@@ -70,15 +101,71 @@ class Live:
         self._published = None
         return True
 
+    def merge(self, events: Sequence[Event]) -> bool:
+        """Take in events recorded after `position`, in position order, whatever they are.
+
+        Backdated announcements, corrections and retractions included: the view is
+        selected again from the live state's facts (the corrected ones as they were), its
+        records and the new events, in O(facts) without reading the log. False (state
+        untouched) if an event is not after `position` (the caller rebuilds instead).
+        """
+        last = self._position
+        for event in events:
+            if event.position <= last:
+                return False
+            last = event.position
+        if not events:
+            return True
+        with paused_gc():
+            ordered = self._originals()
+            records = list(self._records)
+            facts = []
+            for event in events:
+                make = RECORD_CLASSES.get(event.type)
+                if make is not None:
+                    records.append(make(event.position, event.event_id, event.data))
+                else:
+                    facts.append(fact_of(event))
+            if len(facts) <= _INSERTS:
+                for fact in facts:
+                    insort(ordered, fact, key=sort_key)
+            else:
+                ordered.extend(facts)
+                ordered.sort(key=sort_key)
+            frontier = sort_key(ordered[-1]) if ordered else None
+            self._rebuilt(reselect(ordered, records, last, frontier))
+        return True
+
+    def _originals(self) -> list[Fact]:
+        """The live facts with their data as stored, before any correction, in order (a copy).
+
+        Retracted facts stay out: a retraction is never undone, so they would be dropped
+        again.
+        """
+        withheld = self._withheld
+        facts = self._state.facts
+        if not withheld:
+            return facts[:]
+        return [withheld.get(fact.event_id, fact) for fact in facts]
+
     def rebuild(self, events: Iterable[Event]) -> None:
         """Replace the state by a from-zero fold of the whole log's events."""
         with paused_gc():
-            selection = select(events, ViewSpec())
-            state = fold_all(selection.facts)
+            self._rebuilt(select(events, ViewSpec()))
+
+    def rebuild_replayed(self, rows: Iterable[Replayed]) -> None:
+        """`rebuild` from the lean rows of a replay (`events.replay`, `iter_replay` of a log)."""
+        with paused_gc():
+            self._rebuilt(select_replayed(rows, ViewSpec()))
+
+    def _rebuilt(self, selection: Selection) -> None:
+        state = fold_all(selection.facts)
         state.corrected = selection.corrected
         self._state = state
         self._position = selection.position
         self._frontier = selection.frontier
+        self._records = selection.records
+        self._withheld = {fact.event_id: fact for fact in selection.withheld}
         self._published = None
 
     def projections(self) -> Projections:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
+from typing import Final, cast
 
 import msgspec
 
@@ -19,7 +20,8 @@ from events.codec import convert_payload
 from events.dates import period_end
 from events.envelope import Event
 from events.errors import InvalidEvent
-from events.payloads import EventCorrected, EventRetracted
+from events.payloads import AnyPayload, EventCorrected, EventRetracted
+from events.replay import Replayed
 from projections.state import FACT_TYPES, Fact, SortKey, sort_key
 
 
@@ -40,13 +42,17 @@ class Selection(msgspec.Struct, frozen=True, kw_only=True):
     """The outcome of selecting: what to fold, in order, and where the view stands.
 
     `position` is the highest position among the events `known_at` and `at_position`
-    kept (0 if none); `frontier` is the sort key of the last fact to fold.
+    kept (0 if none); `frontier` is the sort key of the last fact to fold; `records` the
+    corrections and retractions selected, `withheld` the facts with a correction, as they
+    were (so a live state can select again without the log: `projections.live`).
     """
 
     facts: list[Fact]
     corrected: dict[str, str]
     position: int
     frontier: SortKey | None
+    records: list[Record] = msgspec.field(default_factory=list)
+    withheld: list[Fact] = msgspec.field(default_factory=list)
 
 
 def _utc(moment: dt.datetime | None) -> dt.datetime | None:
@@ -55,14 +61,40 @@ def _utc(moment: dt.datetime | None) -> dt.datetime | None:
     return moment.replace(tzinfo=dt.UTC)
 
 
-def _split(events: Iterable[Event]) -> tuple[list[Fact], list[Event], int]:
+class Record(msgspec.Struct, frozen=True, array_like=True, gc=False):
+    """What selection keeps of a correction or retraction: where it is, and what it says.
+
+    One subclass per record type (`RECORD_CLASSES`), tagged with the type, like the facts.
+    """
+
+    position: int
+    event_id: str
+    data: AnyPayload
+
+
+RECORD_CLASSES: Final[dict[str, type[Record]]] = {
+    cls.TYPE: msgspec.defstruct(  # type: ignore[misc]  # defstruct is typed as making a plain Struct
+        f"{cls.__name__}Record",
+        [("data", cls)],
+        bases=(Record,),
+        tag=cls.TYPE,
+        frozen=True,
+        array_like=True,
+        gc=False,
+    )
+    for cls in (EventCorrected, EventRetracted)
+}
+"""The record class of each record type."""
+
+
+def _split(events: Iterable[Event]) -> tuple[list[Fact], list[Record], int]:
     """The announcements' facts, the record events apart, and the highest position.
 
     Only the facts are kept of announcements, so the events themselves (their hashes,
     metadata) can be freed as the iteration goes.
     """
     kept: list[Fact] = []
-    records: list[Event] = []
+    records: list[Record] = []
     position = 0
     classes = FACT_TYPES
     for event in events:
@@ -70,7 +102,7 @@ def _split(events: Iterable[Event]) -> tuple[list[Fact], list[Event], int]:
             position = event.position
         make = classes.get(event.type)
         if make is None:
-            records.append(event)
+            records.append(RECORD_CLASSES[event.type](event.position, event.event_id, event.data))
         else:
             kept.append(
                 make(
@@ -87,19 +119,51 @@ def _split(events: Iterable[Event]) -> tuple[list[Fact], list[Event], int]:
     return kept, records, position
 
 
-def _filtered(events: Iterable[Event], spec: ViewSpec) -> tuple[list[Fact], list[Event], int]:
-    """Facts and record events the spec keeps, and the highest position kept."""
+def _split_replayed(rows: Iterable[Replayed]) -> tuple[list[Fact], list[Record], int]:
+    """`_split` of the lean rows of a replay (`events.replay`): no envelope in between."""
+    kept: list[Fact] = []
+    records: list[Record] = []
+    append = kept.append
+    position = 0
+    classes = FACT_TYPES
+    for at, event_id, stream, event_type, occurred_on, sequence, moment, source, data in rows:
+        if at > position:  # noqa: PLR1730 - hot loop: cheaper than max()
+            position = at
+        make = classes.get(event_type)
+        if make is None:
+            records.append(RECORD_CLASSES[event_type](at, event_id, data))
+        else:
+            append(make(event_id, occurred_on, sequence, stream, at, moment, source, data))
+    return kept, records, position
+
+
+def _filtered(
+    events: Iterable[Event] | Iterable[Replayed], spec: ViewSpec, *, lean: bool
+) -> tuple[list[Fact], list[Record], int]:
+    """Facts and record events the spec keeps, and the highest position kept.
+
+    `lean`: `events` are the rows of `events.replay.replayed`, not `Event`s.
+    """
     known_at, at_position, as_of = _utc(spec.known_at), spec.at_position, spec.as_of
-    if known_at is None and at_position is None and as_of is None:
-        return _split(events)
     if known_at is not None or at_position is not None:
-        events = (
-            event
-            for event in events
-            if (known_at is None or event.recorded_at <= known_at)
-            and (at_position is None or event.position <= at_position)
-        )
-    kept, records, position = _split(events)
+        if lean:
+            events = (
+                row
+                for row in cast("Iterable[Replayed]", events)
+                if (known_at is None or row[6] <= known_at)
+                and (at_position is None or row[0] <= at_position)
+            )
+        else:
+            events = (
+                event
+                for event in cast("Iterable[Event]", events)
+                if (known_at is None or event.recorded_at <= known_at)
+                and (at_position is None or event.position <= at_position)
+            )
+    if lean:
+        kept, records, position = _split_replayed(cast("Iterable[Replayed]", events))
+    else:
+        kept, records, position = _split(cast("Iterable[Event]", events))
     if as_of is not None:
         ends: dict[str, dt.date] = {}
         for fact in kept:
@@ -109,10 +173,10 @@ def _filtered(events: Iterable[Event], spec: ViewSpec) -> tuple[list[Fact], list
     return kept, records, position
 
 
-def _latest_records(records: Iterable[Event]) -> tuple[set[str], dict[str, Event]]:
+def _latest_records(records: Iterable[Record]) -> tuple[set[str], dict[str, Record]]:
     """The retracted event ids, and each corrected event's winning correction."""
     retracted: set[str] = set()
-    latest: dict[str, Event] = {}
+    latest: dict[str, Record] = {}
     for record in records:
         data = record.data
         if isinstance(data, EventRetracted):
@@ -124,7 +188,7 @@ def _latest_records(records: Iterable[Event]) -> tuple[set[str], dict[str, Event
     return retracted, latest
 
 
-def _corrected(fact: Fact, correction: Event) -> Fact | None:
+def _corrected(fact: Fact, correction: Record) -> Fact | None:
     """The fact with the correction's replacement as data (None if the schema refuses it)."""
     fix = correction.data
     if not isinstance(fix, EventCorrected):  # pragma: no cover - selected as a correction
@@ -136,30 +200,36 @@ def _corrected(fact: Fact, correction: Event) -> Fact | None:
     return msgspec.structs.replace(fact, data=data)
 
 
-def apply_records(kept: list[Fact], records: Iterable[Event]) -> tuple[list[Fact], dict[str, str]]:
+def apply_records(
+    kept: list[Fact], records: Iterable[Record]
+) -> tuple[list[Fact], dict[str, str], list[Fact]]:
     """Drop the retracted facts, replace the corrected ones' data; keep the order given.
 
     Of several corrections of one event the one with the highest position wins. A
     corrected event keeps its own envelope (`occurred_on`, `sequence`, id); only `data`
     changes. A replacement the current payload schema refuses is ignored (the original
-    stands), so one bad stored correction cannot make every view fail.
+    stands), so one bad stored correction cannot make every view fail. Also returns the
+    facts with a correction, as they were (`withheld`).
     """
     retracted, latest = _latest_records(records)
     corrected: dict[str, str] = {}
+    withheld: list[Fact] = []
     if not retracted and not latest:
-        return kept, corrected
+        return kept, corrected, withheld
     out: list[Fact] = []
     for fact in kept:
         if fact.event_id in retracted:
             continue
         correction = latest.get(fact.event_id)
+        if correction is not None:
+            withheld.append(fact)
         fixed = None if correction is None else _corrected(fact, correction)
         if correction is not None and fixed is not None:
             corrected[fact.event_id] = correction.event_id
             out.append(fixed)
         else:
             out.append(fact)
-    return out, corrected
+    return out, corrected, withheld
 
 
 def in_valid_time_order(facts: list[Fact]) -> SortKey | None:
@@ -181,7 +251,37 @@ def in_valid_time_order(facts: list[Fact]) -> SortKey | None:
 
 def select(events: Iterable[Event], spec: ViewSpec) -> Selection:
     """Select, correct and order the facts of a view (see the module's docstring)."""
-    kept, records, position = _filtered(events, spec)
-    kept, corrected = apply_records(kept, records)
+    return _selection(*_filtered(events, spec, lean=False))
+
+
+def select_replayed(rows: Iterable[Replayed], spec: ViewSpec) -> Selection:
+    """`select` over the lean rows of a replay (`events.replay`): the same selection."""
+    return _selection(*_filtered(rows, spec, lean=True))
+
+
+def _selection(kept: list[Fact], records: list[Record], position: int) -> Selection:
     frontier = in_valid_time_order(kept)
-    return Selection(facts=kept, corrected=corrected, position=position, frontier=frontier)
+    return reselect(kept, records, position, frontier)
+
+
+def reselect(
+    ordered: list[Fact], records: list[Record], position: int, frontier: SortKey | None
+) -> Selection:
+    """The selection of facts already in valid-time order (`frontier` the last one's key).
+
+    Corrections keep a fact's envelope, so its place: applying the records keeps the
+    order; retracting the last fact moves the frontier back.
+    """
+    kept, corrected, withheld = apply_records(ordered, records)
+    if kept and kept[-1] is not ordered[-1]:
+        frontier = sort_key(kept[-1])
+    elif not kept:
+        frontier = None
+    return Selection(
+        facts=kept,
+        corrected=corrected,
+        position=position,
+        frontier=frontier,
+        records=records,
+        withheld=withheld,
+    )

@@ -2,8 +2,10 @@
 
 A snapshot is MessagePack: `{"version", "payload_versions", "checksum", "body"}`.
 `body` holds the fold state's facts (corrected data included), the corrections applied,
-the head position and the frontier; `checksum` is the SHA-256 of the body's bytes;
-`payload_versions` the schema version of each payload type the facts were decoded at,
+the head position and the frontier, and what `Live.merge` selects again from (the
+corrections and retractions seen, and the corrected facts as they were);
+`checksum` is the SHA-256 of the body's bytes; `payload_versions` the schema version of
+each payload type the facts were decoded at,
 so a snapshot written before an upcaster was added is refused rather than misread. The
 facts decode in one pass (arrays tagged by their type); the state's indexes are refolded
 on load. Storing the bytes is the service's job.
@@ -12,7 +14,6 @@ on load. Storing the bytes is the service's job.
 from __future__ import annotations
 
 import hashlib
-from itertools import pairwise
 from typing import Any, Final, Union
 
 import msgspec
@@ -22,9 +23,10 @@ from events.payloads import PAYLOAD_TYPES
 from events.upcasters import current_version
 from projections.gcpause import paused_gc
 from projections.live import Live
-from projections.state import FACT_TYPES, Fact, SortKey, fold_all, sort_key
+from projections.selection import RECORD_CLASSES, Record
+from projections.state import FACT_TYPES, Fact, SortKey, fold_all
 
-SNAPSHOT_VERSION: Final = 2
+SNAPSHOT_VERSION: Final = 3
 """The snapshot format; bump it on any change of the fold state's schema."""
 
 
@@ -33,6 +35,8 @@ class _Body(msgspec.Struct, frozen=True, kw_only=True):
     frontier: SortKey | None
     corrected: dict[str, str]
     facts: list[Fact]
+    records: list[Record]
+    withheld: list[Fact]
 
 
 _BodyIn: Any = msgspec.defstruct(
@@ -42,6 +46,8 @@ _BodyIn: Any = msgspec.defstruct(
         ("frontier", SortKey | None),
         ("corrected", dict[str, str]),
         ("facts", list[Union[tuple(FACT_TYPES.values())]]),  # type: ignore[misc]  # noqa: UP007 - built at run time
+        ("records", list[Union[tuple(RECORD_CLASSES.values())]]),  # type: ignore[misc]  # noqa: UP007 - built at run time
+        ("withheld", list[Union[tuple(FACT_TYPES.values())]]),  # type: ignore[misc]  # noqa: UP007 - built at run time
     ],
     frozen=True,
     kw_only=True,
@@ -74,6 +80,8 @@ def dump_snapshot(live: Live) -> bytes:
             frontier=live.frontier,
             corrected=state.corrected,
             facts=state.facts,
+            records=live.records,
+            withheld=live.withheld,
         )
     )
     envelope = _Envelope(
@@ -118,20 +126,36 @@ def load_snapshot(data: bytes) -> Live | None:
     body = _checked_body(data)
     if body is None:
         return None
-    try:
-        with paused_gc():
+    with paused_gc():  # one pause for the whole load: it only allocates what it keeps
+        try:
             decoded = _BODY.decode(body)
-    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-        _reject("undecodable", error=str(exc))
-        return None
-    facts: list[Fact] = decoded.facts
-    keys = [sort_key(fact) for fact in facts]
-    if any(later <= earlier for earlier, later in pairwise(keys)) or (
-        decoded.frontier != (keys[-1] if keys else None)
-    ):
-        _reject("inconsistent", error="facts out of valid-time order or frontier mismatch")
-        return None
-    with paused_gc():
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            _reject("undecodable", error=str(exc))
+            return None
+        facts: list[Fact] = decoded.facts
+        if not _in_order(facts, decoded.frontier):
+            _reject("inconsistent", error="facts out of valid-time order or frontier mismatch")
+            return None
         state = fold_all(facts)
     state.corrected = dict(decoded.corrected)
-    return Live(state, position=decoded.position, frontier=decoded.frontier)
+    return Live(
+        state,
+        position=decoded.position,
+        frontier=decoded.frontier,
+        records=decoded.records,
+        withheld=decoded.withheld,
+    )
+
+
+def _in_order(facts: list[Fact], frontier: SortKey | None) -> bool:
+    """Whether the facts are in strictly increasing valid-time order, the last at `frontier`."""
+    previous: SortKey | None = None
+    for fact in facts:
+        occurred_on = fact.occurred_on
+        size = len(occurred_on)
+        start = occurred_on if size == 10 else occurred_on + ("-01" if size == 7 else "-01-01")
+        key = (start, fact.sequence or 0, fact.event_id)
+        if previous is not None and key <= previous:
+            return False
+        previous = key
+    return previous == frontier

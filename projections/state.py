@@ -166,9 +166,56 @@ def fold(state: FoldState, event: Event) -> FoldState:
 
 
 def fold_all(facts: Iterable[Fact], state: FoldState | None = None) -> FoldState:
-    """Fold facts already in valid-time order into a state (a new one unless given)."""
+    """Fold facts already in valid-time order into a state (a new one unless given).
+
+    `fold_fact` for each fact, with the dispatch on the payload's class done once per class.
+    """
     if state is None:
         state = FoldState()
+    folded, organizations, agreements, sites = (
+        state.facts,
+        state.organizations,
+        state.agreements,
+        state.sites,
+    )
+    kinds = _FOLD_KINDS
+    index = len(folded)
     for fact in facts:
-        fold_fact(state, fact)
+        folded.append(fact)
+        data = fact.data
+        kind = kinds.get(type(data))
+        if kind is _SITE:
+            site = data.site  # type: ignore[union-attr]  # every class of this kind has a site
+            if site is not None:
+                entries = sites.get(site)
+                if entries is None:
+                    sites[site] = [index]
+                else:
+                    entries.append(index)
+        elif kind is _AGREEMENT:
+            agreements.append(index)
+        elif kind is _ORGANIZATION:
+            org_id = data.id  # type: ignore[union-attr]  # an OrganizationRegistered
+            registrations = organizations.get(org_id)
+            if registrations is None:
+                organizations[org_id] = [index]
+            else:
+                registrations.append(index)
+        elif kind is None:  # a subclass of a payload class, say: the general path
+            folded.pop()
+            fold_fact(state, fact)
+        index += 1
     return state
+
+
+_SITE, _AGREEMENT, _ORGANIZATION, _OTHER = "site", "agreement", "organization", "other"
+_FOLD_KINDS: Final[dict[type, str]] = {
+    InvestmentCommitted: _SITE,
+    SiteAcquired: _SITE,
+    FacilityPlanAnnounced: _SITE,
+    InitiativeLaunched: _SITE,
+    MemorandumSigned: _AGREEMENT,
+    PartnershipAgreed: _AGREEMENT,
+    OrganizationRegistered: _ORGANIZATION,
+    **{cls: _OTHER for name, cls in PAYLOAD_TYPES.items() if name in RECORD_TYPES},
+}

@@ -1,0 +1,258 @@
+"""The lean replay read (`iter_replay`, `build_replayed`) and the chunked digests.
+
+A replay through the lean read must give the very view a replay of whole `Event`s gives,
+for every view coordinate, with corrections, retractions, backdated events and upcast
+payloads; a digest hashed a chunk at a time must equal the hash of the whole encoding.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import gc
+import hashlib
+import sqlite3
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+from test_upcasting import EXPECTED, TYPE, V1_DATA, goal_to_purpose, insert_old_row
+
+from events.codec import canonical
+from events.envelope import Source
+from events.errors import InvalidEvent
+from events.ids import seed_id
+from events.intake import new_event
+from events.payloads import EventCorrected, EventRetracted, InvestmentCommitted
+from events.replay import REPLAY_COLUMNS
+from events.seed import DAEJEON, seed_events
+from events.sqlite import SQLiteEventLog
+from events.upcasters import register_upcaster, unregister_upcaster
+from projections import Live, Projections, ViewSpec, build, build_replayed, digest_of
+from projections.digests import CHUNK, list_digest, object_digest
+from service import projector
+from service.projector import Projector
+
+INVESTMENT = seed_id("investment-daejeon-2024")
+INITIATIVE = seed_id("initiative-bio-venture-2023")
+FIX = Source(url="urn:test:replay", quote="As reported later.")
+
+
+def answers(proj: Projections) -> dict[str, Any]:
+    """Everything a view answers, as builtins."""
+    return msgspec.to_builtins(
+        {
+            "position": proj.position,
+            "digests": proj.digests(),
+            "organizations": proj.organizations(),
+            "partnerships": proj.partnerships(),
+            "sites": proj.capacity_sites(),
+            "by_country": proj.capacity_summary("country"),
+            "by_organization": proj.capacity_summary("organization"),
+            "timeline": proj.timeline(),
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def history(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SQLiteEventLog]:
+    """The seed, then a correction, a retraction and a backdated (re-dated) copy of an event."""
+    log = SQLiteEventLog(tmp_path_factory.mktemp("replay") / "x.db")
+    try:
+        log.append(seed_events())
+        original = log.get(INVESTMENT)
+        assert original is not None
+        assert isinstance(original.data, InvestmentCommitted)
+        replacement = msgspec.structs.replace(
+            original.data,
+            amount=msgspec.structs.replace(original.data.amount, amount=Decimal(330_000_000)),
+        )
+        fix = EventCorrected(
+            corrects=INVESTMENT,
+            replacement=msgspec.to_builtins(replacement),
+            reason="the release said 330",
+        )
+        gone = EventRetracted(retracts=INITIATIVE, reason="another company")
+        for payload, day in ((fix, "2026-01-15"), (gone, "2026-01-16")):
+            log.append([new_event(payload, stream=f"site-{DAEJEON}", occurred_on=day, source=FIX)])
+        first = log.read(limit=1)[0]
+        log.append([new_event(first.data, stream=first.stream, occurred_on="1999", source=FIX)])
+        yield log
+    finally:
+        log.close()
+
+
+def specs(log: SQLiteEventLog) -> list[ViewSpec]:
+    middle = log.read(after=5, limit=1)[0].recorded_at
+    return [
+        ViewSpec(),
+        ViewSpec(at_position=3),
+        ViewSpec(at_position=log.head() - 1),
+        ViewSpec(as_of=dt.date(2023, 6, 30)),
+        ViewSpec(known_at=middle),
+        ViewSpec(known_at=middle.replace(tzinfo=None), as_of=dt.date(2024, 12, 31)),
+        ViewSpec(at_position=0),
+    ]
+
+
+class TestLeanReplay:
+    def test_reads_only_what_a_replay_folds(self) -> None:
+        """No hashes, metadata or stream version are read for a replay."""
+        assert not {"metadata", "hash", "prev_hash", "data_hash", "stream_version"} & set(
+            REPLAY_COLUMNS
+        )
+
+    def test_every_view_equals_the_replay_of_whole_events(self, history: SQLiteEventLog) -> None:
+        """For every coordinate: the same answers and digests as `build(iter_events())`."""
+        for spec in specs(history):
+            upto = spec.at_position
+            lean = build_replayed(history.iter_replay(upto=upto), spec)
+            whole = build(history.iter_events(upto=upto), spec)
+            assert answers(lean) == answers(whole), spec
+
+    def test_derive_readies_the_same_answers(self, history: SQLiteEventLog) -> None:
+        """`derive` computes every answer up front: the answers derived on first use."""
+        ready = build_replayed(history.iter_replay())
+        assert ready.derive() is ready
+        assert answers(ready) == answers(build(history.iter_events()))
+
+    def test_rows_carry_the_envelope_fields_the_folds_use(self, history: SQLiteEventLog) -> None:
+        """Each lean row holds the same values as the event read whole."""
+        for row, event in zip(history.iter_replay(), history.iter_events(), strict=True):
+            assert row == (
+                event.position,
+                event.event_id,
+                event.stream,
+                event.type,
+                event.occurred_on,
+                event.sequence,
+                event.recorded_at,
+                event.source,
+                event.data,
+            )
+
+    def test_live_rebuild_through_the_lean_read(self, history: SQLiteEventLog) -> None:
+        """`Live.rebuild_replayed` gives the state `Live.rebuild` gives."""
+        lean, whole = Live(), Live()
+        lean.rebuild_replayed(history.iter_replay())
+        whole.rebuild(history.iter_events())
+        assert (lean.position, lean.frontier) == (whole.position, whole.frontier)
+        assert answers(lean.projections()) == answers(whole.projections())
+
+    def test_the_projector_rebuilds_and_builds_views_through_it(
+        self, history: SQLiteEventLog
+    ) -> None:
+        """The service's projector (a backdated event forces a rebuild) answers as a replay does."""
+        projector = Projector(history, None, 0)
+        assert answers(projector.catch_up()) == answers(build(history.iter_events()))
+        spec = ViewSpec(as_of=dt.date(2023, 6, 30))
+        assert answers(projector.view(spec)) == answers(build(history.iter_events(), spec))
+
+
+class TestProjectorMerges:
+    def test_a_backdated_tail_after_a_snapshot_is_merged_not_rebuilt(
+        self, db_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A start from a snapshot whose tail holds a backdated event and a correction."""
+        log = SQLiteEventLog(db_path)
+        snapshot = db_path.with_name("live.snapshot")
+        try:
+            log.append(seed_events())
+            Projector(log, snapshot, 0).snapshot()
+            first = log.read(limit=1)[0]
+            late = new_event(first.data, stream=first.stream, occurred_on="1999", source=FIX)
+            original = log.get(INVESTMENT)
+            assert original is not None
+            fix = EventCorrected(
+                corrects=INVESTMENT,
+                replacement=msgspec.to_builtins(original.data),
+                reason="restated",
+            )
+            log.append([late, new_event(fix, stream="record", occurred_on="2026", source=FIX)])
+
+            def no_rebuild(*_: object) -> None:
+                msg = "rebuilt from the log"
+                raise AssertionError(msg)
+
+            monkeypatch.setattr(Projector, "_rebuild", no_rebuild)
+            started = Projector(log, snapshot, 0)
+            assert started.position == log.head()
+            assert answers(started.catch_up()) == answers(build(log.iter_events()))
+        finally:
+            log.close()
+
+    def test_a_large_start_freezes_the_heap(
+        self, history: SQLiteEventLog, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Once a large state is loaded, the collector no longer walks it (`gc.freeze`)."""
+        monkeypatch.setattr(projector, "FREEZE_FROM", 1)
+        try:
+            started = Projector(history, None, 0)
+            assert gc.get_freeze_count() > 0
+            assert answers(started.catch_up()) == answers(build(history.iter_events()))
+        finally:
+            gc.unfreeze()
+
+
+class TestLeanReadOfStoredRows:
+    def test_an_old_payload_version_is_upcast(self, db_path: Path) -> None:
+        """A version-1 row reads in the current shape, as through `iter_events`."""
+        SQLiteEventLog(db_path).close()
+        insert_old_row(db_path, V1_DATA)
+        register_upcaster(TYPE, 1, goal_to_purpose)
+        log = SQLiteEventLog(db_path)
+        try:
+            (row,) = log.iter_replay()
+            assert row[-1] == EXPECTED
+            assert answers(build_replayed(log.iter_replay())) == answers(build(log.iter_events()))
+        finally:
+            log.close()
+            unregister_upcaster(TYPE, 1)
+
+    def test_a_bad_stored_payload_names_its_field(self, db_path: Path) -> None:
+        """A row whose data no longer fits the schema fails as `iter_events` fails."""
+        log = SQLiteEventLog(db_path)
+        try:
+            log.append(seed_events()[:3])
+        finally:
+            log.close()
+        with contextlib.closing(sqlite3.connect(db_path)) as conn:
+            conn.execute("DROP TRIGGER IF EXISTS events_no_update")  # as a tamperer would
+            conn.execute("UPDATE events SET data = '{\"id\": 7}' WHERE position = 2")
+            conn.commit()
+        log = SQLiteEventLog(db_path)
+        try:
+            with pytest.raises(InvalidEvent) as lean:
+                list(log.iter_replay())
+            with pytest.raises(InvalidEvent) as whole:
+                list(log.iter_events())
+            assert (lean.value.path, lean.value.message) == (
+                whole.value.path,
+                whole.value.message,
+            )
+            assert lean.value.path.startswith("$.data")
+        finally:
+            log.close()
+
+
+class TestChunkedDigests:
+    @pytest.mark.parametrize("size", [0, 1, 2, CHUNK - 1, CHUNK, CHUNK + 1, 2 * CHUNK + 3])
+    def test_a_list_digest_is_the_hash_of_the_whole_encoding(self, size: int) -> None:
+        """Fed a chunk at a time, from a list or an iterator: the same bytes as one buffer."""
+        items = [{"n": n, "text": f"entry {n}", "amount": Decimal(n) / 7} for n in range(size)]
+        expected = hashlib.sha256(canonical(items)).hexdigest()
+        assert list_digest(items) == expected == digest_of(items)
+        assert list_digest(iter(items)) == expected
+        assert list_digest(tuple(items)) == expected
+
+    def test_an_object_of_lists(self) -> None:
+        """Keys in sorted order, each list chunked: the hash of the whole object's encoding."""
+        value = {
+            "sites": [{"id": n} for n in range(CHUNK + 5)],
+            "by_country": [],
+            "by_organization": [[n] for n in range(3)],
+        }
+        assert object_digest(value) == hashlib.sha256(canonical(value)).hexdigest()
