@@ -12,12 +12,12 @@ from typing import NamedTuple, Protocol
 
 import msgspec
 
-from events.codec import convert_payload
+from events.codec import CANONICAL, convert_payload
 from events.envelope import AppendResult, Committed, NewEvent
 from events.errors import IdempotencyConflict, InvalidEvent, TargetConflict, VersionConflict
 from events.payloads import RECORD_TYPES, EventCorrected, EventRetracted
-from events.rows import Encoded, Row, encode_new, place
-from events.upcasters import current_version
+from events.prepared import Parts, parts_of, placed
+from events.rows import Encoded, Row
 
 
 class Stored(NamedTuple):
@@ -122,6 +122,17 @@ def _normalize_records(batch: Sequence[NewEvent], known: dict[str, Stored]) -> l
     return out
 
 
+def _parts(batch: Sequence[NewEvent], normalized: list[NewEvent]) -> list[Parts]:
+    """Each event's parts: those computed before queueing, unless normalizing replaced it."""
+    ready: list[Parts] | None = getattr(batch, "parts", None)
+    if ready is None:
+        return [parts_of(event) for event in normalized]
+    return [
+        given if event is given.encoded.event else parts_of(event)
+        for given, event in zip(ready, normalized, strict=True)
+    ]
+
+
 def _targets(batch: Sequence[NewEvent]) -> list[str]:
     ids = []
     for event in batch:
@@ -174,7 +185,8 @@ def plan(  # noqa: PLR0913 - the state an append is planned against
         msg = "an event_id appears twice in the batch"
         raise InvalidEvent(msg, "$.events")
     known = lookup.stored(ids + _targets(batch))
-    encoded = [encode_new(event) for event in _normalize_records(batch, known)]
+    parts = _parts(batch, _normalize_records(batch, known))
+    encoded = [p.encoded for p in parts]
     replay = _replay(known, encoded, head)
     if replay is not None:
         return replay
@@ -182,35 +194,39 @@ def plan(  # noqa: PLR0913 - the state an append is planned against
 
     retracted: set[str] = set()
     rows: list[Row] = []
-    for e in encoded:
-        data = e.event.data
+    recorded_json = CANONICAL.encode(recorded_at)
+    for p in parts:
+        event = p.encoded.event
+        data = event.data
         if isinstance(data, EventRetracted):
             if data.retracts in retracted or lookup.retracted(data.retracts):
                 msg = f"event {data.retracts} is already retracted"
                 raise TargetConflict(msg)
             retracted.add(data.retracts)
-        stream = e.event.stream
+        stream = event.stream
         if stream not in versions:
             versions[stream] = lookup.stream_version(stream)
         versions[stream] += 1
         head += 1
-        row = place(
-            e,
+        row = placed(
+            p,
+            event,
             position=head,
             stream_version=versions[stream],
-            schema_version=current_version(e.event.type),
             recorded_at=recorded_at,
+            recorded_json=recorded_json,
             prev_hash=head_hash,
         )
         head_hash = row.hash
         rows.append(row)
+    moment = _timestamp(recorded_at)
     committed = tuple(
         Committed(
             event_id=r.event_id,
             position=r.position,
             stream=r.stream,
             stream_version=r.stream_version,
-            recorded_at=_timestamp(r.recorded_at),
+            recorded_at=moment,
         )
         for r in rows
     )

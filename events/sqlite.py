@@ -17,13 +17,14 @@ from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
 from events.codec import GENESIS, decode
-from events.dates import format_timestamp, utc_now
+from events.dates import utc_now
 from events.envelope import AppendResult, Event, NewEvent, VerifyResult
 from events.errors import ChainBroken, InvalidEvent, LedgerError, NotALedger, StoreError
 from events.groupcommit import AppendRequest, GroupCommitter, Ready
 from events.log import Progress
 from events.payloads import EventRetracted
 from events.planner import STORED_COLUMNS, Stored, plan, target_of
+from events.prepared import prepare_batch
 from events.rows import EXPORTED, SELECT_COLUMNS, Row, check, export_line, row_from_export, to_event
 from events.sqlite_schema import prepare
 
@@ -33,6 +34,11 @@ _INSERT = f"INSERT INTO events ({SELECT_COLUMNS}, target) VALUES ({', '.join('?'
 _CHUNK = 500
 _BUSY_TIMEOUT_MS = 10_000
 _MAX_CACHED_STREAMS = 100_000
+
+
+def _now() -> str:
+    """`dates.format_timestamp(utc_now())`, the same text, without strftime's cost."""
+    return utc_now().isoformat(timespec="microseconds").removesuffix("+00:00") + "Z"
 
 
 class _Lookup:
@@ -259,8 +265,12 @@ class SQLiteEventLog:
     def append(
         self, events: Sequence[NewEvent], expected_versions: Mapping[str, int] | None = None
     ) -> AppendResult:
-        """Append a batch atomically and durably (see `EventLog`)."""
-        return self._writer.append(events, expected_versions)
+        """Append a batch atomically and durably (see `EventLog`).
+
+        The batch's canonical bytes and hashes that do not depend on its place are computed
+        here, on the caller's thread, before it queues (`events.prepared`).
+        """
+        return self._writer.append(prepare_batch(events) or events, expected_versions)
 
     def _commit_group(self, group: list[AppendRequest], ready: Ready | None) -> None:
         conn = self._writer_conn
@@ -268,7 +278,7 @@ class SQLiteEventLog:
             self._begin(conn, ready)
             # read under the write lock: another handle on the file may have appended since
             head, head_hash, last_recorded = self._load_head(conn)
-            recorded_at = max(format_timestamp(utc_now()), last_recorded)
+            recorded_at = max(_now(), last_recorded)
             if head != self._versions_at or len(self._versions) > _MAX_CACHED_STREAMS:
                 self._versions, self._versions_at = {}, head
             lookup = _Lookup(conn, group, self._versions)
