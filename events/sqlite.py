@@ -14,18 +14,17 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal
 
 from events.codec import GENESIS, decode
-from events.dates import utc_now
 from events.envelope import AppendResult, Event, NewEvent, VerifyResult
 from events.errors import ChainBroken, InvalidEvent, LedgerError, NotALedger, StoreError
 from events.groupcommit import AppendRequest, GroupCommitter, Ready
 from events.log import Progress
-from events.payloads import EventRetracted
-from events.planner import STORED_COLUMNS, Stored, plan, target_of
+from events.planner import target_of
 from events.prepared import prepare_batch
 from events.rows import EXPORTED, SELECT_COLUMNS, Row, check, export_line, row_from_export, to_event
+from events.sqlite_group import GroupLookup, Staged, now_text, stage
 from events.sqlite_schema import prepare
 
 Synchronous = Literal["FULL", "NORMAL", "EXTRA"]
@@ -34,153 +33,6 @@ _INSERT = f"INSERT INTO events ({SELECT_COLUMNS}, target) VALUES ({', '.join('?'
 _CHUNK = 500
 _BUSY_TIMEOUT_MS = 10_000
 _MAX_CACHED_STREAMS = 100_000
-
-
-def _now() -> str:
-    """`dates.format_timestamp(utc_now())`, the same text, without strftime's cost."""
-    return utc_now().isoformat(timespec="microseconds").removesuffix("+00:00") + "Z"
-
-
-class _Lookup:
-    """The planner's reads for one group, inside the writer's open transaction.
-
-    What the group's batches will ask about is read up front: their event ids in one query,
-    the versions of their streams not in `cached` (versions known to be current) in another.
-    Rows planned for earlier batches of the group are inserted only at the end, in one
-    `executemany`, so `planned` overlays them: each batch is planned exactly as if the ones
-    before it were stored already. `versions` ends up holding every version read or planned.
-    """
-
-    def __init__(
-        self, conn: sqlite3.Connection, group: Sequence[AppendRequest], cached: Mapping[str, int]
-    ) -> None:
-        self.conn = conn
-        ids = [event.event_id for request in group for event in request.batch]
-        self.known = self._select(ids)
-        self.asked = set(ids)
-        streams = {event.stream for request in group for event in request.batch}
-        for request in group:
-            streams.update(request.expected_versions or ())
-        self.cached = cached
-        self.versions = self._versions([stream for stream in streams if stream not in cached])
-        self.retractions: set[str] = set()
-
-    def _select(self, event_ids: Sequence[str]) -> dict[str, Stored]:
-        found: dict[str, Stored] = {}
-        unique = list(dict.fromkeys(event_ids))
-        for start in range(0, len(unique), _CHUNK):
-            chunk = unique[start : start + _CHUNK]
-            marks = ",".join("?" * len(chunk))
-            sql = f"SELECT {STORED_COLUMNS} FROM events WHERE event_id IN ({marks})"  # noqa: S608 - only placeholders
-            for row in self.conn.execute(sql, chunk):
-                found[row[0]] = Stored(*row)
-        return found
-
-    def _versions(self, streams: Sequence[str]) -> dict[str, int]:
-        # one max() per stream, each a seek on the (stream, stream_version) index
-        versions: dict[str, int] = {}
-        for start in range(0, len(streams), _CHUNK):
-            chunk = streams[start : start + _CHUNK]
-            values = ",".join(["(?)"] * len(chunk))
-            sql = (
-                f"WITH s(name) AS (VALUES {values}) SELECT name, "  # noqa: S608 - only placeholders
-                "(SELECT max(stream_version) FROM events WHERE stream = name) FROM s"
-            )
-            versions.update(
-                (name, int(version or 0)) for name, version in self.conn.execute(sql, chunk)
-            )
-        return versions
-
-    def stored(self, event_ids: Sequence[str]) -> dict[str, Stored]:
-        missing = [event_id for event_id in event_ids if event_id not in self.asked]
-        if missing:  # a correction's or retraction's target
-            self.known.update(self._select(missing))
-            self.asked.update(missing)
-        known = self.known
-        return {event_id: known[event_id] for event_id in event_ids if event_id in known}
-
-    def stream_version(self, stream: str) -> int:
-        version = self.versions.get(stream)
-        if version is None:
-            version = self.cached.get(stream)
-            if version is None:
-                version = self._versions([stream])[stream]
-            self.versions[stream] = version
-        return version
-
-    def retracted(self, event_id: str) -> bool:
-        if event_id in self.retractions:
-            return True
-        row = self.conn.execute(
-            "SELECT 1 FROM events WHERE target = ? AND type = 'event_retracted' LIMIT 1",
-            (event_id,),
-        ).fetchone()
-        return row is not None
-
-    def planned(self, rows: Sequence[Row], targets: Sequence[str | None], *, more: bool) -> None:
-        """Rows planned in this group and not inserted yet: answer for them as if stored.
-
-        Only their streams' versions are needed once no batch of the group comes `more`.
-        """
-        versions = self.versions
-        for row in rows:
-            versions[row.stream] = row.stream_version
-        if not more:
-            return
-        for row, target in zip(rows, targets, strict=True):
-            self.known[row.event_id] = Stored(
-                row.event_id,
-                row.stream,
-                row.type,
-                row.occurred_on,
-                row.sequence,
-                row.data_hash,
-                row.position,
-                row.stream_version,
-                row.recorded_at,
-            )
-            self.asked.add(row.event_id)
-            if target is not None and row.type == EventRetracted.TYPE:
-                self.retractions.add(target)
-
-
-class _Staged(NamedTuple):
-    """A group planned inside its transaction: what each batch answers, the rows to insert."""
-
-    outcomes: list[tuple[AppendRequest, AppendResult | LedgerError]]
-    inserts: list[tuple[Any, ...]]
-    head: int
-    head_hash: str
-
-
-def _stage(
-    lookup: _Lookup, group: Sequence[AppendRequest], *, head: int, head_hash: str, recorded_at: str
-) -> _Staged:
-    """Plan each batch of a group in turn; one that fails leaves the others as they are."""
-    outcomes: list[tuple[AppendRequest, AppendResult | LedgerError]] = []
-    inserts: list[tuple[Any, ...]] = []
-    for index, request in enumerate(group, start=1):
-        try:
-            planned = plan(
-                lookup,
-                request.batch,
-                request.expected_versions,
-                head=head,
-                head_hash=head_hash,
-                recorded_at=recorded_at,
-            )
-        except LedgerError as exc:
-            outcomes.append((request, exc))
-            continue
-        if planned.rows:
-            targets = [target_of(row) for row in planned.rows]
-            inserts.extend(
-                (*row, target) for row, target in zip(planned.rows, targets, strict=True)
-            )
-            lookup.planned(planned.rows, targets, more=index < len(group))
-            head, head_hash = planned.rows[-1].position, planned.rows[-1].hash
-        outcomes.append((request, planned.result))
-    return _Staged(outcomes, inserts, head, head_hash)
 
 
 class SQLiteEventLog:
@@ -273,18 +125,29 @@ class SQLiteEventLog:
         return self._writer.append(prepare_batch(events) or events, expected_versions)
 
     def _commit_group(self, group: list[AppendRequest], ready: Ready | None) -> None:
+        """Commit a group, first assuming none of its event ids is stored (nearly always so).
+
+        The assumption holds if every batch is planned without an error and the rows insert
+        without breaking the unique `event_id` index: a stored id either fails its batch's
+        plan or its insert. Otherwise (a retry, a conflict, an invalid batch) the group is
+        rolled back and planned again with its ids read, so every outcome is the one the
+        full reads give: an idempotent replay is never reported as a conflict.
+        """
+        committed = self._try_group(group, ready, assume_new=True)
+        if not committed:
+            self._try_group(group, ready, assume_new=False)
+
+    def _try_group(
+        self, group: list[AppendRequest], ready: Ready | None, *, assume_new: bool
+    ) -> bool:
+        """One attempt at a group; False (rolled back) if `assume_new` turned out wrong."""
         conn = self._writer_conn
         try:
             self._begin(conn, ready)
-            # read under the write lock: another handle on the file may have appended since
-            head, head_hash, last_recorded = self._load_head(conn)
-            recorded_at = max(_now(), last_recorded)
-            if head != self._versions_at or len(self._versions) > _MAX_CACHED_STREAMS:
-                self._versions, self._versions_at = {}, head
-            lookup = _Lookup(conn, group, self._versions)
-            staged = _stage(lookup, group, head=head, head_hash=head_hash, recorded_at=recorded_at)
-            if staged.inserts:
-                conn.executemany(_INSERT, staged.inserts)
+            lookup, staged = self._stage(conn, group, assume_new=assume_new)
+            if not self._insert(conn, staged, assume_new=assume_new):
+                self._rollback()
+                return False
             if ready is not None:
                 ready()  # the previous group's callers wake up while this COMMIT syncs
             conn.execute("COMMIT")
@@ -293,7 +156,7 @@ class SQLiteEventLog:
             error = StoreError(f"append failed, nothing stored: {exc}")
             for request in group:
                 request.future.set_exception(error)
-            return
+            return True
         except BaseException:
             self._rollback()  # never leave the writer's transaction open
             raise
@@ -301,7 +164,7 @@ class SQLiteEventLog:
             self._head, self._head_hash, self._last_recorded = (
                 staged.head,
                 staged.head_hash,
-                recorded_at,
+                staged.recorded_at,
             )
         self._versions.update(lookup.versions)
         self._versions_at = staged.head
@@ -310,6 +173,32 @@ class SQLiteEventLog:
                 request.future.set_exception(outcome)
             else:
                 request.future.set_result(outcome)
+        return True
+
+    def _stage(
+        self, conn: sqlite3.Connection, group: list[AppendRequest], *, assume_new: bool
+    ) -> tuple[GroupLookup, Staged]:
+        # read under the write lock: another handle on the file may have appended since
+        head, head_hash, last_recorded = self._load_head(conn)
+        recorded_at = max(now_text(), last_recorded)
+        if head != self._versions_at or len(self._versions) > _MAX_CACHED_STREAMS:
+            self._versions, self._versions_at = {}, head
+        lookup = GroupLookup(conn, group, self._versions, assume_new=assume_new)
+        return lookup, stage(lookup, group, head=head, head_hash=head_hash, recorded_at=recorded_at)
+
+    @staticmethod
+    def _insert(conn: sqlite3.Connection, staged: Staged, *, assume_new: bool) -> bool:
+        """Insert the group's rows; False if they show that one of its ids is stored already."""
+        if assume_new and staged.failed():
+            return False  # a batch whose plan failed might have been a replay
+        if staged.inserts:
+            try:
+                conn.executemany(_INSERT, staged.inserts)
+            except sqlite3.IntegrityError:
+                if not assume_new:
+                    raise
+                return False  # an id is stored (the unique event_id index): a retry
+        return True
 
     @staticmethod
     def _begin(conn: sqlite3.Connection, ready: Ready | None) -> None:
