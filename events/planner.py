@@ -6,6 +6,7 @@ A backend gives a `Lookup` over its open write transaction; `plan` decides what 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import NamedTuple, Protocol
@@ -63,8 +64,14 @@ class Plan(NamedTuple):
     result: AppendResult
 
 
+@functools.lru_cache(maxsize=16)
 def _timestamp(text: str) -> datetime:
-    return datetime.fromisoformat(text)
+    return datetime.fromisoformat(text)  # one per group: shared, datetimes are immutable
+
+
+@functools.lru_cache(maxsize=16)
+def _json(text: str) -> bytes:
+    return CANONICAL.encode(text)
 
 
 def _committed(stored: Stored) -> Committed:
@@ -194,7 +201,7 @@ def plan(  # noqa: PLR0913 - the state an append is planned against
 
     retracted: set[str] = set()
     rows: list[Row] = []
-    recorded_json = CANONICAL.encode(recorded_at)
+    recorded_json = _json(recorded_at)
     for p in parts:
         event = p.encoded.event
         data = event.data

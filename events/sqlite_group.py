@@ -14,7 +14,7 @@ from events.dates import utc_now
 from events.envelope import AppendResult
 from events.errors import LedgerError
 from events.groupcommit import AppendRequest
-from events.payloads import EventRetracted
+from events.payloads import RECORD_TYPES, EventRetracted
 from events.planner import STORED_COLUMNS, Stored, plan, target_of
 from events.rows import Row
 
@@ -24,6 +24,20 @@ _CHUNK = 500
 def now_text() -> str:
     """`dates.format_timestamp(utc_now())`, the same text, without strftime's cost."""
     return utc_now().isoformat(timespec="microseconds").removesuffix("+00:00") + "Z"
+
+
+def _stored_of(row: Row) -> Stored:
+    return Stored(
+        row.event_id,
+        row.stream,
+        row.type,
+        row.occurred_on,
+        row.sequence,
+        row.data_hash,
+        row.position,
+        row.stream_version,
+        row.recorded_at,
+    )
 
 
 class GroupLookup:
@@ -59,6 +73,7 @@ class GroupLookup:
         self.cached = cached
         self.versions = self._versions([stream for stream in streams if stream not in cached])
         self.retractions: set[str] = set()
+        self.rows: dict[str, Row] = {}  # planned in this group, not inserted yet
 
     def _select(self, event_ids: Sequence[str]) -> dict[str, Stored]:
         found: dict[str, Stored] = {}
@@ -92,8 +107,14 @@ class GroupLookup:
         if missing:  # a correction's or retraction's target
             self.known.update(self._select(missing))
             self.asked.update(missing)
-        known = self.known
-        return {event_id: known[event_id] for event_id in event_ids if event_id in known}
+        found: dict[str, Stored] = {}
+        for event_id in event_ids:
+            stored = self.known.get(event_id)
+            if stored is None and event_id in self.rows:
+                stored = _stored_of(self.rows[event_id])
+            if stored is not None:
+                found[event_id] = stored
+        return found
 
     def stream_version(self, stream: str) -> int:
         """A stream's version: planned in this group, cached, or read."""
@@ -115,7 +136,7 @@ class GroupLookup:
         ).fetchone()
         return row is not None
 
-    def planned(self, rows: Sequence[Row], targets: Sequence[str | None], *, more: bool) -> None:
+    def planned(self, rows: Sequence[Row], *, more: bool) -> None:
         """Rows planned in this group and not inserted yet: answer for them as if stored.
 
         Only their streams' versions are needed once no batch of the group comes `more`.
@@ -125,21 +146,10 @@ class GroupLookup:
             versions[row.stream] = row.stream_version
         if not more:
             return
-        for row, target in zip(rows, targets, strict=True):
-            self.known[row.event_id] = Stored(
-                row.event_id,
-                row.stream,
-                row.type,
-                row.occurred_on,
-                row.sequence,
-                row.data_hash,
-                row.position,
-                row.stream_version,
-                row.recorded_at,
-            )
-            self.asked.add(row.event_id)
-            if target is not None and row.type == EventRetracted.TYPE:
-                self.retractions.add(target)
+        for row in rows:
+            self.rows[row.event_id] = row
+            if row.type == EventRetracted.TYPE:
+                self.retractions.add(str(target_of(row)))
 
 
 class Staged(NamedTuple):
@@ -180,12 +190,12 @@ def stage(
         except LedgerError as exc:
             outcomes.append((request, exc))
             continue
-        if planned.rows:
-            targets = [target_of(row) for row in planned.rows]
+        rows = planned.rows
+        if rows:
             inserts.extend(
-                (*row, target) for row, target in zip(planned.rows, targets, strict=True)
+                [(*row, target_of(row) if row.type in RECORD_TYPES else None) for row in rows]
             )
-            lookup.planned(planned.rows, targets, more=index < len(group))
-            head, head_hash = planned.rows[-1].position, planned.rows[-1].hash
+            lookup.planned(rows, more=index < len(group))
+            head, head_hash = rows[-1].position, rows[-1].hash
         outcomes.append((request, planned.result))
     return Staged(outcomes, inserts, head, head_hash, recorded_at)

@@ -18,9 +18,15 @@ import pytest
 from conftest import make_new_event
 
 from events.envelope import AppendResult, NewEvent
-from events.errors import IdempotencyConflict, InvalidEvent, LedgerError, VersionConflict
+from events.errors import (
+    IdempotencyConflict,
+    InvalidEvent,
+    LedgerError,
+    TargetConflict,
+    VersionConflict,
+)
 from events.groupcommit import AppendRequest
-from events.payloads import EventRetracted
+from events.payloads import EventCorrected, EventRetracted
 from events.prepared import prepare_batch
 from events.sqlite import SQLiteEventLog
 
@@ -113,6 +119,20 @@ def a_retraction_of_a_stored_event_then_its_retry(stored: list[NewEvent]) -> lis
     return [([retraction], None), ([copy(retraction)], None), ([copy(stored[2])], None)]
 
 
+def records_of_an_event_earlier_in_the_group(stored: list[NewEvent]) -> list[Batch]:
+    new = make_new_event("a")
+    replacement = {"id": "org-fixed", "name": "Fixed"}
+    correction = EventCorrected(corrects=new.event_id, replacement=replacement, reason="typo")
+    retraction = EventRetracted(retracts=new.event_id, reason="withdrawn")
+    return [
+        ([new], None),
+        ([make_new_event("a", data=correction)], None),
+        ([make_new_event("a", data=retraction)], None),
+        ([make_new_event("a", data=retraction)], None),
+        ([copy(new)], {"a": 0}),
+    ]
+
+
 SCENARIOS = [
     fresh_only,
     a_retry_among_new,
@@ -121,6 +141,7 @@ SCENARIOS = [
     a_conflict_and_an_invalid_batch,
     the_same_new_event_twice,
     a_retraction_of_a_stored_event_then_its_retry,
+    records_of_an_event_earlier_in_the_group,
 ]
 
 
@@ -161,7 +182,14 @@ def test_the_outcomes_include_each_kind(tmp_path: Path) -> None:
                     kinds.add(bool)
     finally:
         log.close()
-    assert {AppendResult, bool, IdempotencyConflict, VersionConflict, InvalidEvent} <= kinds
+    assert {
+        AppendResult,
+        bool,
+        IdempotencyConflict,
+        VersionConflict,
+        InvalidEvent,
+        TargetConflict,
+    } <= kinds
 
 
 def test_concurrent_retries_of_one_event_store_it_once(tmp_path: Path) -> None:
