@@ -1,10 +1,11 @@
 """The SQLite backend of the `EventLog`: one file, WAL, `synchronous=FULL` by default.
 
 All writes go through one `GroupCommitter` holding the only write connection: each group
-of waiting appends is one `BEGIN IMMEDIATE` … `COMMIT`, one fsync of the WAL, and every
-append is acknowledged after that commit (a lone append commits on its caller's thread,
-appends that wait together are committed by the writer thread). Readers use their own
-connections (one per thread) and see positions appear in order.
+of waiting appends is one transaction (`BEGIN IMMEDIATE` … `COMMIT`, or a lone row's own
+`INSERT`), one fsync of the WAL, and every append is acknowledged after that commit (a lone
+append commits on its caller's thread, appends that wait together are committed by the
+writer thread). Readers use their own connections (one per thread) and see positions
+appear in order.
 """
 
 from __future__ import annotations
@@ -24,14 +25,21 @@ from events.log import Progress
 from events.planner import target_of
 from events.prepared import prepare_batch
 from events.rows import EXPORTED, SELECT_COLUMNS, Row, check, export_line, row_from_export, to_event
-from events.sqlite_group import GroupLookup, Staged, now_text, stage
+from events.sqlite_group import (
+    BUSY_TIMEOUT_MS,
+    INSERT,
+    GroupLookup,
+    Staged,
+    begin,
+    insert_rows,
+    now_text,
+    stage,
+)
 from events.sqlite_schema import prepare
 
 Synchronous = Literal["FULL", "NORMAL", "EXTRA"]
 _SYNC_LEVEL = {"NORMAL": 1, "FULL": 2, "EXTRA": 3}
-_INSERT = f"INSERT INTO events ({SELECT_COLUMNS}, target) VALUES ({', '.join('?' * 16)})"  # noqa: S608 - constant columns
 _CHUNK = 500
-_BUSY_TIMEOUT_MS = 10_000
 _MAX_CACHED_STREAMS = 100_000
 
 
@@ -75,7 +83,7 @@ class SQLiteEventLog:
             msg = f"cannot open {self.path}: {exc}"
             raise StoreError(msg) from None
         try:
-            conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if str(mode).lower() != "wal":
                 msg = f"{self.path}: could not switch to WAL (journal_mode is {mode})"
@@ -125,13 +133,17 @@ class SQLiteEventLog:
         return self._writer.append(prepare_batch(events) or events, expected_versions)
 
     def _commit_group(self, group: list[AppendRequest], ready: Ready | None) -> None:
-        """Commit a group, first assuming none of its event ids is stored (nearly always so).
+        """Commit a group, first assuming nothing stored is in its way (nearly always so).
 
-        The assumption holds if every batch is planned without an error and the rows insert
-        without breaking the unique `event_id` index: a stored id either fails its batch's
-        plan or its insert. Otherwise (a retry, a conflict, an invalid batch) the group is
-        rolled back and planned again with its ids read, so every outcome is the one the
-        full reads give: an idempotent replay is never reported as a conflict.
+        That is: none of its event ids is stored, and nobody appended since this handle's
+        last commit (the head, its hash and the cached stream versions are current). The
+        assumption holds if every batch is planned without an error and its rows insert
+        without breaking a unique index: a stored id either fails its batch's plan or the
+        `event_id` index, and a row appended through another handle holds the position the
+        group's first row would take. Otherwise (a retry, a conflict, an invalid batch,
+        another writer) the group is rolled back and planned again with everything read
+        inside its transaction, so each outcome is the one the full reads give: an
+        idempotent replay is never reported as a conflict.
         """
         committed = self._try_group(group, ready, assume_new=True)
         if not committed:
@@ -140,17 +152,24 @@ class SQLiteEventLog:
     def _try_group(
         self, group: list[AppendRequest], ready: Ready | None, *, assume_new: bool
     ) -> bool:
-        """One attempt at a group; False (rolled back) if `assume_new` turned out wrong."""
+        """One attempt at a group; False (rolled back) if `assume_new` turned out wrong.
+
+        An inline append (`ready` None) assuming new is planned before its transaction,
+        which its INSERT opens (a single row commits on its own, durably like any COMMIT).
+        """
         conn = self._writer_conn
+        inline = assume_new and ready is None
         try:
-            self._begin(conn, ready)
+            if not inline:
+                begin(conn, ready)
             lookup, staged = self._stage(conn, group, assume_new=assume_new)
-            if not self._insert(conn, staged, assume_new=assume_new):
+            if not insert_rows(conn, staged, assume_new=assume_new):
                 self._rollback()
                 return False
-            if ready is not None:
-                ready()  # the previous group's callers wake up while this COMMIT syncs
-            conn.execute("COMMIT")
+            if conn.in_transaction:
+                if ready is not None:
+                    ready()  # the previous group's callers wake up while this COMMIT syncs
+                conn.execute("COMMIT")
         except sqlite3.Error as exc:
             self._rollback()
             error = StoreError(f"append failed, nothing stored: {exc}")
@@ -160,6 +179,11 @@ class SQLiteEventLog:
         except BaseException:
             self._rollback()  # never leave the writer's transaction open
             raise
+        self._settle(lookup, staged)
+        return True
+
+    def _settle(self, lookup: GroupLookup, staged: Staged) -> None:
+        """After a group's commit: the new head and stream versions; each batch's outcome."""
         if staged.head != self._head:
             self._head, self._head_hash, self._last_recorded = (
                 staged.head,
@@ -173,50 +197,19 @@ class SQLiteEventLog:
                 request.future.set_exception(outcome)
             else:
                 request.future.set_result(outcome)
-        return True
 
     def _stage(
         self, conn: sqlite3.Connection, group: list[AppendRequest], *, assume_new: bool
     ) -> tuple[GroupLookup, Staged]:
-        # read under the write lock: another handle on the file may have appended since
-        head, head_hash, last_recorded = self._load_head(conn)
+        if assume_new:
+            head, head_hash, last_recorded = self._head, self._head_hash, self._last_recorded
+        else:  # read under the write lock: another handle on the file may have appended since
+            head, head_hash, last_recorded = self._load_head(conn)
         recorded_at = max(now_text(), last_recorded)
         if head != self._versions_at or len(self._versions) > _MAX_CACHED_STREAMS:
             self._versions, self._versions_at = {}, head
         lookup = GroupLookup(conn, group, self._versions, assume_new=assume_new)
         return lookup, stage(lookup, group, head=head, head_hash=head_hash, recorded_at=recorded_at)
-
-    @staticmethod
-    def _insert(conn: sqlite3.Connection, staged: Staged, *, assume_new: bool) -> bool:
-        """Insert the group's rows; False if they show that one of its ids is stored already."""
-        if assume_new and staged.failed():
-            return False  # a batch whose plan failed might have been a replay
-        if staged.inserts:
-            try:
-                conn.executemany(_INSERT, staged.inserts)
-            except sqlite3.IntegrityError:
-                if not assume_new:
-                    raise
-                return False  # an id is stored (the unique event_id index): a retry
-        return True
-
-    @staticmethod
-    def _begin(conn: sqlite3.Connection, ready: Ready | None) -> None:
-        """BEGIN IMMEDIATE; if another connection holds the write lock, `ready` before waiting."""
-        if ready is None:
-            conn.execute("BEGIN IMMEDIATE")
-            return
-        conn.execute("PRAGMA busy_timeout = 0")
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as exc:
-            if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY:
-                raise
-            ready()
-            conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
-            conn.execute("BEGIN IMMEDIATE")
-        finally:
-            conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
 
     def _rollback(self) -> None:
         conn = self._writer_conn
@@ -353,11 +346,11 @@ class SQLiteEventLog:
                 batch.append((*row, target_of(row)))
                 prev, expected, last_recorded = row.hash, expected + 1, row.recorded_at
                 if len(batch) >= _CHUNK:
-                    conn.executemany(_INSERT, batch)
+                    conn.executemany(INSERT, batch)
                     batch.clear()
                 if progress is not None:
                     progress(1)
-            conn.executemany(_INSERT, batch)
+            conn.executemany(INSERT, batch)
             conn.execute("COMMIT")
         except BaseException:
             self._rollback()

@@ -1,7 +1,8 @@
-"""One group of appends planned inside the writer's open transaction: its reads, its rows.
+"""One group of appends on the writer's connection: its reads, its rows, its transaction.
 
 `GroupLookup` answers the planner's questions for a whole group with as few queries as it
-can; `stage` plans each batch of the group in turn against it.
+can; `stage` plans each batch of the group in turn against it; `begin` and `insert_rows`
+open the transaction and write the rows.
 """
 
 from __future__ import annotations
@@ -13,12 +14,14 @@ from typing import Any, NamedTuple
 from events.dates import utc_now
 from events.envelope import AppendResult
 from events.errors import LedgerError
-from events.groupcommit import AppendRequest
+from events.groupcommit import AppendRequest, Ready
 from events.payloads import RECORD_TYPES, EventRetracted
 from events.planner import STORED_COLUMNS, Stored, plan, target_of
-from events.rows import Row
+from events.rows import SELECT_COLUMNS, Row
 
 _CHUNK = 500
+BUSY_TIMEOUT_MS = 10_000
+INSERT = f"INSERT INTO events ({SELECT_COLUMNS}, target) VALUES ({', '.join('?' * 16)})"  # noqa: S608 - constant columns
 
 
 def now_text() -> str:
@@ -199,3 +202,39 @@ def stage(
             head, head_hash = rows[-1].position, rows[-1].hash
         outcomes.append((request, planned.result))
     return Staged(outcomes, inserts, head, head_hash, recorded_at)
+
+
+def begin(conn: sqlite3.Connection, ready: Ready | None) -> None:
+    """BEGIN IMMEDIATE; if another connection holds the write lock, `ready` before waiting."""
+    if ready is None:
+        conn.execute("BEGIN IMMEDIATE")
+        return
+    conn.execute("PRAGMA busy_timeout = 0")
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as exc:
+        if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY:
+            raise
+        ready()
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.execute("BEGIN IMMEDIATE")
+    finally:
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+
+
+def insert_rows(conn: sqlite3.Connection, staged: Staged, *, assume_new: bool) -> bool:
+    """Insert the group's rows; False if they show that the assumption was wrong."""
+    if assume_new and (staged.failed() or not staged.inserts):
+        return False  # a batch whose plan failed might have been a replay
+    try:
+        if not conn.in_transaction and len(staged.inserts) == 1:
+            conn.execute(INSERT, staged.inserts[0])  # its own transaction
+        elif staged.inserts:
+            if not conn.in_transaction:
+                conn.execute("BEGIN IMMEDIATE")
+            conn.executemany(INSERT, staged.inserts)
+    except sqlite3.IntegrityError:
+        if not assume_new:
+            raise
+        return False  # a stored id, or a position taken by another handle
+    return True
