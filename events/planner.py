@@ -152,6 +152,8 @@ def _targets(batch: Sequence[NewEvent]) -> list[str]:
 
 def _replay(known: dict[str, Stored], encoded: list[Encoded], head: int) -> Plan | None:
     """The original places if every event is stored with the same content; None if none is."""
+    if not known:
+        return None
     repeated = [e for e in encoded if e.event.event_id in known]
     for e in repeated:
         if not _same(known[e.event.event_id], e):
@@ -167,7 +169,9 @@ def _replay(known: dict[str, Stored], encoded: list[Encoded], head: int) -> Plan
 def _check_versions(lookup: Lookup, expected_versions: Mapping[str, int] | None) -> dict[str, int]:
     """The current version of each stream the client named, which must be the one it expected."""
     versions: dict[str, int] = {}
-    for stream, expected in (expected_versions or {}).items():
+    if not expected_versions:
+        return versions
+    for stream, expected in expected_versions.items():
         actual = versions.setdefault(stream, lookup.stream_version(stream))
         if actual != expected:
             raise VersionConflict(stream, expected, actual)
@@ -201,7 +205,8 @@ def plan(  # noqa: PLR0913 - the state an append is planned against
 
     retracted: set[str] = set()
     rows: list[Row] = []
-    recorded_json = _json(recorded_at)
+    committed: list[Committed] = []
+    recorded_json, moment = _json(recorded_at), _timestamp(recorded_at)
     for p in parts:
         event = p.encoded.event
         data = event.data
@@ -226,18 +231,8 @@ def plan(  # noqa: PLR0913 - the state an append is planned against
         )
         head_hash = row.hash
         rows.append(row)
-    moment = _timestamp(recorded_at)
-    committed = tuple(
-        Committed(
-            event_id=r.event_id,
-            position=r.position,
-            stream=r.stream,
-            stream_version=r.stream_version,
-            recorded_at=moment,
-        )
-        for r in rows
-    )
-    return Plan(rows, AppendResult(head=head, events=committed))
+        committed.append(Committed(event.event_id, head, stream, versions[stream], moment))
+    return Plan(rows, AppendResult(head=head, events=tuple(committed)))
 
 
 def target_of(row: Row) -> str | None:
