@@ -28,6 +28,7 @@ from events.rows import EXPORTED, SELECT_COLUMNS, Row, check, export_line, row_f
 from events.sqlite_group import (
     BUSY_TIMEOUT_MS,
     INSERT,
+    BusyTimeout,
     GroupLookup,
     Staged,
     begin,
@@ -56,6 +57,7 @@ class SQLiteEventLog:
         self._readers_lock = threading.Lock()
         self._local = threading.local()
         self._writer_conn = self._connect(create=True)
+        self._timeout = BusyTimeout(self._writer_conn)
         try:
             prepare(self._writer_conn, self.path)
         except BaseException:
@@ -160,8 +162,10 @@ class SQLiteEventLog:
         conn = self._writer_conn
         inline = assume_new and ready is None
         try:
-            if not inline:
-                begin(conn, ready)
+            if inline:
+                self._timeout.set(BUSY_TIMEOUT_MS)
+            else:
+                begin(conn, ready, self._timeout)
             lookup, staged = self._stage(conn, group, assume_new=assume_new)
             if not insert_rows(conn, staged, assume_new=assume_new):
                 self._rollback()
@@ -218,6 +222,7 @@ class SQLiteEventLog:
                 conn.execute("ROLLBACK")
         except sqlite3.Error:
             pass  # the transaction is gone already; the head below is read fresh
+        self._timeout.set(BUSY_TIMEOUT_MS)
         self._head, self._head_hash, self._last_recorded = self._load_head(conn)
 
     # -- reads ------------------------------------------------------------------------
@@ -323,6 +328,7 @@ class SQLiteEventLog:
 
     def _import(self, lines: Iterable[bytes], progress: Progress | None) -> int:
         conn = self._writer_conn
+        self._timeout.set(BUSY_TIMEOUT_MS)
         if self._load_head(conn)[0] != 0:
             msg = "import needs an empty ledger; this one holds events"
             raise StoreError(msg)

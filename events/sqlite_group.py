@@ -204,22 +204,41 @@ def stage(
     return Staged(outcomes, inserts, head, head_hash, recorded_at)
 
 
-def begin(conn: sqlite3.Connection, ready: Ready | None) -> None:
+class BusyTimeout:
+    """The busy timeout of the writer's connection, changed only when it must be.
+
+    The writer thread opens its transactions with a zero timeout (see `begin`) and keeps
+    it while they last: inside a write transaction nothing waits for a lock. Everything
+    else on the connection (an inline append, a rollback, an import) first puts the full
+    timeout back. Under load the writer thread thus runs no PRAGMA per group.
+    """
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self.ms = BUSY_TIMEOUT_MS  # as every connection is opened
+
+    def set(self, ms: int) -> None:
+        """Set the timeout if it is not that already."""
+        if ms != self.ms:
+            self.conn.execute(f"PRAGMA busy_timeout = {ms}")
+            self.ms = ms
+
+
+def begin(conn: sqlite3.Connection, ready: Ready | None, timeout: BusyTimeout) -> None:
     """BEGIN IMMEDIATE; if another connection holds the write lock, `ready` before waiting."""
     if ready is None:
+        timeout.set(BUSY_TIMEOUT_MS)
         conn.execute("BEGIN IMMEDIATE")
         return
-    conn.execute("PRAGMA busy_timeout = 0")
+    timeout.set(0)
     try:
         conn.execute("BEGIN IMMEDIATE")
     except sqlite3.OperationalError as exc:
         if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY:
             raise
         ready()
-        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        timeout.set(BUSY_TIMEOUT_MS)
         conn.execute("BEGIN IMMEDIATE")
-    finally:
-        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
 
 
 def insert_rows(conn: sqlite3.Connection, staged: Staged, *, assume_new: bool) -> bool:

@@ -8,7 +8,9 @@ timing) and compare every outcome with the same batches appended alone, in order
 
 from __future__ import annotations
 
+import sqlite3
 import threading
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -215,3 +217,54 @@ def test_concurrent_retries_of_one_event_store_it_once(tmp_path: Path) -> None:
         assert log.verify().ok
     finally:
         log.close()
+
+
+class TestAnotherWriter:
+    """Another connection holding the write lock: appends wait for it, on either path."""
+
+    @staticmethod
+    def hold_write_lock(path: Path, seconds: float) -> threading.Thread:
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        conn.execute("BEGIN IMMEDIATE")
+
+        def release() -> None:
+            time.sleep(seconds)
+            conn.execute("ROLLBACK")
+            conn.close()
+
+        thread = threading.Thread(target=release)
+        thread.start()
+        return thread
+
+    def test_a_group_tells_the_previous_one_then_waits(self, tmp_path: Path) -> None:
+        log = SQLiteEventLog(tmp_path / "locked.db")
+        told: list[bool] = []
+        try:
+            log.append([make_new_event("s")])
+            holder = self.hold_write_lock(log.path, 0.3)
+            request = AppendRequest(prepare_batch([make_new_event("s")]) or [], None)
+            log._commit_group([request], lambda: told.append(True))
+            holder.join()
+            request.future.deliver()
+            assert request.future.result().head == 2
+            assert told  # before it waited for the lock
+        finally:
+            log.close()
+
+    def test_an_inline_append_after_a_writer_group_still_waits(self, tmp_path: Path) -> None:
+        """The writer thread's zero busy timeout does not leak into an inline append."""
+        log = SQLiteEventLog(tmp_path / "locked.db")
+        try:
+            request = AppendRequest(prepare_batch([make_new_event("s")]) or [], None)
+            log._commit_group([request], lambda: None)
+            request.future.deliver()
+            request.future.result()
+            holder = self.hold_write_lock(log.path, 0.3)
+            assert log.append([make_new_event("s")]).head == 2
+            holder.join()
+            holder = self.hold_write_lock(log.path, 0.3)
+            assert log.append([make_new_event("s"), make_new_event("t")]).head == 4
+            holder.join()
+            assert log.verify().ok
+        finally:
+            log.close()
