@@ -42,7 +42,10 @@ STORED_COLUMNS = (
 
 
 class Lookup(Protocol):
-    """Reads a backend answers inside its write transaction."""
+    """Reads a backend answers inside its write transaction.
+
+    Or before it, if its insert then checks what the answers assumed (see `events.sqlite`).
+    """
 
     def stored(self, event_ids: Sequence[str]) -> dict[str, Stored]:
         """The stored events among these ids."""
