@@ -6,18 +6,19 @@ A backend gives a `Lookup` over its open write transaction; `plan` decides what 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import NamedTuple, Protocol
 
 import msgspec
 
-from events.codec import convert_payload
+from events.codec import CANONICAL, convert_payload
 from events.envelope import AppendResult, Committed, NewEvent
 from events.errors import IdempotencyConflict, InvalidEvent, TargetConflict, VersionConflict
 from events.payloads import RECORD_TYPES, EventCorrected, EventRetracted
-from events.rows import Encoded, Row, encode_new, place
-from events.upcasters import current_version
+from events.prepared import Parts, parts_of, placed
+from events.rows import Encoded, Row
 
 
 class Stored(NamedTuple):
@@ -41,7 +42,10 @@ STORED_COLUMNS = (
 
 
 class Lookup(Protocol):
-    """Reads a backend answers inside its write transaction."""
+    """Reads a backend answers inside its write transaction.
+
+    Or before it, if its insert then checks what the answers assumed (see `events.sqlite`).
+    """
 
     def stored(self, event_ids: Sequence[str]) -> dict[str, Stored]:
         """The stored events among these ids."""
@@ -63,8 +67,14 @@ class Plan(NamedTuple):
     result: AppendResult
 
 
+@functools.lru_cache(maxsize=16)
 def _timestamp(text: str) -> datetime:
-    return datetime.fromisoformat(text)
+    return datetime.fromisoformat(text)  # one per group: shared, datetimes are immutable
+
+
+@functools.lru_cache(maxsize=16)
+def _json(text: str) -> bytes:
+    return CANONICAL.encode(text)
 
 
 def _committed(stored: Stored) -> Committed:
@@ -122,6 +132,17 @@ def _normalize_records(batch: Sequence[NewEvent], known: dict[str, Stored]) -> l
     return out
 
 
+def _parts(batch: Sequence[NewEvent], normalized: list[NewEvent]) -> list[Parts]:
+    """Each event's parts: those computed before queueing, unless normalizing replaced it."""
+    ready: list[Parts] | None = getattr(batch, "parts", None)
+    if ready is None:
+        return [parts_of(event) for event in normalized]
+    return [
+        given if event is given.encoded.event else parts_of(event)
+        for given, event in zip(ready, normalized, strict=True)
+    ]
+
+
 def _targets(batch: Sequence[NewEvent]) -> list[str]:
     ids = []
     for event in batch:
@@ -134,6 +155,8 @@ def _targets(batch: Sequence[NewEvent]) -> list[str]:
 
 def _replay(known: dict[str, Stored], encoded: list[Encoded], head: int) -> Plan | None:
     """The original places if every event is stored with the same content; None if none is."""
+    if not known:
+        return None
     repeated = [e for e in encoded if e.event.event_id in known]
     for e in repeated:
         if not _same(known[e.event.event_id], e):
@@ -149,7 +172,9 @@ def _replay(known: dict[str, Stored], encoded: list[Encoded], head: int) -> Plan
 def _check_versions(lookup: Lookup, expected_versions: Mapping[str, int] | None) -> dict[str, int]:
     """The current version of each stream the client named, which must be the one it expected."""
     versions: dict[str, int] = {}
-    for stream, expected in (expected_versions or {}).items():
+    if not expected_versions:
+        return versions
+    for stream, expected in expected_versions.items():
         actual = versions.setdefault(stream, lookup.stream_version(stream))
         if actual != expected:
             raise VersionConflict(stream, expected, actual)
@@ -174,7 +199,8 @@ def plan(  # noqa: PLR0913 - the state an append is planned against
         msg = "an event_id appears twice in the batch"
         raise InvalidEvent(msg, "$.events")
     known = lookup.stored(ids + _targets(batch))
-    encoded = [encode_new(event) for event in _normalize_records(batch, known)]
+    parts = _parts(batch, _normalize_records(batch, known))
+    encoded = [p.encoded for p in parts]
     replay = _replay(known, encoded, head)
     if replay is not None:
         return replay
@@ -182,39 +208,34 @@ def plan(  # noqa: PLR0913 - the state an append is planned against
 
     retracted: set[str] = set()
     rows: list[Row] = []
-    for e in encoded:
-        data = e.event.data
+    committed: list[Committed] = []
+    recorded_json, moment = _json(recorded_at), _timestamp(recorded_at)
+    for p in parts:
+        event = p.encoded.event
+        data = event.data
         if isinstance(data, EventRetracted):
             if data.retracts in retracted or lookup.retracted(data.retracts):
                 msg = f"event {data.retracts} is already retracted"
                 raise TargetConflict(msg)
             retracted.add(data.retracts)
-        stream = e.event.stream
+        stream = event.stream
         if stream not in versions:
             versions[stream] = lookup.stream_version(stream)
         versions[stream] += 1
         head += 1
-        row = place(
-            e,
+        row = placed(
+            p,
+            event,
             position=head,
             stream_version=versions[stream],
-            schema_version=current_version(e.event.type),
             recorded_at=recorded_at,
+            recorded_json=recorded_json,
             prev_hash=head_hash,
         )
         head_hash = row.hash
         rows.append(row)
-    committed = tuple(
-        Committed(
-            event_id=r.event_id,
-            position=r.position,
-            stream=r.stream,
-            stream_version=r.stream_version,
-            recorded_at=_timestamp(r.recorded_at),
-        )
-        for r in rows
-    )
-    return Plan(rows, AppendResult(head=head, events=committed))
+        committed.append(Committed(event.event_id, head, stream, versions[stream], moment))
+    return Plan(rows, AppendResult(head=head, events=tuple(committed)))
 
 
 def target_of(row: Row) -> str | None:

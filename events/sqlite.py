@@ -1,10 +1,11 @@
 """The SQLite backend of the `EventLog`: one file, WAL, `synchronous=FULL` by default.
 
 All writes go through one `GroupCommitter` holding the only write connection: each group
-of waiting appends is one `BEGIN IMMEDIATE` … `COMMIT`, one fsync of the WAL, and every
-append is acknowledged after that commit (a lone append commits on its caller's thread,
-appends that wait together are committed by the writer thread). Readers use their own
-connections (one per thread) and see positions appear in order.
+of waiting appends is one transaction (`BEGIN IMMEDIATE` … `COMMIT`, or a lone row's own
+`INSERT`), one fsync of the WAL, and every append is acknowledged after that commit (a lone
+append commits on its caller's thread, appends that wait together are committed by the
+writer thread). Readers use their own connections (one per thread) and see positions
+appear in order.
 """
 
 from __future__ import annotations
@@ -14,169 +15,35 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal
 
 from events.codec import GENESIS, decode
-from events.dates import format_timestamp, utc_now
 from events.envelope import AppendResult, Event, NewEvent, VerifyResult
 from events.errors import ChainBroken, InvalidEvent, LedgerError, NotALedger, StoreError
 from events.groupcommit import AppendRequest, GroupCommitter, Ready
 from events.log import Progress
-from events.payloads import EventRetracted
-from events.planner import STORED_COLUMNS, Stored, plan, target_of
+from events.planner import target_of
+from events.prepared import prepare_batch
 from events.replay import REPLAY_COLUMNS, Replayed, replayed
 from events.rows import EXPORTED, SELECT_COLUMNS, Row, check, export_line, row_from_export, to_event
+from events.sqlite_group import (
+    BUSY_TIMEOUT_MS,
+    INSERT,
+    BusyTimeout,
+    GroupLookup,
+    Staged,
+    begin,
+    insert_rows,
+    now_text,
+    stage,
+)
 from events.sqlite_schema import prepare
 
 Synchronous = Literal["FULL", "NORMAL", "EXTRA"]
 _SYNC_LEVEL = {"NORMAL": 1, "FULL": 2, "EXTRA": 3}
-_INSERT = f"INSERT INTO events ({SELECT_COLUMNS}, target) VALUES ({', '.join('?' * 16)})"  # noqa: S608 - constant columns
 _REPLAY_SELECT = ", ".join(REPLAY_COLUMNS)
 _CHUNK = 500
-_BUSY_TIMEOUT_MS = 10_000
 _MAX_CACHED_STREAMS = 100_000
-
-
-class _Lookup:
-    """The planner's reads for one group, inside the writer's open transaction.
-
-    What the group's batches will ask about is read up front: their event ids in one query,
-    the versions of their streams not in `cached` (versions known to be current) in another.
-    Rows planned for earlier batches of the group are inserted only at the end, in one
-    `executemany`, so `planned` overlays them: each batch is planned exactly as if the ones
-    before it were stored already. `versions` ends up holding every version read or planned.
-    """
-
-    def __init__(
-        self, conn: sqlite3.Connection, group: Sequence[AppendRequest], cached: Mapping[str, int]
-    ) -> None:
-        self.conn = conn
-        ids = [event.event_id for request in group for event in request.batch]
-        self.known = self._select(ids)
-        self.asked = set(ids)
-        streams = {event.stream for request in group for event in request.batch}
-        for request in group:
-            streams.update(request.expected_versions or ())
-        self.cached = cached
-        self.versions = self._versions([stream for stream in streams if stream not in cached])
-        self.retractions: set[str] = set()
-
-    def _select(self, event_ids: Sequence[str]) -> dict[str, Stored]:
-        found: dict[str, Stored] = {}
-        unique = list(dict.fromkeys(event_ids))
-        for start in range(0, len(unique), _CHUNK):
-            chunk = unique[start : start + _CHUNK]
-            marks = ",".join("?" * len(chunk))
-            sql = f"SELECT {STORED_COLUMNS} FROM events WHERE event_id IN ({marks})"  # noqa: S608 - only placeholders
-            for row in self.conn.execute(sql, chunk):
-                found[row[0]] = Stored(*row)
-        return found
-
-    def _versions(self, streams: Sequence[str]) -> dict[str, int]:
-        # one max() per stream, each a seek on the (stream, stream_version) index
-        versions: dict[str, int] = {}
-        for start in range(0, len(streams), _CHUNK):
-            chunk = streams[start : start + _CHUNK]
-            values = ",".join(["(?)"] * len(chunk))
-            sql = (
-                f"WITH s(name) AS (VALUES {values}) SELECT name, "  # noqa: S608 - only placeholders
-                "(SELECT max(stream_version) FROM events WHERE stream = name) FROM s"
-            )
-            versions.update(
-                (name, int(version or 0)) for name, version in self.conn.execute(sql, chunk)
-            )
-        return versions
-
-    def stored(self, event_ids: Sequence[str]) -> dict[str, Stored]:
-        missing = [event_id for event_id in event_ids if event_id not in self.asked]
-        if missing:  # a correction's or retraction's target
-            self.known.update(self._select(missing))
-            self.asked.update(missing)
-        known = self.known
-        return {event_id: known[event_id] for event_id in event_ids if event_id in known}
-
-    def stream_version(self, stream: str) -> int:
-        version = self.versions.get(stream)
-        if version is None:
-            version = self.cached.get(stream)
-            if version is None:
-                version = self._versions([stream])[stream]
-            self.versions[stream] = version
-        return version
-
-    def retracted(self, event_id: str) -> bool:
-        if event_id in self.retractions:
-            return True
-        row = self.conn.execute(
-            "SELECT 1 FROM events WHERE target = ? AND type = 'event_retracted' LIMIT 1",
-            (event_id,),
-        ).fetchone()
-        return row is not None
-
-    def planned(self, rows: Sequence[Row], targets: Sequence[str | None], *, more: bool) -> None:
-        """Rows planned in this group and not inserted yet: answer for them as if stored.
-
-        Only their streams' versions are needed once no batch of the group comes `more`.
-        """
-        versions = self.versions
-        for row in rows:
-            versions[row.stream] = row.stream_version
-        if not more:
-            return
-        for row, target in zip(rows, targets, strict=True):
-            self.known[row.event_id] = Stored(
-                row.event_id,
-                row.stream,
-                row.type,
-                row.occurred_on,
-                row.sequence,
-                row.data_hash,
-                row.position,
-                row.stream_version,
-                row.recorded_at,
-            )
-            self.asked.add(row.event_id)
-            if target is not None and row.type == EventRetracted.TYPE:
-                self.retractions.add(target)
-
-
-class _Staged(NamedTuple):
-    """A group planned inside its transaction: what each batch answers, the rows to insert."""
-
-    outcomes: list[tuple[AppendRequest, AppendResult | LedgerError]]
-    inserts: list[tuple[Any, ...]]
-    head: int
-    head_hash: str
-
-
-def _stage(
-    lookup: _Lookup, group: Sequence[AppendRequest], *, head: int, head_hash: str, recorded_at: str
-) -> _Staged:
-    """Plan each batch of a group in turn; one that fails leaves the others as they are."""
-    outcomes: list[tuple[AppendRequest, AppendResult | LedgerError]] = []
-    inserts: list[tuple[Any, ...]] = []
-    for index, request in enumerate(group, start=1):
-        try:
-            planned = plan(
-                lookup,
-                request.batch,
-                request.expected_versions,
-                head=head,
-                head_hash=head_hash,
-                recorded_at=recorded_at,
-            )
-        except LedgerError as exc:
-            outcomes.append((request, exc))
-            continue
-        if planned.rows:
-            targets = [target_of(row) for row in planned.rows]
-            inserts.extend(
-                (*row, target) for row, target in zip(planned.rows, targets, strict=True)
-            )
-            lookup.planned(planned.rows, targets, more=index < len(group))
-            head, head_hash = planned.rows[-1].position, planned.rows[-1].hash
-        outcomes.append((request, planned.result))
-    return _Staged(outcomes, inserts, head, head_hash)
 
 
 class SQLiteEventLog:
@@ -192,6 +59,7 @@ class SQLiteEventLog:
         self._readers_lock = threading.Lock()
         self._local = threading.local()
         self._writer_conn = self._connect(create=True)
+        self._timeout = BusyTimeout(self._writer_conn)
         try:
             prepare(self._writer_conn, self.path)
         except BaseException:
@@ -219,7 +87,7 @@ class SQLiteEventLog:
             msg = f"cannot open {self.path}: {exc}"
             raise StoreError(msg) from None
         try:
-            conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if str(mode).lower() != "wal":
                 msg = f"{self.path}: could not switch to WAL (journal_mode is {mode})"
@@ -261,39 +129,72 @@ class SQLiteEventLog:
     def append(
         self, events: Sequence[NewEvent], expected_versions: Mapping[str, int] | None = None
     ) -> AppendResult:
-        """Append a batch atomically and durably (see `EventLog`)."""
-        return self._writer.append(events, expected_versions)
+        """Append a batch atomically and durably (see `EventLog`).
+
+        The batch's canonical bytes and hashes that do not depend on its place are computed
+        here, on the caller's thread, before it queues (`events.prepared`).
+        """
+        return self._writer.append(prepare_batch(events) or events, expected_versions)
 
     def _commit_group(self, group: list[AppendRequest], ready: Ready | None) -> None:
+        """Commit a group, first assuming nothing stored is in its way (nearly always so).
+
+        That is: none of its event ids is stored, and nobody appended since this handle's
+        last commit (the head, its hash and the cached stream versions are current). The
+        assumption holds if every batch is planned without an error and its rows insert
+        without breaking a unique index: a stored id either fails its batch's plan or the
+        `event_id` index, and a row appended through another handle holds the position the
+        group's first row would take. Otherwise (a retry, a conflict, an invalid batch,
+        another writer) the group is rolled back and planned again with everything read
+        inside its transaction, so each outcome is the one the full reads give: an
+        idempotent replay is never reported as a conflict.
+        """
+        committed = self._try_group(group, ready, assume_new=True)
+        if not committed:
+            self._try_group(group, ready, assume_new=False)
+
+    def _try_group(
+        self, group: list[AppendRequest], ready: Ready | None, *, assume_new: bool
+    ) -> bool:
+        """One attempt at a group; False (rolled back) if `assume_new` turned out wrong.
+
+        An inline append (`ready` None) assuming new is planned before its transaction,
+        which its INSERT opens (a single row commits on its own, durably like any COMMIT).
+        """
         conn = self._writer_conn
+        inline = assume_new and ready is None
         try:
-            self._begin(conn, ready)
-            # read under the write lock: another handle on the file may have appended since
-            head, head_hash, last_recorded = self._load_head(conn)
-            recorded_at = max(format_timestamp(utc_now()), last_recorded)
-            if head != self._versions_at or len(self._versions) > _MAX_CACHED_STREAMS:
-                self._versions, self._versions_at = {}, head
-            lookup = _Lookup(conn, group, self._versions)
-            staged = _stage(lookup, group, head=head, head_hash=head_hash, recorded_at=recorded_at)
-            if staged.inserts:
-                conn.executemany(_INSERT, staged.inserts)
-            if ready is not None:
-                ready()  # the previous group's callers wake up while this COMMIT syncs
-            conn.execute("COMMIT")
+            if inline:
+                self._timeout.set(BUSY_TIMEOUT_MS)
+            else:
+                begin(conn, ready, self._timeout)
+            lookup, staged = self._stage(conn, group, assume_new=assume_new)
+            if not insert_rows(conn, staged, assume_new=assume_new):
+                self._rollback()
+                return False
+            if conn.in_transaction:
+                if ready is not None:
+                    ready()  # the previous group's callers wake up while this COMMIT syncs
+                conn.execute("COMMIT")
         except sqlite3.Error as exc:
             self._rollback()
             error = StoreError(f"append failed, nothing stored: {exc}")
             for request in group:
                 request.future.set_exception(error)
-            return
+            return True
         except BaseException:
             self._rollback()  # never leave the writer's transaction open
             raise
+        self._settle(lookup, staged)
+        return True
+
+    def _settle(self, lookup: GroupLookup, staged: Staged) -> None:
+        """After a group's commit: the new head and stream versions; each batch's outcome."""
         if staged.head != self._head:
             self._head, self._head_hash, self._last_recorded = (
                 staged.head,
                 staged.head_hash,
-                recorded_at,
+                staged.recorded_at,
             )
         self._versions.update(lookup.versions)
         self._versions_at = staged.head
@@ -303,23 +204,18 @@ class SQLiteEventLog:
             else:
                 request.future.set_result(outcome)
 
-    @staticmethod
-    def _begin(conn: sqlite3.Connection, ready: Ready | None) -> None:
-        """BEGIN IMMEDIATE; if another connection holds the write lock, `ready` before waiting."""
-        if ready is None:
-            conn.execute("BEGIN IMMEDIATE")
-            return
-        conn.execute("PRAGMA busy_timeout = 0")
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as exc:
-            if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY:
-                raise
-            ready()
-            conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
-            conn.execute("BEGIN IMMEDIATE")
-        finally:
-            conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+    def _stage(
+        self, conn: sqlite3.Connection, group: list[AppendRequest], *, assume_new: bool
+    ) -> tuple[GroupLookup, Staged]:
+        if assume_new:
+            head, head_hash, last_recorded = self._head, self._head_hash, self._last_recorded
+        else:  # read under the write lock: another handle on the file may have appended since
+            head, head_hash, last_recorded = self._load_head(conn)
+        recorded_at = max(now_text(), last_recorded)
+        if head != self._versions_at or len(self._versions) > _MAX_CACHED_STREAMS:
+            self._versions, self._versions_at = {}, head
+        lookup = GroupLookup(conn, group, self._versions, assume_new=assume_new)
+        return lookup, stage(lookup, group, head=head, head_hash=head_hash, recorded_at=recorded_at)
 
     def _rollback(self) -> None:
         conn = self._writer_conn
@@ -328,6 +224,7 @@ class SQLiteEventLog:
                 conn.execute("ROLLBACK")
         except sqlite3.Error:
             pass  # the transaction is gone already; the head below is read fresh
+        self._timeout.set(BUSY_TIMEOUT_MS)
         self._head, self._head_hash, self._last_recorded = self._load_head(conn)
 
     # -- reads ------------------------------------------------------------------------
@@ -439,6 +336,7 @@ class SQLiteEventLog:
 
     def _import(self, lines: Iterable[bytes], progress: Progress | None) -> int:
         conn = self._writer_conn
+        self._timeout.set(BUSY_TIMEOUT_MS)
         if self._load_head(conn)[0] != 0:
             msg = "import needs an empty ledger; this one holds events"
             raise StoreError(msg)
@@ -462,11 +360,11 @@ class SQLiteEventLog:
                 batch.append((*row, target_of(row)))
                 prev, expected, last_recorded = row.hash, expected + 1, row.recorded_at
                 if len(batch) >= _CHUNK:
-                    conn.executemany(_INSERT, batch)
+                    conn.executemany(INSERT, batch)
                     batch.clear()
                 if progress is not None:
                     progress(1)
-            conn.executemany(_INSERT, batch)
+            conn.executemany(INSERT, batch)
             conn.execute("COMMIT")
         except BaseException:
             self._rollback()

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from conformance import EventLogConformance, Opener, event
 
-from events.errors import NotALedger, StoreError
+from events.errors import NotALedger, StoreError, VersionConflict
 from events.log import EventLog
 from events.sqlite import SQLiteEventLog
 
@@ -38,6 +38,29 @@ class TestTwoHandles:
             assert positions == list(range(1, 11))
             assert first.verify().ok
             assert [e.stream_version for e in second.stream("turns")[0]] == list(range(1, 11))
+        finally:
+            first.close()
+            second.close()
+
+    def test_a_handle_sees_what_the_other_appended_before_it_plans(self, db_path: Path) -> None:
+        """Versions, replays and places come from the file, not from one handle's memory."""
+        first, second = SQLiteEventLog(db_path), SQLiteEventLog(db_path)
+        try:
+            first.append([event("s")], expected_versions={"s": 0})
+            shared = event("s")
+            second.append([shared], expected_versions={"s": 1})
+            assert first.append([event("s")], expected_versions={"s": 2}).head == 3
+            with pytest.raises(VersionConflict):
+                second.append([event("s")], expected_versions={"s": 2})
+            again = first.append([shared])  # appended through the other handle
+            assert again.replayed
+            assert again.events[0].position == 2
+            batch = second.append([event("s"), event("t")])
+            assert [c.position for c in batch.events] == [4, 5]
+            assert [c.stream_version for c in batch.events] == [4, 1]
+            assert first.append([event("t")]).events[0].stream_version == 2
+            assert first.head() == second.head() == 6
+            assert first.verify().ok
         finally:
             first.close()
             second.close()

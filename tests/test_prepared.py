@@ -1,0 +1,130 @@
+"""The caller-side part of an append gives exactly the rows the reference encoding gives."""
+
+from __future__ import annotations
+
+import string
+
+import msgspec
+import pytest
+from conftest import make_new_event
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from events.codec import CANONICAL, GENESIS
+from events.envelope import Metadata, NewEvent, Source
+from events.errors import StoreError
+from events.payloads import EventCorrected, OrganizationRegistered
+from events.prepared import PreparedBatch, placed, prepare_batch
+from events.rows import encode_new, place
+from events.seed import seed_events
+from events.sqlite import SQLiteEventLog
+from events.upcasters import current_version
+
+SETTINGS = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+texts = st.text(min_size=1, max_size=30)
+slugs = st.text(string.ascii_lowercase + string.digits, min_size=1, max_size=12)
+
+
+def reference_and_prepared(
+    event: NewEvent, position: int, stream_version: int, recorded_at: str, prev_hash: str
+) -> tuple[object, object]:
+    batch = prepare_batch([event])
+    assert isinstance(batch, PreparedBatch)
+    reference = place(
+        encode_new(event),
+        position=position,
+        stream_version=stream_version,
+        schema_version=current_version(event.type),
+        recorded_at=recorded_at,
+        prev_hash=prev_hash,
+    )
+    fast = placed(
+        batch.parts[0],
+        event,
+        position=position,
+        stream_version=stream_version,
+        recorded_at=recorded_at,
+        recorded_json=CANONICAL.encode(recorded_at),
+        prev_hash=prev_hash,
+    )
+    return reference, fast
+
+
+class TestPlacedIsPlace:
+    def test_every_seed_event(self) -> None:
+        prev = GENESIS
+        for position, event in enumerate(seed_events(), start=1):
+            reference, fast = reference_and_prepared(
+                event, position, position, "2025-01-01T00:00:00.000000Z", prev
+            )
+            assert fast == reference
+            prev = reference.hash  # type: ignore[attr-defined]
+
+    @SETTINGS
+    @given(
+        event_id=texts,
+        stream=slugs,
+        name=texts,
+        sequence=st.none() | st.integers(0, 1_000_000),
+        tags=st.lists(texts, max_size=3).map(tuple),
+        quote=st.none() | texts,
+        position=st.integers(1, 10**12),
+        stream_version=st.integers(1, 10**9),
+        prev_hash=st.sampled_from([GENESIS, "ab" * 32]),
+    )
+    def test_any_envelope(  # noqa: PLR0913 - one argument per drawn field
+        self,
+        event_id: str,
+        stream: str,
+        name: str,
+        sequence: int | None,
+        tags: tuple[str, ...],
+        quote: str | None,
+        position: int,
+        stream_version: int,
+        prev_hash: str,
+    ) -> None:
+        event = NewEvent(
+            event_id=event_id,
+            stream=stream,
+            type=OrganizationRegistered.TYPE,
+            occurred_on="2024-05",
+            sequence=sequence,
+            data=OrganizationRegistered(id="org-x", name=name, country="KR"),
+            source=Source(url="urn:x", quote=quote),
+            metadata=Metadata(recorded_by='ünï "code"\n', tags=tags),
+        )
+        reference, fast = reference_and_prepared(
+            event, position, stream_version, "2026-11-29T16:48:20.685890Z", prev_hash
+        )
+        assert fast == reference
+
+
+class TestThroughTheLog:
+    def test_a_batch_that_cannot_be_prepared_still_fails_as_before(
+        self, fresh_log: SQLiteEventLog
+    ) -> None:
+        assert prepare_batch([object()]) is None  # type: ignore[list-item]
+        with pytest.raises(StoreError):
+            fresh_log.append([object()])  # type: ignore[list-item]
+        assert fresh_log.head() == 0
+
+    def test_a_correction_is_stored_as_normalized_not_as_prepared(
+        self, fresh_log: SQLiteEventLog
+    ) -> None:
+        first = make_new_event("s")
+        fresh_log.append([first])
+        given = {"name": "Renamed", "id": "org-renamed"}  # defaults left out: normalizing adds them
+        correction = make_new_event(
+            "s", data=EventCorrected(corrects=first.event_id, replacement=given, reason="typo")
+        )
+        batch = prepare_batch([correction])
+        assert batch is not None
+        assert b'"aliases"' not in batch.parts[0].encoded.data
+        fresh_log.append([correction])
+        stored = fresh_log.get(correction.event_id)
+        assert stored is not None
+        replacement = msgspec.to_builtins(stored.data)["replacement"]
+        defaults = {"aliases": [], "country": None, "kind": None, "parent": None}
+        assert replacement == {**given, **defaults}
+        assert fresh_log.verify().ok
