@@ -17,9 +17,9 @@ from typing import Any
 
 import msgspec
 
-from events.codec import decode_payload
 from events.envelope import Source
 from events.payloads import PAYLOAD_TYPES, AnyPayload
+from events.rows import stored_payload
 from events.upcasters import current_version
 
 REPLAY_COLUMNS = (
@@ -85,15 +85,8 @@ def replayed(rows: Iterable[tuple[Any, ...]]) -> Iterator[Replayed]:
             if len(moments) >= _SHARED:
                 moments.clear()
             moment = moments[recorded_at] = datetime.fromisoformat(recorded_at)
-        payload: AnyPayload | None = None
         decoder = decoders.get((event_type, schema_version))
-        if decoder is not None:
-            try:
-                payload = decoder.decode(data)
-            except (msgspec.ValidationError, msgspec.DecodeError):
-                payload = None  # decode_payload below raises it again, with the field's path
-        if payload is None:
-            payload = decode_payload(event_type, data, schema_version)
+        payload = stored_payload(decoder, event_type, data, schema_version)
         yield (
             position,
             event_id,

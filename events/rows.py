@@ -128,6 +128,24 @@ def place(  # noqa: PLR0913 - the ledger-set fields of a row
     )
 
 
+def stored_payload(
+    decoder: msgspec.json.Decoder[Any] | None, event_type: str, data: bytes, schema_version: int
+) -> AnyPayload:
+    """A stored payload, by `decoder` (its type at the current version) when there is one.
+
+    Without one, or when it fails, through `decode_payload`, which upcasts an older version
+    or raises naming the bad field.
+    """
+    if decoder is not None:
+        try:
+            payload: AnyPayload = decoder.decode(data)
+        except (msgspec.ValidationError, msgspec.DecodeError):
+            pass  # decode_payload raises it again, with the field's path
+        else:
+            return payload
+    return decode_payload(event_type, data, schema_version)
+
+
 def to_event(row: tuple[Any, ...]) -> Event:
     """Decode a stored row into an `Event`, upcasting an old payload version.
 
@@ -162,15 +180,8 @@ def to_event(row: tuple[Any, ...]) -> Event:
     moment = _recorded.get(recorded_at)
     if moment is None:
         moment = _share(_recorded, recorded_at, datetime.fromisoformat(recorded_at))
-    payload: AnyPayload | None = None
     decoder = _PAYLOADS.get(event_type) if schema_version == current else None
-    if decoder is not None:
-        try:
-            payload = decoder.decode(data)
-        except (msgspec.ValidationError, msgspec.DecodeError):
-            payload = None  # decode_payload below raises it again, with the field's path
-    if payload is None:
-        payload = decode_payload(event_type, data, schema_version)
+    payload = stored_payload(decoder, event_type, data, schema_version)
     provenance = _SOURCE.decode(source)
     meta = _metadata.get(metadata)
     if meta is None:
