@@ -16,6 +16,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
+from events.awaitable import append_awaited
 from events.codec import GENESIS, decode
 from events.dates import format_timestamp, utc_now
 from events.envelope import AppendResult, Event, NewEvent, VerifyResult
@@ -261,6 +262,16 @@ class SQLiteEventLog:
     ) -> AppendResult:
         """Append a batch atomically and durably (see `EventLog`)."""
         return self._writer.append(events, expected_versions)
+
+    async def append_awaited(
+        self, events: Sequence[NewEvent], expected_versions: Mapping[str, int] | None = None
+    ) -> AppendResult:
+        """`append` for a coroutine: committed by the writer thread, awaited on the loop.
+
+        The same guarantees (it returns once its group's commit is durable); no thread
+        waits for it, and the batch is never committed on the caller's (the loop's) thread.
+        """
+        return await append_awaited(self._writer, events, expected_versions)
 
     def _commit_group(self, group: list[AppendRequest], ready: Ready | None) -> None:
         conn = self._writer_conn
