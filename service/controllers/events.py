@@ -50,7 +50,6 @@ class EventsController(Controller):
         self,
         request: Request[Any, Any, Any],
         data: JSONBody[AppendBody],
-        ledger: NamedDependency[Ledger],
     ) -> Response[AppendAnswer]:
         """Append every event of the batch or none; 201 with positions, 200 for a replay.
 
@@ -62,6 +61,7 @@ class EventsController(Controller):
         appends of other requests waiting at the same time (one transaction, one fsync); the
         answer waits for that commit, without a thread parked per request.
         """
+        ledger: Ledger = request.app.state.ledger  # not a dependency: nothing to resolve
         content_type = request.content_type[0]
         if content_type not in {"application/json", "application/problem+json"}:
             raise ClientException(
