@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -16,6 +16,12 @@ from events.errors import IdempotencyConflict, StoreError, VersionConflict
 from events.sqlite import SQLiteEventLog
 
 MakeEvent = Callable[..., NewEvent]
+T = TypeVar("T")
+
+
+def bounded(work: Coroutine[Any, Any, T]) -> Coroutine[Any, Any, T]:
+    """A test's coroutine, failing (not hanging) if an outcome never reaches the loop."""
+    return asyncio.wait_for(work, timeout=60)
 
 
 @pytest.fixture
@@ -59,7 +65,7 @@ class TestAwaitedAppend:
             results = await asyncio.gather(*(log.append_awaited(batch) for batch in batches))
             return list(results), threading.current_thread().name
 
-        results, loop_thread = asyncio.run(main())
+        results, loop_thread = asyncio.run(bounded(main()))
         assert [r.events[0].position for r in results] == list(range(1, 17))
         assert [r.events[0].event_id for r in results] == [b[0].event_id for b in batches]
         assert all(not r.replayed and r.head == r.events[0].position for r in results)
@@ -88,7 +94,7 @@ class TestAwaitedAppend:
                 return_exceptions=True,
             )
 
-        conflict, replay, reuse, fresh = asyncio.run(main())
+        conflict, replay, reuse, fresh = asyncio.run(bounded(main()))
         assert isinstance(conflict, VersionConflict)
         assert isinstance(replay, AppendResult)
         assert replay.replayed
@@ -117,7 +123,7 @@ class TestAwaitedAppend:
             await asyncio.get_running_loop().run_in_executor(None, log.close)
             return list(await asyncio.gather(*pending))
 
-        results = asyncio.run(main())
+        results = asyncio.run(bounded(main()))
         assert sorted(r.events[0].position for r in results) == list(range(1, 9))
         reopened = SQLiteEventLog(db_path)
         try:
@@ -142,7 +148,7 @@ class TestAwaitedAppend:
                 *(log.append_awaited(b) for b in batches), return_exceptions=True
             )
 
-        errors = asyncio.run(main())
+        errors = asyncio.run(bounded(main()))
         assert all(isinstance(e, StoreError) and "disk on fire" in str(e) for e in errors)
 
     def test_an_outcome_for_a_closed_loop_is_dropped(self) -> None:

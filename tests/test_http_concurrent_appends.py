@@ -6,8 +6,9 @@ import asyncio
 import re
 import time
 import uuid
+from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -18,6 +19,12 @@ from service.ledger import Ledger
 
 CLIENTS = 16
 BASE = "http://testserver"
+T = TypeVar("T")
+
+
+def bounded(work: Coroutine[Any, Any, T]) -> Coroutine[Any, Any, T]:
+    """The test's coroutine, failing (not hanging) if an answer never comes."""
+    return asyncio.wait_for(work, timeout=60)
 
 
 def _counter(metrics: str, outcome: str) -> float:
@@ -79,7 +86,7 @@ def test_sixteen_concurrent_posts_share_commits_and_answer_as_before(
             after = (await client.get("/metrics")).text
             return answers, replays, stored, before, after, head
 
-    answers, replays, stored, before, after, head = asyncio.run(main())
+    answers, replays, stored, before, after, head = asyncio.run(bounded(main()))
     assert [a.status_code for a in answers] == [201] * CLIENTS
     bodies_out = [a.json() for a in answers]
     positions = sorted(b["events"][0]["position"] for b in bodies_out)
