@@ -77,6 +77,13 @@ class Outcome(Generic[T]):
             self._delivered = True
             self._lock.release()
 
+    def wake(self) -> None:
+        """Called once a whole group is delivered; nothing to do here: `deliver` woke the waiter.
+
+        An outcome whose `deliver` only queues (`events.awaitable`) wakes its waiter here, so
+        a group costs one wake-up, not one per append.
+        """
+
     def result(self) -> T:
         """Wait for delivery; return the result or raise the error."""
         with self._lock:
@@ -92,11 +99,14 @@ class AppendRequest:
     __slots__ = ("batch", "expected_versions", "future")
 
     def __init__(
-        self, batch: Sequence[NewEvent], expected_versions: Mapping[str, int] | None
+        self,
+        batch: Sequence[NewEvent],
+        expected_versions: Mapping[str, int] | None,
+        future: Outcome[AppendResult] | None = None,
     ) -> None:
         self.batch = batch
         self.expected_versions = expected_versions
-        self.future: Outcome[AppendResult] = Outcome()
+        self.future: Outcome[AppendResult] = future if future is not None else Outcome()
 
 
 class Job(Generic[T]):
@@ -120,6 +130,8 @@ def _deliver(group: list[AppendRequest]) -> None:
     """Tell every caller of a committed group (once: the list is emptied)."""
     for request in group:
         request.future.deliver()
+    for request in group:
+        request.future.wake()
     group.clear()
 
 
@@ -169,6 +181,21 @@ class GroupCommitter:
             if error is not None and not isinstance(error, Exception):
                 raise error  # KeyboardInterrupt, SystemExit: the caller's own, not a store error
         return request.future.result()
+
+    def submit(self, request: AppendRequest) -> None:
+        """Queue a request for the writer thread and return at once; never commit here.
+
+        For a caller that must not block (an event loop): its `request.future` is set and
+        delivered after its group's commit, like any other, so an `Outcome` whose `deliver`
+        wakes the caller its own way (see `events.awaitable`) learns of it without a thread
+        waiting.
+        """
+        with self._lock:
+            if self._closed:
+                msg = "the event log is closed"
+                raise StoreError(msg)
+            self._queued += 1
+            self._queue.put(request)
 
     def call(self, fn: Callable[[], T]) -> T:
         """Run `fn` on the writer thread, alone, and return its result."""

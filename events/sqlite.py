@@ -17,6 +17,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
+from events.awaitable import append_awaited
 from events.codec import GENESIS, decode
 from events.envelope import AppendResult, Event, NewEvent, VerifyResult
 from events.errors import ChainBroken, InvalidEvent, LedgerError, NotALedger, StoreError
@@ -135,6 +136,18 @@ class SQLiteEventLog:
         here, on the caller's thread, before it queues (`events.prepared`).
         """
         return self._writer.append(prepare_batch(events) or events, expected_versions)
+
+    async def append_awaited(
+        self, events: Sequence[NewEvent], expected_versions: Mapping[str, int] | None = None
+    ) -> AppendResult:
+        """`append` for a coroutine: committed by the writer thread, awaited on the loop.
+
+        The same guarantees (it returns once its group's commit is durable); no thread
+        waits for it, and the batch is never committed on the caller's (the loop's) thread.
+        """
+        return await append_awaited(
+            self._writer, prepare_batch(events) or events, expected_versions
+        )
 
     def _commit_group(self, group: list[AppendRequest], ready: Ready | None) -> None:
         """Commit a group, first assuming nothing stored is in its way (nearly always so).

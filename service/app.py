@@ -37,7 +37,8 @@ from service.views import provide_view_spec
 
 VERSION = "0.1.0"
 HANDLER_THREADS = 64
-"""Threads for sync handlers: appends block in them until their group commits."""
+"""Threads for sync handlers (reads that miss the answer cache, the audit) and for appends to
+a log that cannot be awaited; an append to SQLite waits in no thread (`Ledger.append_awaited`)."""
 
 
 def create_app(settings: Settings | None = None, *, configure_logs: bool = True) -> Litestar:
@@ -49,8 +50,8 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         # Litestar runs sync handlers in the loop's default executor: min(32, CPUs + 4)
-        # threads, 6 on two CPUs. An append waits there for its group commit, so that pool
-        # would cap a group at 6 appends: make room for every concurrent request.
+        # threads, 6 on two CPUs, which would cap a group commit at 6 appends of a log that
+        # cannot be awaited (they wait there): make room for every concurrent request.
         asyncio.get_running_loop().set_default_executor(
             ThreadPoolExecutor(max_workers=HANDLER_THREADS, thread_name_prefix="handler")
         )

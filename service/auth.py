@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar.connection import ASGIConnection
+from litestar.connection import ASGIConnection, Request
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
 
@@ -28,28 +28,27 @@ def _tokens(connection: ASGIConnection[Any, Any, Any, Any]) -> TokenStore:
 
 
 def authenticate(connection: ASGIConnection[Any, Any, Any, Any]) -> TokenInfo:
-    """The token's owner, or 401."""
+    """The token's owner, or 401; kept as the request's `auth` (see `principal`)."""
     token = bearer(connection)
     if token is None:
         raise NotAuthorizedException(detail="a bearer token is required", headers=_CHALLENGE)
     info = _tokens(connection).check(token)
     if info is None:
         raise NotAuthorizedException(detail="the token is unknown or revoked", headers=_CHALLENGE)
-    connection.state.principal = info
+    connection.scope["auth"] = info
     return info
 
 
-async def require_scope(
-    connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
-) -> None:
-    """Guard of a write: the handler's `opt["scope"]` must be among the token's (admin: all).
+async def require_scope(request: Request[Any, Any, Any]) -> None:
+    """`before_request` of a write: its handler's `opt["scope"]` must be among the token's.
 
-    Set only on the handlers that have a scope: Litestar copies the handler for every guard
-    call, a cost an open read should not pay. Async, because Litestar runs a sync guard in a
-    worker thread; the token lookup is one indexed SQLite read.
+    401 without a live token, 403 without the scope (admin has every scope). A hook, not a
+    guard: it runs at the same point (before the body is read or validated), but Litestar
+    copies the route handler for every guard call, a cost each append would pay. Async, so
+    it runs on the event loop; the token lookup is one indexed SQLite read.
     """
-    needed = handler.opt["scope"]
-    info = authenticate(connection)
+    needed = request.route_handler.opt["scope"]
+    info = authenticate(request)
     if needed not in info.scopes and "admin" not in info.scopes:
         raise PermissionDeniedException(detail=f"this needs a token with scope {needed!r}")
 
@@ -68,5 +67,5 @@ async def require_reader(
 
 def principal(connection: ASGIConnection[Any, Any, Any, Any]) -> TokenInfo:
     """The authenticated token of a request that passed `require_scope`."""
-    info: TokenInfo = connection.state.principal
+    info: TokenInfo = connection.scope["auth"]
     return info

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
+from functools import partial
 from typing import NamedTuple
 
+from prometheus_client import Counter
+
+from events.awaitable import AwaitableAppend
 from events.envelope import AppendResult, NewEvent
 from events.errors import ConflictError, LedgerError
 from events.log import EventLog
@@ -14,6 +19,29 @@ from service.projector import Projector
 from service.settings import Settings
 from service.store import open_log
 from service.tokens import TokenStore
+
+_outcomes: dict[str, Counter] = {}
+
+
+def _outcome(name: str) -> Counter:
+    """The `ledger_appends` series of an outcome, found once (`labels` costs a lookup each time)."""
+    series = _outcomes.get(name)
+    if series is None:
+        series = _outcomes[name] = metrics.APPENDS.labels(name)
+    return series
+
+
+def _count(result: AppendResult) -> AppendResult:
+    if result.replayed:
+        _outcome("replayed").inc()
+    else:
+        _outcome("appended").inc()
+        metrics.APPENDED.inc(len(result.events))
+    return result
+
+
+def _count_error(error: LedgerError) -> None:
+    _outcome("conflict" if isinstance(error, ConflictError) else "error").inc()
 
 
 class CachedAnswer(NamedTuple):
@@ -39,6 +67,7 @@ class Ledger:
             raise
         self.answers: LRU[tuple[str, bytes, int], CachedAnswer] = LRU(512)
         """ETag and encoded answer by path, query and log position: a view is encoded once."""
+        self._awaitable = self.log if isinstance(self.log, AwaitableAppend) else None
         self.ready = True
         metrics.bind(self.log.head, lambda: self.projector.position)
 
@@ -48,18 +77,30 @@ class Ledger:
         """Append through the log, counting the outcome."""
         try:
             result = self.log.append(batch, expected_versions)
-        except ConflictError:
-            metrics.APPENDS.labels("conflict").inc()
+        except LedgerError as exc:
+            _count_error(exc)
             raise
-        except LedgerError:
-            metrics.APPENDS.labels("error").inc()
+        return _count(result)
+
+    async def append_awaited(
+        self, batch: Sequence[NewEvent], expected_versions: Mapping[str, int] | None
+    ) -> AppendResult:
+        """`append` for a request handler on the event loop: no thread waits for the commit.
+
+        A log that can be awaited (SQLite) commits the batch with its group on its writer
+        thread; any other log's `append` runs in the loop's default executor.
+        """
+        try:
+            if self._awaitable is not None:
+                result = await self._awaitable.append_awaited(batch, expected_versions)
+            else:
+                loop = asyncio.get_running_loop()
+                call = partial(self.log.append, batch, expected_versions)
+                result = await loop.run_in_executor(None, call)
+        except LedgerError as exc:
+            _count_error(exc)
             raise
-        if result.replayed:
-            metrics.APPENDS.labels("replayed").inc()
-        else:
-            metrics.APPENDS.labels("appended").inc()
-            metrics.APPENDED.inc(len(result.events))
-        return result
+        return _count(result)
 
     def close(self) -> None:
         """Finish the appends in flight, write a snapshot, close the store."""

@@ -99,7 +99,7 @@ def strace() -> str:
     return STRACE
 
 
-def traced_appends(strace: str, tmp_path: Path, synchronous: str) -> Trace:
+def traced_appends(strace: str, tmp_path: Path, synchronous: str, *mode: str) -> Trace:
     """Run the marked appends under strace and parse the trace."""
     marker, output = tmp_path / "acks.marker", tmp_path / "strace.txt"
     command = [
@@ -116,6 +116,7 @@ def traced_appends(strace: str, tmp_path: Path, synchronous: str) -> Trace:
         synchronous,
         str(APPENDS),
         str(marker),
+        *mode,
     ]
     done = subprocess.run(command, capture_output=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr.decode()
@@ -131,6 +132,13 @@ class TestFsyncBeforeAck:
     ) -> None:
         """With FULL (the default) or EXTRA, each acknowledged append was preceded by a WAL sync."""
         trace = traced_appends(strace, tmp_path, synchronous)
+        assert trace.acks == APPENDS
+        assert trace.unsynced_acks == []
+        assert trace.wal_syncs >= APPENDS
+
+    def test_every_awaited_ack_follows_a_wal_sync(self, strace: str, tmp_path: Path) -> None:
+        """The HTTP path: an append awaited on an event loop is told only after its WAL sync."""
+        trace = traced_appends(strace, tmp_path, "DEFAULT", "awaited")
         assert trace.acks == APPENDS
         assert trace.unsynced_acks == []
         assert trace.wal_syncs >= APPENDS

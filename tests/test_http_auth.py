@@ -73,6 +73,30 @@ class TestWrites:
         assert_problem(client.post("/v1/events", json={"events": [org_event()]}), 401)
         assert client.get("/v1/events", params={"limit": 1}).json()["head"] == before
 
+    @pytest.mark.parametrize(
+        ("body", "content_type"),
+        [
+            (b'{"events": [', "application/json"),
+            (b'{"events": []}', "text/plain"),
+            (b'{"events": [{"stream": "x"}]}', "application/json"),
+        ],
+        ids=["bad-json", "bad-content-type", "invalid-event"],
+    )
+    def test_the_token_is_checked_before_the_body(
+        self, ledger_db, client, body, content_type
+    ) -> None:
+        """401 without a token and 403 without the scope, whatever is wrong with the body."""
+        headers = {"Content-Type": content_type}
+        assert_problem(client.post("/v1/events", content=body, headers=headers), 401)
+        assert_problem(client.post("/v1/audit/replay", content=body, headers=headers), 401)
+        appender = {**headers, **bearer(make_token(ledger_db, "appender", "append"))}
+        assert_problem(client.post("/v1/audit/replay", content=body, headers=appender), 403)
+        assert client.post("/v1/events", content=body, headers=appender).status_code in {
+            400,
+            415,
+            422,
+        }
+
     @pytest.mark.parametrize("claimed", [None, "mallory", "alice"])
     def test_recorded_by_is_the_token_subject(self, ledger_db, client, claimed) -> None:
         """`metadata.recorded_by` is the token's subject, whatever the client sent."""

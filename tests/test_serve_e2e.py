@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -19,6 +20,7 @@ import httpx
 import pytest
 from http_fixtures import SEED_COUNT, bearer, org_event
 
+from events.sqlite import SQLiteEventLog
 from projections import load_snapshot
 
 pytestmark = pytest.mark.slow
@@ -188,3 +190,60 @@ def test_a_bad_setting_stops_start_up_with_one_line(tmp_path: Path) -> None:
     assert len(result.stderr.strip().splitlines()) == 1
     assert "LEDGER_PORT" in result.stderr
     assert not (tmp_path / "ledger.db").exists()
+
+
+def test_sigterm_under_concurrent_appends_keeps_every_acknowledged_one(tmp_path: Path) -> None:
+    """16 clients appending when SIGTERM comes: exit 0, and every 201 is stored where it said.
+
+    Appends are awaited on the event loop and committed by the writer thread: the stop must
+    wait for those in flight (their answers come after their group's commit), not drop them.
+    """
+    db = tmp_path / "ledger.db"
+    assert run(db, "seed").returncode == 0
+    token = run(db, "token", "create", "--scope", "append", "--subject", "e2e").stdout.strip()
+    acknowledged: dict[str, int] = {}
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def client(url: str) -> None:
+        deadline = time.monotonic() + 30
+        with httpx.Client(base_url=url, headers=bearer(token), timeout=10) as http:
+            for _ in range(2000):  # bounded in count and in time
+                if stop.is_set() or time.monotonic() > deadline:
+                    return
+                event = org_event(event_id=str(uuid.uuid4()))
+                try:
+                    response = http.post("/v1/events", json={"events": [event]})
+                except httpx.TransportError:
+                    return  # the server is going: no answer, no claim
+                if response.status_code != 201:
+                    return
+                with lock:
+                    acknowledged[event["event_id"]] = response.json()["events"][0]["position"]
+
+    with serving(db, tmp_path / "serve.log") as server:
+        threads = [threading.Thread(target=client, args=(server.url,)) for _ in range(16)]
+        for thread in threads:
+            thread.start()
+        deadline = time.monotonic() + 20
+        while len(acknowledged) < 100 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        code = server.stop()
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=STOP_WITHIN)
+    assert code == 0
+    assert len(acknowledged) >= 100
+    log = SQLiteEventLog(db)
+    try:
+        for event_id, position in acknowledged.items():
+            stored = log.get(event_id)
+            assert stored is not None, f"acknowledged {event_id} is not stored"
+            assert stored.position == position
+        head = log.head()
+        assert log.verify().ok
+    finally:
+        log.close()
+    live = load_snapshot(Path(f"{db}.snapshot").read_bytes())
+    assert live is not None
+    assert live.position == head

@@ -59,7 +59,7 @@ class AuditController(Controller):
         operation_id="ReplayAudit",
         summary="Rebuild from zero and compare digests with live",
         opt={"scope": "admin"},
-        guards=[require_scope],
+        before_request=require_scope,
         status_code=HTTP_200_OK,
         responses=problem_responses(401, 403, 503),
         sync_to_thread=True,

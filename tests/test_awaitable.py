@@ -1,0 +1,161 @@
+"""`SQLiteEventLog.append_awaited`: an append a coroutine awaits, committed by the writer."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+from events import awaitable
+from events.envelope import AppendResult, NewEvent
+from events.errors import IdempotencyConflict, StoreError, VersionConflict
+from events.sqlite import SQLiteEventLog
+
+MakeEvent = Callable[..., NewEvent]
+T = TypeVar("T")
+
+
+def bounded(work: Coroutine[Any, Any, T]) -> Coroutine[Any, Any, T]:
+    """A test's coroutine, failing (not hanging) if an outcome never reaches the loop."""
+    return asyncio.wait_for(work, timeout=60)
+
+
+@pytest.fixture
+def log(db_path: Path) -> Any:
+    log = SQLiteEventLog(db_path)
+    yield log
+    log.close()
+
+
+def _spy_commits(log: SQLiteEventLog, monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, str]]:
+    """Record (group size, thread name) of every group the log commits."""
+    seen: list[tuple[int, str]] = []
+    commit = log._commit_group
+
+    def spy(group: Any, ready: Any) -> None:
+        seen.append((len(group), threading.current_thread().name))
+        commit(group, ready)
+
+    monkeypatch.setattr(log._writer, "_commit_group", spy)
+    return seen
+
+
+class TestAwaitedAppend:
+    def test_concurrent_appends_share_groups_off_the_loop_thread(
+        self, log: SQLiteEventLog, make_event: MakeEvent, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """16 coroutines appending at once: all land gap-free, in fewer groups, none on the loop."""
+        groups = _spy_commits(log, monkeypatch)
+        batches = [[make_event(f"s-{n}")] for n in range(16)]
+        wakeups: list[object] = []
+
+        async def main() -> tuple[list[AppendResult], str]:
+            loop = asyncio.get_running_loop()
+            call_soon_threadsafe = loop.call_soon_threadsafe
+
+            def counted(callback: Any, *args: Any, **kwargs: Any) -> Any:
+                wakeups.append(callback)
+                return call_soon_threadsafe(callback, *args, **kwargs)
+
+            monkeypatch.setattr(loop, "call_soon_threadsafe", counted)
+            results = await asyncio.gather(*(log.append_awaited(batch) for batch in batches))
+            return list(results), threading.current_thread().name
+
+        results, loop_thread = asyncio.run(bounded(main()))
+        assert [r.events[0].position for r in results] == list(range(1, 17))
+        assert [r.events[0].event_id for r in results] == [b[0].event_id for b in batches]
+        assert all(not r.replayed and r.head == r.events[0].position for r in results)
+        assert log.head() == 16
+        assert log.verify().ok
+        assert sum(size for size, _ in groups) == 16
+        assert len(groups) < 16  # grouped: the batches waited together
+        assert {thread for _, thread in groups} == {log._writer._thread.name}
+        assert loop_thread not in {thread for _, thread in groups}
+        assert 1 <= len(wakeups) <= len(groups)  # one wake-up of the loop per group at most
+
+    def test_conflicts_and_replays_reach_their_own_caller(
+        self, log: SQLiteEventLog, make_event: MakeEvent
+    ) -> None:
+        """In one group, a conflict fails only its batch; a stored batch answers replayed."""
+        stored = [make_event("kept")]
+        first = log.append(stored)
+        reused = make_event("other", event_id=stored[0].event_id)
+
+        async def main() -> list[AppendResult | BaseException]:
+            return await asyncio.gather(
+                log.append_awaited([make_event("kept")], {"kept": 0}),
+                log.append_awaited(stored),
+                log.append_awaited([reused]),
+                log.append_awaited([make_event("fresh")], {"fresh": 0}),
+                return_exceptions=True,
+            )
+
+        conflict, replay, reuse, fresh = asyncio.run(bounded(main()))
+        assert isinstance(conflict, VersionConflict)
+        assert isinstance(replay, AppendResult)
+        assert replay.replayed
+        assert replay.events == first.events
+        assert isinstance(reuse, IdempotencyConflict)
+        assert isinstance(fresh, AppendResult)
+        assert fresh.events[0].position == 2
+        assert log.head() == 2
+
+    def test_a_closed_log_refuses(self, db_path: Path, make_event: MakeEvent) -> None:
+        """After close, an awaited append raises `StoreError` at once."""
+        log = SQLiteEventLog(db_path)
+        log.close()
+        with pytest.raises(StoreError, match="closed"):
+            asyncio.run(log.append_awaited([make_event()]))
+
+    def test_close_finishes_appends_in_flight(self, db_path: Path, make_event: MakeEvent) -> None:
+        """Appends queued when the log closes are committed and answered, not dropped."""
+        log = SQLiteEventLog(db_path)
+
+        async def main() -> list[AppendResult]:
+            pending = [
+                asyncio.ensure_future(log.append_awaited([make_event(f"c-{n}")])) for n in range(8)
+            ]
+            await asyncio.sleep(0)  # every batch is queued
+            await asyncio.get_running_loop().run_in_executor(None, log.close)
+            return list(await asyncio.gather(*pending))
+
+        results = asyncio.run(bounded(main()))
+        assert sorted(r.events[0].position for r in results) == list(range(1, 9))
+        reopened = SQLiteEventLog(db_path)
+        try:
+            assert reopened.head() == 8
+        finally:
+            reopened.close()
+
+    def test_a_failed_commit_fails_every_caller_of_the_group(
+        self, log: SQLiteEventLog, make_event: MakeEvent, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """An error inside the commit reaches each awaiting caller as a `StoreError`."""
+
+        def broken(group: Any, ready: Any) -> None:
+            msg = "disk on fire"
+            raise OSError(msg)
+
+        monkeypatch.setattr(log._writer, "_commit_group", broken)
+
+        async def main() -> list[AppendResult | BaseException]:
+            batches = ([make_event()] for _ in range(3))
+            return await asyncio.gather(
+                *(log.append_awaited(b) for b in batches), return_exceptions=True
+            )
+
+        errors = asyncio.run(bounded(main()))
+        assert all(isinstance(e, StoreError) and "disk on fire" in str(e) for e in errors)
+
+    def test_an_outcome_for_a_closed_loop_is_dropped(self) -> None:
+        """Delivering to a loop that is gone must not raise on the writer thread."""
+        loop = asyncio.new_event_loop()
+        outcome = awaitable.LoopOutcome(awaitable.LoopWaker(loop))
+        loop.close()
+        outcome.set_exception(StoreError("late"))
+        outcome.deliver()
+        outcome.wake()  # no exception

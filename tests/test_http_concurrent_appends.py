@@ -1,0 +1,112 @@
+"""Concurrent `POST /v1/events` through the app: awaited appends that share group commits."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+import uuid
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import pytest
+from http_fixtures import bearer, build_app, init_ledger, make_token, org_event
+
+from events.sqlite import SQLiteEventLog
+from service.ledger import Ledger
+
+CLIENTS = 16
+BASE = "http://testserver"
+T = TypeVar("T")
+
+
+def bounded(work: Coroutine[Any, Any, T]) -> Coroutine[Any, Any, T]:
+    """The test's coroutine, failing (not hanging) if an answer never comes."""
+    return asyncio.wait_for(work, timeout=60)
+
+
+def _counter(metrics: str, outcome: str) -> float:
+    match = re.search(
+        rf'^ledger_appends_total{{outcome="{outcome}"}} (\S+)$', metrics, re.MULTILINE
+    )
+    return float(match.group(1)) if match else 0.0
+
+
+async def _queued(log: SQLiteEventLog, count: int, within: float = 10.0) -> None:
+    """Wait (bounded) until `count` appends wait on the log's writer."""
+    deadline = time.monotonic() + within
+    while log._writer._queued < count:
+        assert time.monotonic() < deadline, f"only {log._writer._queued} of {count} queued"
+        await asyncio.sleep(0.005)
+
+
+def test_sixteen_concurrent_posts_share_commits_and_answer_as_before(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """16 POSTs at once: 201 each, gap-free positions, one commit for those that waited together.
+
+    The writer is held busy until every request waits on it (no handler thread is parked:
+    `append` is never called), then the appends commit in at most two groups. Retrying every
+    batch answers 200 with the same places; the counters count each outcome once.
+    """
+    db = init_ledger(tmp_path / "ledger.db")
+    auth = bearer(make_token(db, "alice", "append"))
+    bodies = [{"events": [org_event(event_id=str(uuid.uuid4()))]} for _ in range(CLIENTS)]
+
+    async def main() -> tuple[list[Any], list[Any], list[dict[str, Any]], str, str, int]:
+        app = build_app(db)
+        transport = httpx.ASGITransport(app=app)  # the app on this test's own event loop
+        async with app.lifespan(), httpx.AsyncClient(transport=transport, base_url=BASE) as client:
+            ledger: Ledger = app.state.ledger
+            log = ledger.log
+            assert isinstance(log, SQLiteEventLog)
+
+            def parked(*_: Any) -> None:
+                pytest.fail("an HTTP append waited in a thread")
+
+            monkeypatch.setattr(log, "append", parked)
+            before = (await client.get("/metrics")).text
+            head = log.head()
+            with log._writer._busy:  # what a commit in progress holds
+                posts = [
+                    asyncio.ensure_future(client.post("/v1/events", json=body, headers=auth))
+                    for body in bodies
+                ]
+                await _queued(log, CLIENTS)
+            answers = await asyncio.gather(*posts)
+            replays = await asyncio.gather(
+                *(client.post("/v1/events", json=body, headers=auth) for body in bodies)
+            )
+            stored = [
+                (await client.get(f"/v1/events/{a.json()['events'][0]['event_id']}")).json()
+                for a in answers
+            ]
+            after = (await client.get("/metrics")).text
+            return answers, replays, stored, before, after, head
+
+    answers, replays, stored, before, after, head = asyncio.run(bounded(main()))
+    assert [a.status_code for a in answers] == [201] * CLIENTS
+    bodies_out = [a.json() for a in answers]
+    positions = sorted(b["events"][0]["position"] for b in bodies_out)
+    assert positions == list(range(head + 1, head + CLIENTS + 1))
+    for body, answer in zip(bodies, bodies_out, strict=True):
+        (committed,) = answer["events"]
+        assert committed["stream"] == body["events"][0]["stream"]
+        assert committed["stream_version"] == 1
+        assert answer["head"] >= committed["position"]
+        assert answer["replayed"] is False
+    assert [r.status_code for r in replays] == [200] * CLIENTS
+    assert [r.json()["events"] for r in replays] == [b["events"] for b in bodies_out]
+    assert all(r.json()["replayed"] is True for r in replays)
+    assert {s["metadata"]["recorded_by"] for s in stored} == {"alice"}
+    assert len({s["recorded_at"] for s in stored}) <= 2  # one commit time per group
+    for outcome in ("appended", "replayed"):
+        assert _counter(after, outcome) - _counter(before, outcome) == CLIENTS
+    reopened = SQLiteEventLog(db)
+    try:
+        assert reopened.head() == head + CLIENTS
+        assert reopened.verify().ok
+    finally:
+        reopened.close()
