@@ -63,6 +63,7 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
             database=settings.database,
             head=ledger.log.head(),
             projected=ledger.projector.position,
+            event_loop=type(asyncio.get_running_loop()).__module__,
         )
         try:
             yield

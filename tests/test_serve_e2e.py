@@ -155,6 +155,8 @@ def test_serve_append_read_stop_and_restart(tmp_path: Path) -> None:
     assert "timestamp" in appends[0]
     events = [line.get("event") for line in lines]
     assert "ledger open" in events
+    (opened,) = [line for line in lines if line.get("event") == "ledger open"]
+    assert opened["event_loop"] == "uvloop", "ledger serve runs on uvloop, a dependency"
     assert "ledger closed" in events
 
     snapshot = Path(f"{db}.snapshot")
