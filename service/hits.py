@@ -5,10 +5,12 @@ A projection answer is a function of its URL and the log position it was compute
 the current head needs none of Litestar's routing, parameter parsing, dependencies or
 response building: this layer sends the stored bytes at once. It sits inside the request
 log middleware (so a hit has its log line and `X-Request-ID`) and counts the hit in the
-Prometheus request metrics under its route, like any other request. Everything else (a
-miss, a view pinned by `at_position`, a body large enough to be compressed, any other
-method) goes on to Litestar unchanged. Installed only while reads are open: with
-`read_token_required` every read goes through the guard.
+Prometheus request metrics under its route, like any other request. Only the projection
+routes are looked up (a view pinned by `at_position` hits only while that is the head: the
+key holds the position); everything else (another route, a miss, a body large enough to be
+compressed, any method but GET, a store that fails to tell its head) goes on to Litestar
+unchanged, where its errors become problem details. Installed only while reads are open:
+with `read_token_required` every read goes through the guard.
 """
 
 from __future__ import annotations
@@ -21,9 +23,17 @@ from litestar.enums import ScopeType
 from litestar.status_codes import HTTP_200_OK, HTTP_304_NOT_MODIFIED
 from litestar.types import ASGIApp, Receive, Scope, Send
 
-from service.ledger import Ledger
+from service.ledger import CachedAnswer, Ledger
 from service.metrics import RequestMetrics
 from service.views import not_modified, send_encoded
+
+PROJECTION_PREFIXES: Final = (
+    "/v1/organizations",
+    "/v1/partnerships",
+    "/v1/capacity",
+    "/v1/timeline",
+)
+"""The routes whose answers `Ledger.answers` holds: no other path costs a look-up."""
 
 COMPRESSED_FROM: Final = 4096
 """Bodies from this size on are gzip-compressed (when asked for) by Litestar: not served here."""
@@ -35,12 +45,15 @@ def cached_answers_middleware(
     """Answer a GET from `ledger().answers` when its URL is cached at the head; else `app`."""
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == ScopeType.HTTP and scope["method"] == "GET":
+        if (
+            scope["type"] == ScopeType.HTTP
+            and scope["method"] == "GET"
+            and scope["path"].startswith(PROJECTION_PREFIXES)
+        ):
             current = ledger()
             if current is not None and current.ready:
                 started = time.perf_counter()
-                key = (scope["path"], scope["query_string"], current.log.head())
-                hit = current.answers.get(key)
+                hit = _hit(current, scope["path"], scope["query_string"])
                 if hit is not None and len(hit.body) < COMPRESSED_FROM:
                     status = (
                         HTTP_304_NOT_MODIFIED
@@ -53,3 +66,12 @@ def cached_answers_middleware(
         await app(scope, receive, send)
 
     return middleware
+
+
+def _hit(ledger: Ledger, path: str, query: bytes) -> CachedAnswer | None:
+    """The answer cached for the URL at the head; None on a miss or if the store fails."""
+    try:
+        head = ledger.log.head()
+    except Exception:  # noqa: BLE001 - Litestar's handlers report it, as problem details
+        return None
+    return ledger.answers.get((path, query, head))

@@ -54,7 +54,9 @@ class Projector:
             # The state just loaded lives on and holds no reference cycles: out of the
             # collector's generations, a full collection need not walk it again (at 50,000
             # events such a walk took about 0.1 s). Objects frozen are still freed when no
-            # longer referenced; only cycles among them would be kept.
+            # longer referenced; only cycles among them would be kept, so the garbage of the
+            # start-up is collected first.
+            gc.collect()
             gc.freeze()
 
     @property

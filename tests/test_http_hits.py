@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -110,6 +111,19 @@ class TestHits:
             assert client.get(PAIR, headers=reader).status_code == 200
             assert_problem(client.get(PAIR), 401)
 
+    def test_a_failing_store_is_a_problem_not_a_crash(self, fresh, monkeypatch) -> None:
+        """If the head cannot be read, reads answer as without the layer: problem details."""
+        client, _ = fresh
+        assert client.get(PAIR).status_code == 200
+
+        def broken() -> int:
+            msg = "disk I/O error"
+            raise sqlite3.OperationalError(msg)
+
+        monkeypatch.setattr(client.app.state.ledger.log, "head", broken)
+        assert client.get("/health/live").status_code == 200
+        assert_problem(client.get(PAIR), 500)
+
 
 class TestLayer:
     def test_a_cached_url_never_reaches_the_router(self, fresh) -> None:
@@ -154,3 +168,20 @@ class TestLayer:
         assert call("/v1/partnerships/nobody/else")[0]["status"] == 599
         assert call(PAIR, "HEAD")[0]["status"] == 599
         assert passed == ["/v1/partnerships/nobody/else", PAIR]
+        heads = 0
+        read_head = ledger.log.head
+
+        def counted() -> int:
+            nonlocal heads
+            heads += 1
+            return read_head()
+
+        ledger.log.head = counted
+        try:
+            for path in ("/health/live", "/v1/events", "/metrics"):
+                assert call(path)[0]["status"] == 599
+            assert heads == 0, "only projection routes are looked up"
+            assert call(PAIR)[0]["status"] == 200
+            assert heads == 1
+        finally:
+            del ledger.log.head
