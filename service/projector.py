@@ -11,6 +11,7 @@ from __future__ import annotations
 import gc
 import os
 import threading
+from itertools import islice
 from pathlib import Path
 
 import structlog
@@ -89,14 +90,15 @@ class Projector:
             return self.live.projections()
         with self._lock:
             live = self.live
-            head = self.events.head()
             events = self.events.iter_events(after=live.position)
             for event in events:
                 if not live.apply(event):
                     # a backdated event, a correction or a retraction: select again in memory
                     # with the rest of a short tail, or rebuild from the log after a long one
-                    short = live.position > 0 and head - event.position < MERGE_AT_MOST
-                    if not (short and live.merge([event, *events])):
+                    # (read no more of it than a short one holds)
+                    tail = [event, *islice(events, MERGE_AT_MOST)]
+                    short = live.position > 0 and len(tail) <= MERGE_AT_MOST
+                    if not (short and live.merge(tail)):
                         self._rebuild(live)
                     break
             self.live = live

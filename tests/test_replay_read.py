@@ -184,6 +184,37 @@ class TestProjectorMerges:
         finally:
             log.close()
 
+    @pytest.mark.parametrize(("after", "rebuilt"), [(1, False), (2, False), (3, True)])
+    def test_a_tail_longer_than_a_merge_is_rebuilt_from_the_log(
+        self, db_path: Path, monkeypatch: pytest.MonkeyPatch, after: int, rebuilt: bool
+    ) -> None:
+        """Live folding meets a backdated event: a short tail merges, a long one rebuilds."""
+        monkeypatch.setattr(projector, "MERGE_AT_MOST", 3)
+        log = SQLiteEventLog(db_path)
+        try:
+            log.append(seed_events())
+            live = Projector(log, None, 0)
+            live.catch_up()
+            first = log.read(limit=1)[0]
+            late = new_event(first.data, stream=first.stream, occurred_on="1999", source=FIX)
+            tail = [late] + [
+                new_event(first.data, stream=f"s-{n}", occurred_on="2030", source=FIX)
+                for n in range(after)
+            ]
+            log.append(tail)
+            rebuilds: list[int] = []
+            rebuild = Projector._rebuild
+
+            def counted(self: Projector, *args: Any) -> None:
+                rebuilds.append(log.head())
+                rebuild(self, *args)
+
+            monkeypatch.setattr(Projector, "_rebuild", counted)
+            assert answers(live.catch_up()) == answers(build(log.iter_events()))
+            assert bool(rebuilds) == rebuilt
+        finally:
+            log.close()
+
     def test_a_large_start_freezes_the_heap(
         self, history: SQLiteEventLog, monkeypatch: pytest.MonkeyPatch
     ) -> None:
