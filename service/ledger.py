@@ -40,8 +40,20 @@ def _count(result: AppendResult) -> AppendResult:
     return result
 
 
-def _count_error(error: LedgerError) -> None:
-    _outcome("conflict" if isinstance(error, ConflictError) else "error").inc()
+def _count_error(error: BaseException) -> None:
+    if isinstance(error, LedgerError):
+        _outcome("conflict" if isinstance(error, ConflictError) else "error").inc()
+
+
+def _count_outcome(done: asyncio.Future[AppendResult]) -> None:
+    """Count an awaited append's outcome, whether or not its request still waits for it."""
+    if done.cancelled():
+        return
+    error = done.exception()
+    if error is None:
+        _count(done.result())
+    else:
+        _count_error(error)
 
 
 class CachedAnswer(NamedTuple):
@@ -71,36 +83,28 @@ class Ledger:
         self.ready = True
         metrics.bind(self.log.head, lambda: self.projector.position)
 
-    def append(
-        self, batch: Sequence[NewEvent], expected_versions: Mapping[str, int] | None
-    ) -> AppendResult:
-        """Append through the log, counting the outcome."""
-        try:
-            result = self.log.append(batch, expected_versions)
-        except LedgerError as exc:
-            _count_error(exc)
-            raise
-        return _count(result)
-
     async def append_awaited(
         self, batch: Sequence[NewEvent], expected_versions: Mapping[str, int] | None
     ) -> AppendResult:
         """`append` for a request handler on the event loop: no thread waits for the commit.
 
         A log that can be awaited (SQLite) commits the batch with its group on its writer
-        thread; any other log's `append` runs in the loop's default executor.
+        thread; any other log's `append` runs in the loop's default executor. Once queued, a
+        batch is committed even if the request is cancelled (a client gone, a server past
+        its graceful-shutdown time): the outcome is counted when the commit ends, not when
+        the handler resumes, and a client that did not hear back retries with the same
+        `event_id`s (an idempotent replay answers with the original positions).
         """
-        try:
-            if self._awaitable is not None:
-                result = await self._awaitable.append_awaited(batch, expected_versions)
-            else:
-                loop = asyncio.get_running_loop()
-                call = partial(self.log.append, batch, expected_versions)
-                result = await loop.run_in_executor(None, call)
-        except LedgerError as exc:
-            _count_error(exc)
-            raise
-        return _count(result)
+        pending: asyncio.Future[AppendResult]
+        if self._awaitable is not None:
+            pending = asyncio.ensure_future(
+                self._awaitable.append_awaited(batch, expected_versions)
+            )
+        else:
+            call = partial(self.log.append, batch, expected_versions)
+            pending = asyncio.get_running_loop().run_in_executor(None, call)
+        pending.add_done_callback(_count_outcome)
+        return await asyncio.shield(pending)
 
     def close(self) -> None:
         """Finish the appends in flight, write a snapshot, close the store."""

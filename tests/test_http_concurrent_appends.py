@@ -6,25 +6,23 @@ import asyncio
 import re
 import time
 import uuid
-from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
+import msgspec
 import pytest
 from http_fixtures import bearer, build_app, init_ledger, make_token, org_event
+from test_awaitable import bounded
 
+from events.intake import parse_event
 from events.sqlite import SQLiteEventLog
 from service.ledger import Ledger
+from service.settings import Settings
 
 CLIENTS = 16
 BASE = "http://testserver"
 T = TypeVar("T")
-
-
-def bounded(work: Coroutine[Any, Any, T]) -> Coroutine[Any, Any, T]:
-    """The test's coroutine, failing (not hanging) if an answer never comes."""
-    return asyncio.wait_for(work, timeout=60)
 
 
 def _counter(metrics: str, outcome: str) -> float:
@@ -110,3 +108,66 @@ def test_sixteen_concurrent_posts_share_commits_and_answer_as_before(
         assert reopened.verify().ok
     finally:
         reopened.close()
+
+
+def test_a_cancelled_request_still_commits_and_is_counted(tmp_path: Path) -> None:
+    """A queued batch commits even if its request is cancelled; the outcome is counted."""
+    db = init_ledger(tmp_path / "ledger.db")
+    auth = bearer(make_token(db, "alice", "append"))
+    body = {"events": [org_event(event_id=str(uuid.uuid4()))]}
+
+    async def main() -> tuple[int, int, int, str, str]:
+        app = build_app(db)
+        transport = httpx.ASGITransport(app=app)
+        async with app.lifespan(), httpx.AsyncClient(transport=transport, base_url=BASE) as client:
+            log = app.state.ledger.log
+            before = (await client.get("/metrics")).text
+            head = log.head()
+            with log._writer._busy:
+                post = asyncio.ensure_future(client.post("/v1/events", json=body, headers=auth))
+                await _queued(log, 1)
+                post.cancel()
+            deadline = time.monotonic() + 10
+            after = before
+            while _counter(after, "appended") == _counter(before, "appended"):
+                assert time.monotonic() < deadline, "the cancelled append was never counted"
+                await asyncio.sleep(0.005)
+                after = (await client.get("/metrics")).text
+            stored = await client.get(f"/v1/events/{body['events'][0]['event_id']}")
+            return head, log.head(), stored.status_code, before, after
+
+    head, later, stored, before, after = asyncio.run(bounded(main()))
+    assert later == head + 1
+    assert stored == 200
+    assert _counter(after, "appended") - _counter(before, "appended") == 1
+
+
+class _Unawaitable:
+    """A log without `append_awaited` (as a backend that cannot be awaited would be)."""
+
+    def __init__(self, log: SQLiteEventLog) -> None:
+        self._log = log
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "append_awaited":
+            raise AttributeError(name)
+        return getattr(self._log, name)
+
+
+def test_a_log_that_cannot_be_awaited_appends_in_the_executor(tmp_path: Path) -> None:
+    """`Ledger.append_awaited` on such a log: the same answers, from the loop's executor."""
+    db = init_ledger(tmp_path / "ledger.db")
+    inner = SQLiteEventLog(db)
+    ledger = Ledger(Settings(database=str(db), snapshot_every=0), log=_Unawaitable(inner))
+
+    async def main() -> list[Any]:
+        batches = [[parse_event(msgspec.json.encode(org_event()))] for _ in range(4)]
+        return await asyncio.gather(*(ledger.append_awaited(b, None) for b in batches))
+
+    try:
+        head = inner.head()
+        results = asyncio.run(bounded(main()))
+        positions = sorted(r.events[0].position for r in results)
+        assert positions == list(range(head + 1, head + 5))
+    finally:
+        ledger.close()

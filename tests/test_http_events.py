@@ -24,6 +24,7 @@ from litestar import Litestar
 from litestar.testing import TestClient
 
 from events.seed import seed_events
+from service.controllers.events import ON_THE_LOOP
 
 COMMITTED_KEYS = {"event_id", "position", "stream", "stream_version", "recorded_at"}
 ENVELOPE_KEYS = {
@@ -87,6 +88,19 @@ class TestAppend:
         for committed in body["events"]:
             uuid.UUID(committed["event_id"])
             assert datetime.fromisoformat(committed["recorded_at"]).utcoffset() is not None
+
+    @pytest.mark.parametrize("size", [ON_THE_LOOP, ON_THE_LOOP + 1, 200])
+    def test_small_and_large_batches_validate_alike(self, client, auth, size) -> None:
+        """A batch on either side of `ON_THE_LOOP` appends whole, or is refused naming its field."""
+        before = head(client)
+        bad = [org_event() for _ in range(size)]
+        bad[size - 1]["occurred_on"] = "2024-02-30"
+        refused = assert_problem(post(client, auth, *bad), 422)
+        assert [e["path"] for e in refused["errors"]] == [f"$.events[{size - 1}].occurred_on"]
+        assert head(client) == before
+        response = post(client, auth, *[org_event() for _ in range(size)])
+        assert response.status_code == 201
+        assert response.json()["head"] == before + size
 
     def test_event_ids_chosen_by_the_client_are_kept(self, client, auth) -> None:
         """A client-chosen `event_id` is the id the ledger stores and answers."""
