@@ -226,11 +226,11 @@ def _plain_parts(batch: Sequence[NewEvent]) -> list[Parts] | None:
     A batch whose types do not match its data is not plain either: the general path says so.
     """
     parts: list[Parts] | None = getattr(batch, "parts", None)
-    if parts is None:
+    if parts is None or len(parts) != len(batch):
         return None
-    for event in batch:
+    for event, given in zip(batch, parts):  # noqa: B905 - the lengths are checked above
         kind = event.type
-        if kind in RECORD_TYPES or kind != event.data.TYPE:
+        if kind in RECORD_TYPES or kind != event.data.TYPE or given.encoded.event is not event:
             return None
     return parts
 
