@@ -198,6 +198,10 @@ def plan(  # noqa: PLR0913 - the state an append is planned against
     if len(set(ids)) != len(ids):
         msg = "an event_id appears twice in the batch"
         raise InvalidEvent(msg, "$.events")
+    plain = None if expected_versions else _plain_parts(batch)
+    if plain is not None and not lookup.stored(ids):
+        # nothing stored, nothing to check: the general path below would only place them
+        return _place(lookup, plain, {}, head=head, head_hash=head_hash, recorded_at=recorded_at)
     known = lookup.stored(ids + _targets(batch))
     parts = _parts(batch, _normalize_records(batch, known))
     encoded = [p.encoded for p in parts]
@@ -205,36 +209,66 @@ def plan(  # noqa: PLR0913 - the state an append is planned against
     if replay is not None:
         return replay
     versions = _check_versions(lookup, expected_versions)
-
     retracted: set[str] = set()
-    rows: list[Row] = []
-    committed: list[Committed] = []
-    recorded_json, moment = _json(recorded_at), _timestamp(recorded_at)
     for p in parts:
-        event = p.encoded.event
-        data = event.data
+        data = p.encoded.event.data
         if isinstance(data, EventRetracted):
             if data.retracts in retracted or lookup.retracted(data.retracts):
                 msg = f"event {data.retracts} is already retracted"
                 raise TargetConflict(msg)
             retracted.add(data.retracts)
+    return _place(lookup, parts, versions, head=head, head_hash=head_hash, recorded_at=recorded_at)
+
+
+def _plain_parts(batch: Sequence[NewEvent]) -> list[Parts] | None:
+    """The prepared parts of a batch of plain events (no correction or retraction), else None.
+
+    A batch whose types do not match its data is not plain either: the general path says so.
+    """
+    parts: list[Parts] | None = getattr(batch, "parts", None)
+    if parts is None or len(parts) != len(batch):
+        return None
+    for event, given in zip(batch, parts):  # noqa: B905 - the lengths are checked above
+        kind = event.type
+        if kind in RECORD_TYPES or kind != event.data.TYPE or given.encoded.event is not event:
+            return None
+    return parts
+
+
+def _place(  # noqa: PLR0913 - the state the rows are placed against
+    lookup: Lookup,
+    parts: list[Parts],
+    versions: dict[str, int],
+    *,
+    head: int,
+    head_hash: str,
+    recorded_at: str,
+) -> Plan:
+    """The rows of a checked batch at their places, and the answer."""
+    rows: list[Row] = []
+    committed: list[Committed] = []
+    recorded_json, moment = _json(recorded_at), _timestamp(recorded_at)
+    for p in parts:
+        event = p.encoded.event
         stream = event.stream
-        if stream not in versions:
-            versions[stream] = lookup.stream_version(stream)
-        versions[stream] += 1
+        version = versions.get(stream)
+        if version is None:
+            version = lookup.stream_version(stream)
+        version += 1
+        versions[stream] = version
         head += 1
         row = placed(
             p,
             event,
             position=head,
-            stream_version=versions[stream],
+            stream_version=version,
             recorded_at=recorded_at,
             recorded_json=recorded_json,
             prev_hash=head_hash,
         )
         head_hash = row.hash
         rows.append(row)
-        committed.append(Committed(event.event_id, head, stream, versions[stream], moment))
+        committed.append(Committed(event.event_id, head, stream, version, moment))
     return Plan(rows, AppendResult(head=head, events=tuple(committed)))
 
 

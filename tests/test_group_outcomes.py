@@ -135,6 +135,18 @@ def records_of_an_event_earlier_in_the_group(stored: list[NewEvent]) -> list[Bat
     ]
 
 
+def plain_batches_around_a_mismatched_type(stored: list[NewEvent]) -> list[Batch]:
+    """Plain batches (placed without the record checks) around one the general path refuses."""
+    new = make_new_event("a")
+    mismatched = msgspec.structs.replace(make_new_event("b"), type="event_retracted")
+    return [
+        ([new, make_new_event("b")], None),
+        ([mismatched], None),
+        ([make_new_event("a"), make_new_event("a")], None),
+        ([copy(new)], None),
+    ]
+
+
 SCENARIOS = [
     fresh_only,
     a_retry_among_new,
@@ -144,6 +156,7 @@ SCENARIOS = [
     the_same_new_event_twice,
     a_retraction_of_a_stored_event_then_its_retry,
     records_of_an_event_earlier_in_the_group,
+    plain_batches_around_a_mismatched_type,
 ]
 
 

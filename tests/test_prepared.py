@@ -128,3 +128,18 @@ class TestThroughTheLog:
         defaults = {"aliases": [], "country": None, "kind": None, "parent": None}
         assert replacement == {**given, **defaults}
         assert fresh_log.verify().ok
+
+    def test_a_prepared_batch_changed_after_preparing_stores_its_own_events(
+        self, fresh_log: SQLiteEventLog
+    ) -> None:
+        """Plain events are placed from their prepared parts only while those are theirs."""
+        batch = prepare_batch([make_new_event("s"), make_new_event("s")])
+        assert batch is not None
+        replaced = make_new_event("t")
+        batch[1] = replaced
+        result = fresh_log._writer.append(batch, None)
+        assert [c.event_id for c in result.events] == [batch[0].event_id, replaced.event_id]
+        stored = fresh_log.get(replaced.event_id)
+        assert stored is not None
+        assert stored.stream == "t"
+        assert fresh_log.verify().ok
