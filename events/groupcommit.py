@@ -155,6 +155,7 @@ class GroupCommitter:
         self._lock = threading.Lock()  # guards _closed and _queued
         self._queued = 0  # items put on the queue that the writer thread has not finished
         self._busy = threading.Lock()  # held by whoever is using the connection
+        self._in_hand: list[AppendRequest | Job[Any] | _Stop] = []  # taken off the queue, not done
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
@@ -223,8 +224,35 @@ class GroupCommitter:
         told_later: list[AppendRequest] = []  # committed; told once the next group is staged
         try:
             self._loop(told_later)
+        except BaseException as exc:
+            self._stopped(exc)
+            raise
         finally:
             _deliver(told_later)
+
+    def _stopped(self, error: BaseException) -> None:
+        """The writer thread died: refuse new work, and fail all that still waits in the queue.
+
+        Nothing in the loop is expected to raise (a group's own errors go to its callers);
+        should anything, no append or job may wait forever for a thread that is gone.
+        """
+        with self._lock:
+            self._closed = True
+        failure = StoreError(f"the event log's writer stopped: {error!r}")
+        items, self._in_hand = self._in_hand, []
+        while True:
+            try:
+                items.append(self._queue.get_nowait())
+            except queue.Empty:
+                break
+        waiting: list[AppendRequest] = []
+        for item in items:
+            if isinstance(item, AppendRequest):
+                item.future.set_exception(failure)  # no-op for one committed already
+                waiting.append(item)
+            elif isinstance(item, Job) and not item.future.done():
+                item.future.set_exception(failure)
+        _deliver(waiting)
 
     def _loop(self, told_later: list[AppendRequest]) -> None:
         pending: AppendRequest | Job[Any] | _Stop | None = None
@@ -239,12 +267,15 @@ class GroupCommitter:
                     item = self._queue.get()
             if isinstance(item, _Stop):
                 return
+            self._in_hand = [item]
             if isinstance(item, Job):
                 _deliver(told_later)
                 self._run_job(item)
                 continue
             group, pending = self._gather(item)
+            self._in_hand = [*group] if pending is None else [*group, pending]
             self._commit(group, told_later)
+            self._in_hand = [] if pending is None else [pending]
 
     def _gather(self, first: AppendRequest) -> tuple[list[AppendRequest], Job[Any] | _Stop | None]:
         """The appends queued behind `first`, and the job or stop that ended the group."""

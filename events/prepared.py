@@ -71,12 +71,17 @@ class PreparedBatch(list[NewEvent]):
         self.parts = [parts_of(event) for event in self]
 
 
-def prepare_batch(events: Iterable[NewEvent]) -> PreparedBatch | None:
-    """The batch with its parts, or None if they cannot be computed here (the writer will try)."""
+def prepare_batch(events: Iterable[NewEvent]) -> list[NewEvent]:
+    """The batch with its parts (a `PreparedBatch`), else as a plain list.
+
+    A batch whose parts cannot be computed here (not a `NewEvent`, say) goes to the writer
+    as it is, which reports it as before.
+    """
+    batch = events if isinstance(events, list) else list(events)  # an iterator is read once
     try:
-        return PreparedBatch(events)
-    except Exception:  # noqa: BLE001 - not a NewEvent, say: the writer reports it as before
-        return None
+        return PreparedBatch(batch)
+    except Exception:  # noqa: BLE001 - reported by the writer, with the batch as given
+        return batch
 
 
 def placed(  # noqa: PLR0913 - the ledger-set fields of a row

@@ -135,7 +135,7 @@ class SQLiteEventLog:
         The batch's canonical bytes and hashes that do not depend on its place are computed
         here, on the caller's thread, before it queues (`events.prepared`).
         """
-        return self._writer.append(prepare_batch(events) or events, expected_versions)
+        return self._writer.append(prepare_batch(events), expected_versions)
 
     async def append_awaited(
         self, events: Sequence[NewEvent], expected_versions: Mapping[str, int] | None = None
@@ -145,9 +145,7 @@ class SQLiteEventLog:
         The same guarantees (it returns once its group's commit is durable); no thread
         waits for it, and the batch is never committed on the caller's (the loop's) thread.
         """
-        return await append_awaited(
-            self._writer, prepare_batch(events) or events, expected_versions
-        )
+        return await append_awaited(self._writer, prepare_batch(events), expected_versions)
 
     def _commit_group(self, group: list[AppendRequest], ready: Ready | None) -> None:
         """Commit a group, first assuming nothing stored is in its way (nearly always so).

@@ -159,3 +159,32 @@ class TestAwaitedAppend:
         outcome.set_exception(StoreError("late"))
         outcome.deliver()
         outcome.wake()  # no exception
+
+
+class TestWriterFailure:
+    @pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+    def test_a_writer_that_dies_fails_what_waits_instead_of_hanging(
+        self, log: SQLiteEventLog, make_event: MakeEvent, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """If the writer thread ever died, its appends fail with a `StoreError`, none hangs."""
+        writer = log._writer
+
+        def broken(*_: Any) -> None:
+            msg = "boom"
+            raise RuntimeError(msg)
+
+        monkeypatch.setattr(writer, "_commit", broken)
+
+        async def main() -> list[Any]:
+            with writer._busy:  # both queue behind a commit in progress
+                first = asyncio.ensure_future(log.append_awaited([make_event("a")]))
+                second = asyncio.ensure_future(log.append_awaited([make_event("b")]))
+                await asyncio.sleep(0.05)
+            return await asyncio.gather(first, second, return_exceptions=True)
+
+        outcomes = asyncio.run(bounded(main()))
+        assert [type(o) for o in outcomes] == [StoreError, StoreError]
+        assert "writer stopped" in str(outcomes[0])
+        with pytest.raises(StoreError, match="closed"):
+            log.append([make_event("c")])
+        assert log.head() == 0

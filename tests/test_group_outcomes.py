@@ -42,7 +42,7 @@ def commit(
 
     With `assume_new` False: one attempt, its ids read first, as every group was before.
     """
-    requests = [AppendRequest(prepare_batch(b) or b, versions) for b, versions in batches]
+    requests = [AppendRequest(prepare_batch(b), versions) for b, versions in batches]
     if assume_new is None:
         log._commit_group(requests, None)
     else:
@@ -255,7 +255,7 @@ class TestAnotherWriter:
         try:
             log.append([make_new_event("s")])
             holder = self.hold_write_lock(log.path, 0.3)
-            request = AppendRequest(prepare_batch([make_new_event("s")]) or [], None)
+            request = AppendRequest(prepare_batch([make_new_event("s")]), None)
             log._commit_group([request], lambda: told.append(True))
             holder.join()
             request.future.deliver()
@@ -268,7 +268,7 @@ class TestAnotherWriter:
         """The writer thread's zero busy timeout does not leak into an inline append."""
         log = SQLiteEventLog(tmp_path / "locked.db")
         try:
-            request = AppendRequest(prepare_batch([make_new_event("s")]) or [], None)
+            request = AppendRequest(prepare_batch([make_new_event("s")]), None)
             log._commit_group([request], lambda: None)
             request.future.deliver()
             request.future.result()

@@ -104,9 +104,13 @@ class TestThroughTheLog:
     def test_a_batch_that_cannot_be_prepared_still_fails_as_before(
         self, fresh_log: SQLiteEventLog
     ) -> None:
-        assert prepare_batch([object()]) is None  # type: ignore[list-item]
+        unprepared = prepare_batch([object()])  # type: ignore[list-item]
+        assert not isinstance(unprepared, PreparedBatch)
+        assert len(unprepared) == 1
         with pytest.raises(StoreError):
             fresh_log.append([object()])  # type: ignore[list-item]
+        with pytest.raises(StoreError):  # an iterator is read once: the writer still sees it
+            fresh_log.append(e for e in [object()])  # type: ignore[arg-type, misc]
         assert fresh_log.head() == 0
 
     def test_a_correction_is_stored_as_normalized_not_as_prepared(
@@ -119,7 +123,7 @@ class TestThroughTheLog:
             "s", data=EventCorrected(corrects=first.event_id, replacement=given, reason="typo")
         )
         batch = prepare_batch([correction])
-        assert batch is not None
+        assert isinstance(batch, PreparedBatch)
         assert b'"aliases"' not in batch.parts[0].encoded.data
         fresh_log.append([correction])
         stored = fresh_log.get(correction.event_id)
@@ -134,7 +138,7 @@ class TestThroughTheLog:
     ) -> None:
         """Plain events are placed from their prepared parts only while those are theirs."""
         batch = prepare_batch([make_new_event("s"), make_new_event("s")])
-        assert batch is not None
+        assert isinstance(batch, PreparedBatch)
         replaced = make_new_event("t")
         batch[1] = replaced
         result = fresh_log._writer.append(batch, None)
