@@ -4,7 +4,10 @@ Each append is acknowledged only after its group's commit returns. An append tha
 nothing queued and nothing committing is committed at once on its caller's thread: a lone
 writer pays no thread hand-off. Otherwise it joins the queue of the writer thread, which
 commits everything waiting at that moment as one group. Either way only one group (or job)
-at a time holds the connection.
+at a time holds the connection. A caller that must not block (an event loop) `submit`s its
+request instead: always queued, never committed on its thread, and told through its
+`Outcome` (`deliver`, then `wake` once the whole group is delivered: see
+`events.awaitable`, which wakes a loop once per group).
 
 Under load the writer tells a committed group's callers only once the next group is staged,
 just before that group's COMMIT: they wake up and queue their next appends while the disk
@@ -191,23 +194,22 @@ class GroupCommitter:
         wakes the caller its own way (see `events.awaitable`) learns of it without a thread
         waiting.
         """
-        with self._lock:
-            if self._closed:
-                msg = "the event log is closed"
-                raise StoreError(msg)
-            self._queued += 1
-            self._queue.put(request)
+        self._put(request)
 
     def call(self, fn: Callable[[], T]) -> T:
         """Run `fn` on the writer thread, alone, and return its result."""
         job: Job[T] = Job(fn)
+        self._put(job)
+        return job.future.result()
+
+    def _put(self, item: AppendRequest | Job[Any]) -> None:
+        """Queue an item for the writer thread; `StoreError` once the log is closed."""
         with self._lock:
             if self._closed:
                 msg = "the event log is closed"
                 raise StoreError(msg)
             self._queued += 1
-            self._queue.put(job)
-        return job.future.result()
+            self._queue.put(item)
 
     def close(self) -> None:
         """Commit what is queued, then stop the thread."""
