@@ -18,18 +18,16 @@ from pathlib import Path
 from typing import Any, Literal
 
 from events.awaitable import append_awaited
-from events.codec import GENESIS, decode
+from events.codec import GENESIS
 from events.envelope import AppendResult, Event, NewEvent, VerifyResult
-from events.errors import ChainBroken, InvalidEvent, LedgerError, NotALedger, StoreError
+from events.errors import LedgerError, NotALedger, StoreError
 from events.groupcommit import AppendRequest, GroupCommitter, Ready
 from events.log import Progress
-from events.planner import target_of
 from events.prepared import prepare_batch
 from events.replay import REPLAY_COLUMNS, Replayed, replayed
-from events.rows import EXPORTED, SELECT_COLUMNS, Row, check, export_line, row_from_export, to_event
+from events.rows import SELECT_COLUMNS, Row, check, export_line, to_event
 from events.sqlite_group import (
     BUSY_TIMEOUT_MS,
-    INSERT,
     BusyTimeout,
     GroupLookup,
     Staged,
@@ -38,12 +36,12 @@ from events.sqlite_group import (
     now_text,
     stage,
 )
+from events.sqlite_import import insert_export
 from events.sqlite_schema import prepare
 
 Synchronous = Literal["FULL", "NORMAL", "EXTRA"]
 _SYNC_LEVEL = {"NORMAL": 1, "FULL": 2, "EXTRA": 3}
 _REPLAY_SELECT = ", ".join(REPLAY_COLUMNS)
-_CHUNK = 500
 _MAX_CACHED_STREAMS = 100_000
 
 
@@ -351,37 +349,15 @@ class SQLiteEventLog:
         if self._load_head(conn)[0] != 0:
             msg = "import needs an empty ledger; this one holds events"
             raise StoreError(msg)
-        prev, expected = GENESIS, 1
-        last_recorded = ""
         conn.execute("BEGIN IMMEDIATE")
         try:
-            batch: list[tuple[Any, ...]] = []
-            for number, line in enumerate(lines, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    row = row_from_export(decode(line, EXPORTED))
-                    to_event(row)  # the payload must still decode
-                except InvalidEvent as exc:
-                    msg = f"line {number}: {exc}"
-                    raise InvalidEvent(msg, exc.path) from None
-                reason = check(row, expected, prev)
-                if reason is not None:
-                    raise ChainBroken(expected, f"line {number}: {reason}")  # noqa: TRY301 - rolls back below
-                batch.append((*row, target_of(row)))
-                prev, expected, last_recorded = row.hash, expected + 1, row.recorded_at
-                if len(batch) >= _CHUNK:
-                    conn.executemany(INSERT, batch)
-                    batch.clear()
-                if progress is not None:
-                    progress(1)
-            conn.executemany(INSERT, batch)
+            head = insert_export(conn, lines, progress)
             conn.execute("COMMIT")
         except BaseException:
             self._rollback()
             raise
-        self._head, self._head_hash, self._last_recorded = expected - 1, prev, last_recorded
-        return expected - 1
+        self._head, self._head_hash, self._last_recorded = head
+        return head[0]
 
     def backup(self, path: Path, progress: Progress | None = None) -> None:
         """SQLite's online backup into a new file at `path`."""

@@ -19,7 +19,8 @@ from events.payloads import RECORD_TYPES, EventRetracted
 from events.planner import STORED_COLUMNS, Stored, plan, target_of
 from events.rows import SELECT_COLUMNS, Row
 
-_CHUNK = 500
+CHUNK = 500
+"""Ids or streams asked about in one query, rows inserted in one `executemany`."""
 BUSY_TIMEOUT_MS = 10_000
 INSERT = f"INSERT INTO events ({SELECT_COLUMNS}, target) VALUES ({', '.join('?' * 16)})"  # noqa: S608 - constant columns
 
@@ -81,8 +82,8 @@ class GroupLookup:
     def _select(self, event_ids: Sequence[str]) -> dict[str, Stored]:
         found: dict[str, Stored] = {}
         unique = list(dict.fromkeys(event_ids))
-        for start in range(0, len(unique), _CHUNK):
-            chunk = unique[start : start + _CHUNK]
+        for start in range(0, len(unique), CHUNK):
+            chunk = unique[start : start + CHUNK]
             marks = ",".join("?" * len(chunk))
             sql = f"SELECT {STORED_COLUMNS} FROM events WHERE event_id IN ({marks})"  # noqa: S608 - only placeholders
             for row in self.conn.execute(sql, chunk):
@@ -92,8 +93,8 @@ class GroupLookup:
     def _versions(self, streams: Sequence[str]) -> dict[str, int]:
         # one max() per stream, each a seek on the (stream, stream_version) index
         versions: dict[str, int] = {}
-        for start in range(0, len(streams), _CHUNK):
-            chunk = streams[start : start + _CHUNK]
+        for start in range(0, len(streams), CHUNK):
+            chunk = streams[start : start + CHUNK]
             values = ",".join(["(?)"] * len(chunk))
             sql = (
                 f"WITH s(name) AS (VALUES {values}) SELECT name, "  # noqa: S608 - only placeholders
