@@ -112,7 +112,7 @@ _wakers_lock = threading.Lock()
 
 
 def waker_for(loop: asyncio.AbstractEventLoop) -> LoopWaker:
-    """The waker of a loop (one per running loop; those of closed loops are dropped)."""
+    """The waker of a loop (one per loop; closed loops are dropped when a new loop asks)."""
     waker = _wakers.get(loop)
     if waker is None:
         with _wakers_lock:

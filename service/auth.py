@@ -46,6 +46,10 @@ async def require_scope(request: Request[Any, Any, Any]) -> None:
     guard: it runs at the same point (before the body is read or validated), but Litestar
     copies the route handler for every guard call, a cost each append would pay. Async, so
     it runs on the event loop; the token lookup is one indexed SQLite read.
+
+    Unlike guards, `before_request` hooks do not stack: the one nearest the handler wins.
+    A route that sets a hook of its own must call this one first; a route without this
+    hook never reaches `principal()`'s token (it fails closed, with a 500, writing nothing).
     """
     needed = request.route_handler.opt["scope"]
     info = authenticate(request)
