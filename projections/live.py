@@ -41,7 +41,10 @@ class Live:
 
     `frontier` is the sort key of the last event folded; `position` the highest position
     seen. Call `apply`, `merge` and `rebuild` from one thread at a time; a `Projections`
-    taken with `projections()` keeps answering for the state it was taken at.
+    taken with `projections()` keeps answering for the state it was taken at. `projections`
+    may be called from other threads meanwhile: it reads the state, its count of facts and
+    its position as one `_mark`, set in one assignment once a change is complete, so an
+    answer never pairs a fact with a position that does not cover it.
     """
 
     def __init__(
@@ -58,7 +61,8 @@ class Live:
         self._frontier = frontier
         self._records = list(records)
         self._withheld = {fact.event_id: fact for fact in withheld}
-        self._published: Projections | None = None
+        self._mark = (self._state, len(self._state.facts), position)
+        self._published: tuple[tuple[FoldState, int, int], Projections] | None = None
 
     @property
     def state(self) -> FoldState:
@@ -98,7 +102,7 @@ class Live:
         fold_fact(self._state, fact_of(event))
         self._frontier = key
         self._position = max(self._position, event.position)
-        self._published = None
+        self._mark = (self._state, len(self._state.facts), self._position)
         return True
 
     def merge(self, events: Sequence[Event]) -> bool:
@@ -166,13 +170,15 @@ class Live:
         self._frontier = selection.frontier
         self._records = selection.records
         self._withheld = {fact.event_id: fact for fact in selection.withheld}
-        self._published = None
+        self._mark = (state, len(state.facts), self._position)
 
     def projections(self) -> Projections:
         """The answers of the current state (the same object until the state changes)."""
+        mark = self._mark
         published = self._published
-        if published is None:
-            published = self._published = Projections(
-                self._state, count=len(self._state.facts), position=self._position
-            )
-        return published
+        if published is not None and published[0] is mark:
+            return published[1]
+        state, count, position = mark
+        answers = Projections(state, count=count, position=position)
+        self._published = (mark, answers)
+        return answers

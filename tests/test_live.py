@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from decimal import Decimal
 
 import msgspec
@@ -134,3 +136,42 @@ class TestProjectionsOfLive:
         assert taken.digests() == build(HISTORY[:2]).digests()
         assert len(taken.timeline()) == 2
         assert taken.position == 2
+
+
+class TestConcurrentReaders:
+    def test_a_reader_never_sees_a_fact_its_position_does_not_cover(self):
+        """`projections()` from another thread while `apply` folds: each answer is consistent."""
+        count = 3000
+        events = [
+            ev(n, OrganizationRegistered(id=f"o{n}", name=f"O{n}"), f"{2000 + n // 365}")
+            for n in range(1, count + 1)
+        ]
+        events.sort(key=lambda e: (e.occurred_on, e.sequence or 0, e.event_id))
+        events = [msgspec.structs.replace(e, position=n) for n, e in enumerate(events, 1)]
+        live = Live()
+        done = threading.Event()
+        bad: list[tuple[int, int]] = []
+        seen = 0
+
+        def read() -> None:
+            nonlocal seen
+            deadline = time.monotonic() + 30
+            while not done.is_set() and time.monotonic() < deadline:
+                proj = live.projections()
+                facts = proj._state.facts[: proj._count]
+                highest = max((fact.position for fact in facts), default=0)
+                if highest != proj.position:
+                    bad.append((highest, proj.position))
+                seen += 1
+
+        reader = threading.Thread(target=read)
+        reader.start()
+        try:
+            for event in events:
+                assert live.apply(event)
+        finally:
+            done.set()
+            reader.join()
+        assert seen > 0
+        assert bad == []
+        assert live.projections().position == count
