@@ -19,11 +19,7 @@ def _json(event: object, **_options: object) -> str:
 
 
 def _shared(logger: structlog.PrintLogger) -> Callable[..., structlog.PrintLogger]:
-    """A logger factory handing out one logger, built once.
-
-    Bound loggers are not cached (tests capture logs), so every log call asks the factory
-    for a logger; `PrintLoggerFactory` would build a new one each time.
-    """
+    """A logger factory handing out one logger, built once (not one per call)."""
     return lambda *_args: logger
 
 
@@ -38,7 +34,12 @@ _LEVELS = {
 def configure_logging(
     level: str = "info", fmt: Literal["auto", "json", "console"] = "auto"
 ) -> None:
-    """Configure structlog for the whole process (the service and the command line)."""
+    """Configure structlog for the process that serves the app (`create_app`).
+
+    Loggers are cached on first use, as structlog advises for production: a request's log
+    line then skips re-assembling its logger (about 4 µs of 25 on a cached GET). Tests
+    build the app with `configure_logs=False`, so `capture_logs` still sees every line.
+    """
     console = fmt == "console" or (fmt == "auto" and sys.stdout.isatty())
     renderer: structlog.typing.Processor = (
         structlog.dev.ConsoleRenderer()
@@ -56,5 +57,5 @@ def configure_logging(
         ],
         wrapper_class=structlog.make_filtering_bound_logger(_LEVELS.get(level, logging.INFO)),
         logger_factory=_shared(structlog.PrintLogger(sys.stdout)),
-        cache_logger_on_first_use=False,
+        cache_logger_on_first_use=True,
     )
