@@ -22,7 +22,7 @@ from events.envelope import Event
 from events.errors import InvalidEvent
 from events.payloads import AnyPayload, EventCorrected, EventRetracted
 from events.replay import Replayed
-from projections.state import FACT_TYPES, Fact, SortKey, sort_key
+from projections.state import FACT_TYPES, Fact, SortKey, scan_order, sort_key
 
 
 class ViewSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -234,17 +234,9 @@ def apply_records(
 
 def in_valid_time_order(facts: list[Fact]) -> SortKey | None:
     """Sort facts by valid time in place (cheap when they already are); the last key or None."""
-    previous: SortKey | None = None
-    for fact in facts:
-        occurred_on = fact.occurred_on
-        size = len(occurred_on)
-        start = occurred_on if size == 10 else occurred_on + ("-01" if size == 7 else "-01-01")
-        key = (start, fact.sequence or 0, fact.event_id)
-        if previous is not None and key < previous:
-            break
-        previous = key
-    else:
-        return previous
+    ordered, last = scan_order(facts, strict=False)
+    if ordered:
+        return last
     facts.sort(key=sort_key)
     return sort_key(facts[-1])
 

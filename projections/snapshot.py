@@ -24,7 +24,7 @@ from events.upcasters import current_version
 from projections.gcpause import paused_gc
 from projections.live import Live
 from projections.selection import RECORD_CLASSES, Record
-from projections.state import FACT_TYPES, Fact, SortKey, fold_all
+from projections.state import FACT_TYPES, Fact, SortKey, fold_all, scan_order
 
 SNAPSHOT_VERSION: Final = 3
 """The snapshot format; bump it on any change of the fold state's schema."""
@@ -149,13 +149,5 @@ def load_snapshot(data: bytes) -> Live | None:
 
 def _in_order(facts: list[Fact], frontier: SortKey | None) -> bool:
     """Whether the facts are in strictly increasing valid-time order, the last at `frontier`."""
-    previous: SortKey | None = None
-    for fact in facts:
-        occurred_on = fact.occurred_on
-        size = len(occurred_on)
-        start = occurred_on if size == 10 else occurred_on + ("-01" if size == 7 else "-01-01")
-        key = (start, fact.sequence or 0, fact.event_id)
-        if previous is not None and key <= previous:
-            return False
-        previous = key
-    return previous == frontier
+    ordered, last = scan_order(facts, strict=True)
+    return ordered and last == frontier

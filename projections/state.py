@@ -109,6 +109,24 @@ def sort_key(event: Event | Fact) -> SortKey:
     return (period_start_text(event.occurred_on), event.sequence or 0, event.event_id)
 
 
+def scan_order(facts: Iterable[Fact], *, strict: bool) -> tuple[bool, SortKey | None]:
+    """Whether facts are in valid-time order (`strict`: no two equal keys), and the last key.
+
+    The last key is that of the last fact scanned (the first out of order, if any). The
+    key of `sort_key` is built inline: this runs over every fact of a replay or snapshot.
+    """
+    previous: SortKey | None = None
+    for fact in facts:
+        occurred_on = fact.occurred_on
+        size = len(occurred_on)
+        start = occurred_on if size == 10 else occurred_on + ("-01" if size == 7 else "-01-01")
+        key = (start, fact.sequence or 0, fact.event_id)
+        if previous is not None and (key <= previous if strict else key < previous):
+            return False, key
+        previous = key
+    return True, previous
+
+
 class FoldState(msgspec.Struct, kw_only=True):
     """What the folds keep: the facts in valid-time order and indexes into that list.
 
