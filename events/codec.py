@@ -27,7 +27,7 @@ _DECODERS: dict[str, msgspec.json.Decoder[Any]] = {
     name: msgspec.json.Decoder(cls) for name, cls in PAYLOAD_TYPES.items()
 }
 
-_AT = re.compile(r"^(?P<msg>.*?)(?: - at `(?P<path>\$[^`]*)`)?$", re.DOTALL)
+_AT = re.compile(r"^(?P<msg>.*?)(?: - at (?:`key` in )?`(?P<path>\$[^`]*)`)?$", re.DOTALL)
 _FIELD_PREFIX = re.compile(r"^(?P<field>[a-z_]+): (?P<msg>.*)$", re.DOTALL)
 _NAMED_FIELD = re.compile(
     r"^Object (?:missing required|contains unknown) field `(?P<field>[^`]+)`$"

@@ -6,7 +6,6 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 
 import anyio
-import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.exceptions import ClientException, NotFoundException
@@ -14,39 +13,16 @@ from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
-from events.envelope import NewEvent
 from events.errors import InvalidEvent
-from events.intake import parse_event
 from events.log import EventLog
 from service.auth import principal, require_scope
+from service.batch import BatchDTO, BatchIn, events_of
 from service.ledger import Ledger
 from service.problems import invalid, problem_responses
-from service.schemas import AppendAnswer, AppendBody, EventBody, EventOut, EventPage, event_out
-
-
-def _new_event(body: EventBody, recorded_by: str) -> NewEvent:
-    """Validate exactly as the command line does: the same decoder, the same paths."""
-    return parse_event(msgspec.json.encode(body), recorded_by)
-
+from service.schemas import AppendAnswer, EventOut, EventPage, event_out
 
 ON_THE_LOOP = 32
 """A batch of more events is validated in a worker thread: 1,000 events take tens of ms."""
-
-
-def _validated(bodies: list[EventBody], subject: str) -> list[NewEvent]:
-    """The batch's new events; 422 naming every bad field's path, or an empty batch."""
-    errors: list[InvalidEvent] = []
-    batch: list[NewEvent] = []
-    for index, body in enumerate(bodies):
-        try:
-            batch.append(_new_event(body, subject))
-        except InvalidEvent as exc:
-            errors.append(exc.under(f"$.events[{index}]"))
-    if errors:
-        raise invalid(errors)
-    if not batch:
-        raise invalid([InvalidEvent("a batch holds at least one event", "$.events")])
-    return batch
 
 
 class EventsController(Controller):
@@ -61,6 +37,8 @@ class EventsController(Controller):
         summary="Append a batch of events atomically",
         opt={"scope": "append"},
         before_request=require_scope,
+        dto=BatchDTO,
+        return_dto=None,
         status_code=HTTP_201_CREATED,
         responses={
             200: ResponseSpec(AppendAnswer, description="An idempotent replay: the first places"),
@@ -70,7 +48,7 @@ class EventsController(Controller):
     async def append(
         self,
         request: Request[Any, Any, Any],
-        data: JSONBody[AppendBody],
+        data: JSONBody[BatchIn],
     ) -> Response[AppendAnswer]:
         """Append every event of the batch or none; 201 with positions, 200 for a replay.
 
@@ -96,9 +74,9 @@ class EventsController(Controller):
             )
         subject = principal(request).subject
         if len(data.events) > ON_THE_LOOP:
-            batch = await anyio.to_thread.run_sync(_validated, data.events, subject)
+            batch = await anyio.to_thread.run_sync(events_of, data, subject)
         else:
-            batch = _validated(data.events, subject)
+            batch = events_of(data, subject)
         result = await ledger.append_awaited(batch, data.expected_versions)
         answer = AppendAnswer(
             head=result.head, events=list(result.events), replayed=result.replayed

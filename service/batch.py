@@ -1,0 +1,126 @@
+"""The body of `POST /v1/events`, decoded once from its bytes.
+
+The batch's own fields are decoded into `BatchIn`, each event kept as its raw JSON; each
+event is then decoded once, by the decoder `ledger append` uses (`events.intake`), from
+those very bytes. Nothing is decoded into Python values and encoded again on the way, so a
+money amount sent as a JSON number keeps every digit (`1.10` stays `1.10`; through a float
+it was `1.1`, and `12345678901234567890.12` lost its cents), and every event's bad fields
+are named, whichever event they are in.
+
+The route (through `BatchDTO`, Litestar's own hook for decoding a body) and the fast path
+of `service.fastpost` share these functions, so both accept exactly the same batches and
+build exactly the same events from them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import TYPE_CHECKING, Annotated, Any
+
+import msgspec
+from litestar.dto import AbstractDTO
+from litestar.exceptions import ClientException
+from litestar.typing import FieldDefinition
+from msgspec import Meta
+
+from events.codec import invalid_from
+from events.envelope import NewEvent, StreamName
+from events.errors import InvalidEvent
+from events.intake import parse_event
+from service.problems import invalid
+from service.schemas import AppendBody
+
+if TYPE_CHECKING:
+    from litestar._openapi.schema_generation import SchemaCreator
+    from litestar.dto._backend import DTOBackend
+    from litestar.openapi.spec import Reference, Schema
+
+
+class BatchIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """`AppendBody` with each event still raw JSON: what a batch is before its events."""
+
+    events: list[msgspec.Raw]
+    expected_versions: dict[StreamName, Annotated[int, Meta(ge=0)]] | None = None
+
+
+_BATCH = msgspec.json.Decoder(BatchIn)
+
+
+def decode_batch(body: bytes) -> BatchIn:
+    """The batch's own fields: 400 if the body is not JSON, 422 naming a bad field's path."""
+    try:
+        return _BATCH.decode(body)
+    except msgspec.ValidationError as exc:  # a subclass of DecodeError: JSON, not a batch
+        raise invalid([invalid_from(exc)]) from None
+    except msgspec.DecodeError as exc:
+        raise ClientException(status_code=400, detail=str(exc)) from None
+
+
+def events_of(batch: BatchIn, subject: str) -> list[NewEvent]:
+    """Every event of the batch, validated; 422 naming every bad field of every event.
+
+    `subject` (the token's) becomes each event's `metadata.recorded_by`.
+    """
+    errors: list[InvalidEvent] = []
+    events: list[NewEvent] = []
+    for index, raw in enumerate(batch.events):
+        try:
+            events.append(parse_event(raw, subject))
+        except InvalidEvent as exc:
+            errors.append(exc.under(f"$.events[{index}]"))
+    if errors:
+        raise invalid(errors)
+    if not events:
+        raise invalid([InvalidEvent("a batch holds at least one event", "$.events")])
+    return events
+
+
+class BatchDTO(AbstractDTO[BatchIn]):
+    """Litestar's body hook for the append route: `decode_batch` on the body's bytes.
+
+    Litestar would otherwise decode the body into Python values and convert those into the
+    handler's type, a second pass over the batch. The OpenAPI document still describes the
+    wire shape, `AppendBody`.
+    """
+
+    @classmethod
+    def generate_field_definitions(cls, model_type: type[Any]) -> Generator[Any, None, None]:
+        """No transfer model: nothing to generate."""
+        del model_type
+        yield from ()
+
+    @classmethod
+    def detect_nested_field(cls, field_definition: FieldDefinition) -> bool:
+        """No transfer model: nothing is nested."""
+        del field_definition
+        return False
+
+    @classmethod
+    def create_for_field_definition(
+        cls,
+        field_definition: FieldDefinition,
+        handler_id: str,
+        backend_cls: type[DTOBackend] | None = None,
+    ) -> None:
+        """No backend to build: `decode_bytes` decodes by itself."""
+        del field_definition, handler_id, backend_cls
+
+    @classmethod
+    def create_openapi_schema(
+        cls, field_definition: FieldDefinition, handler_id: str, schema_creator: SchemaCreator
+    ) -> Reference | Schema:
+        """The request body as clients send it: `AppendBody`."""
+        del handler_id
+        return schema_creator.for_field_definition(
+            FieldDefinition.from_annotation(
+                AppendBody, kwarg_definition=field_definition.kwarg_definition
+            )
+        )
+
+    def decode_bytes(self, value: bytes) -> BatchIn:
+        """The batch's own fields, each event still raw (`decode_batch`)."""
+        return decode_batch(value)
+
+    def decode_builtins(self, value: dict[str, Any]) -> BatchIn:
+        """Not used for JSON bodies (Litestar decodes them with `decode_bytes`)."""
+        return decode_batch(msgspec.json.encode(value))

@@ -1,0 +1,132 @@
+"""`POST /v1/events` decodes its body once, from the bytes (`service.batch`)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from http_fixtures import assert_problem, bearer, init_ledger, make_token, org_event, serving
+from litestar import Litestar
+from litestar.testing import TestClient
+
+from events.codec import canonical
+from events.intake import parse_event
+from events.rows import encode_new
+from events.seed import LOTTE
+
+
+@pytest.fixture(scope="module")
+def ledger_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return init_ledger(tmp_path_factory.mktemp("batch") / "ledger.db")
+
+
+@pytest.fixture(scope="module")
+def client(ledger_db: Path) -> Iterator[TestClient[Litestar]]:
+    with serving(ledger_db, batch_limit=3) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def auth(ledger_db: Path, client: TestClient[Litestar]) -> dict[str, str]:
+    return bearer(make_token(ledger_db, "writer", "append"))
+
+
+def site_bought(amount: str) -> bytes:
+    """An event whose price is written as the JSON literal `amount` (a number, not a string)."""
+    site = f"site-{uuid.uuid4().hex[:8]}"
+    event = {
+        "event_id": str(uuid.uuid4()),
+        "stream": f"site-{site}",
+        "type": "site_acquired",
+        "occurred_on": "2024-06-01",
+        "data": {
+            "site": site,
+            "name": "A site",
+            "location": {"country": "US"},
+            "acquirer": LOTTE,
+            "price": {"amount": "AMOUNT", "currency": "USD"},
+        },
+        "source": {"url": "https://example.invalid/news"},
+    }
+    return json.dumps(event).replace('"AMOUNT"', amount).encode()
+
+
+class TestOneDecode:
+    @pytest.mark.parametrize("amount", ["1.10", "1e3", "326000000", "0.000001"])
+    def test_an_amount_sent_as_a_number_is_stored_as_the_command_line_stores_it(
+        self, client, auth, amount
+    ) -> None:
+        """Each event is decoded from its own bytes, like `ledger append`: no float on the way."""
+        raw = site_bought(amount)
+        body = b'{"events":[' + raw + b"]}"
+        headers = {**auth, "Content-Type": "application/json"}
+        response = client.post("/v1/events", content=body, headers=headers)
+        assert response.status_code == 201, response.text
+        event_id = json.loads(raw)["event_id"]
+        stored = client.get(f"/v1/events/{event_id}").json()
+        expected = encode_new(parse_event(raw, "writer"))
+        assert canonical(stored["data"]) == expected.data
+        assert stored["data_hash"] == expected.data_hash
+        amount_as_stored = json.loads(expected.data)["price"]["amount"]
+        assert stored["data"]["price"]["amount"] == amount_as_stored
+
+    def test_the_bad_fields_of_every_event_are_named(self, client, auth) -> None:
+        """A bad field in one event's envelope does not hide another event's bad payload."""
+        bad_price = json.loads(site_bought('"lots"'))
+        bad_stream = org_event(stream="Not A Stream")
+        body = {"events": [bad_price, bad_stream]}
+        problem = assert_problem(client.post("/v1/events", json=body, headers=auth), 422)
+        assert [e["path"] for e in problem["errors"]] == [
+            "$.events[0].data.price.amount",
+            "$.events[1].stream",
+        ]
+
+    @pytest.mark.parametrize(
+        ("event", "path"),
+        [
+            (org_event(metadata={"tags": "one"}), "$.events[0].metadata.tags"),
+            (org_event(source={"quote": "no url"}), "$.events[0].source.url"),
+            (org_event(position=3), "$.events[0].position"),
+        ],
+        ids=["metadata-tags", "source-url", "ledger-field"],
+    )
+    def test_nested_paths_are_named_in_full(self, client, auth, event, path) -> None:
+        """Paths are the ones `ledger append` reports for the same event, under `$.events[i]`."""
+        problem = assert_problem(
+            client.post("/v1/events", json={"events": [event]}, headers=auth), 422
+        )
+        assert [e["path"] for e in problem["errors"]] == [path]
+
+    @pytest.mark.parametrize(
+        ("versions", "path"),
+        [({"Not A Stream": 1}, "$.expected_versions"), ({"a": -1}, "$.expected_versions[...]")],
+        ids=["key", "value"],
+    )
+    def test_bad_expected_versions_are_named(self, client, auth, versions, path) -> None:
+        """A bad stream name (a key) or version (a value) names `expected_versions`."""
+        body = {"events": [org_event()], "expected_versions": versions}
+        problem = assert_problem(client.post("/v1/events", json=body, headers=auth), 422)
+        assert [e["path"] for e in problem["errors"]] == [path]
+        assert "`key`" not in problem["errors"][0]["message"]
+
+    def test_a_batch_over_the_limit_is_413_whatever_its_events(self, client, auth) -> None:
+        """The batch limit is checked before any event is decoded."""
+        body = {"events": [org_event(stream="Not A Stream") for _ in range(4)]}
+        assert (
+            "at most 3"
+            in assert_problem(client.post("/v1/events", json=body, headers=auth), 413)["detail"]
+        )
+
+    def test_the_openapi_document_describes_the_wire_shape(self, client) -> None:
+        """The request body is documented as `AppendBody`, events with their fields."""
+        doc = client.get("/schema/openapi.json").json()
+        body = doc["paths"]["/v1/events"]["post"]["requestBody"]
+        assert body["required"] is True
+        assert body["content"]["application/json"]["schema"] == {
+            "$ref": "#/components/schemas/AppendBody"
+        }
+        schema = doc["components"]["schemas"]["AppendBody"]
+        assert schema["required"] == ["events"]
