@@ -26,6 +26,7 @@ from service.controllers.organizations import OrganizationsController
 from service.controllers.partnerships import PartnershipsController
 from service.controllers.streams import StreamsController
 from service.controllers.timeline import TimelineController
+from service.fastpost import fast_append_middleware
 from service.hits import COMPRESSED_FROM, cached_answers_middleware
 from service.ledger import Ledger
 from service.logging import configure_logging
@@ -118,12 +119,14 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
         state=State({"settings": settings}),
         debug=False,
     )
-    handler = app.asgi_handler
+    router = app.asgi_handler
+    metrics = RequestMetrics(router, prometheus)
+    # A valid append is answered without routing; anything else reaches the route
+    # (service.fastpost).
+    handler = fast_append_middleware(router, lambda: app.state.get("ledger"), metrics)
     if not settings.read_token_required:
         # A GET answered at the head before is sent again without routing (service.hits).
-        handler = cached_answers_middleware(
-            handler, lambda: app.state.get("ledger"), RequestMetrics(handler, prometheus)
-        )
+        handler = cached_answers_middleware(handler, lambda: app.state.get("ledger"), metrics)
     # Around the router, not a route: 404s and 405s (no route) get their log line and id too.
     app.asgi_handler = request_log_middleware(handler)
     return app

@@ -13,13 +13,22 @@ from service.tokens import TokenInfo, TokenStore
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="ledger"'}
 
 
-def bearer(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
-    """The bearer token of a request, if it has one."""
-    header = connection.headers.get("authorization", "")
+def bearer_token(header: str) -> str | None:
+    """The token of an `Authorization` header's value, if it is a bearer token."""
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         return None
     return token.strip()
+
+
+def bearer(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
+    """The bearer token of a request, if it has one."""
+    return bearer_token(connection.headers.get("authorization", ""))
+
+
+def grants(info: TokenInfo, needed: str) -> bool:
+    """Whether a token may do what needs scope `needed` (admin has every scope)."""
+    return needed in info.scopes or "admin" in info.scopes
 
 
 def _tokens(connection: ASGIConnection[Any, Any, Any, Any]) -> TokenStore:
@@ -53,7 +62,7 @@ async def require_scope(request: Request[Any, Any, Any]) -> None:
     """
     needed = request.route_handler.opt["scope"]
     info = authenticate(request)
-    if needed not in info.scopes and "admin" not in info.scopes:
+    if not grants(info, needed):
         raise PermissionDeniedException(detail=f"this needs a token with scope {needed!r}")
 
 

@@ -80,6 +80,8 @@ class Ledger:
         self.answers: LRU[tuple[str, bytes, int], CachedAnswer] = LRU(512)
         """ETag and encoded answer by path, query and log position: a view is encoded once."""
         self._awaitable = self.log if isinstance(self.log, AwaitableAppend) else None
+        self.awaitable = self._awaitable is not None
+        """Whether an append is committed without a thread waiting for it (SQLite)."""
         self.ready = True
         metrics.bind(self.log.head, lambda: self.projector.position)
 

@@ -51,7 +51,8 @@ class RequestMetrics(PrometheusMiddleware):
     def _labels(self, method: str, path: str, status: int) -> dict[str, str | int | float]:
         return {"method": method, "path": path, "status_code": status, "app_name": APP_NAME}
 
-    def _gauge(self, method: str, path: str) -> Gauge:
+    def in_progress(self, method: str, path: str) -> Gauge:
+        """The requests-in-progress gauge of a route template, found once."""
         gauge = self._in_progress.get((method, path))
         if gauge is None:
             labels = self._labels(method, path, 200)  # as Litestar labels it: status 200
@@ -96,7 +97,7 @@ class RequestMetrics(PrometheusMiddleware):
                 duration = time.perf_counter() - started
             await send(message)
 
-        in_progress = self._gauge(method, path)
+        in_progress = self.in_progress(method, path)
         in_progress.inc()
         try:
             await self.app(scope, receive, measured_send)

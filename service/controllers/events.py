@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 from urllib.parse import urlencode
 
 import anyio
@@ -17,6 +17,7 @@ from events.errors import InvalidEvent
 from events.log import EventLog
 from service.auth import principal, require_scope
 from service.batch import BatchDTO, BatchIn, events_of
+from service.fastpost import FAILED_APPEND
 from service.ledger import Ledger
 from service.problems import invalid, problem_responses
 from service.schemas import AppendAnswer, EventOut, EventPage, event_out
@@ -77,6 +78,11 @@ class EventsController(Controller):
             batch = await anyio.to_thread.run_sync(events_of, data, subject)
         else:
             batch = events_of(data, subject)
+        failed = cast("dict[str, Any]", request.scope).get(FAILED_APPEND)
+        if isinstance(
+            failed, Exception
+        ):  # tried in front of the router (service.fastpost): not twice
+            raise failed
         result = await ledger.append_awaited(batch, data.expected_versions)
         answer = AppendAnswer(
             head=result.head, events=list(result.events), replayed=result.replayed
