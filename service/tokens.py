@@ -41,6 +41,24 @@ def m001_tokens(db: Database) -> None:
     db["tokens"].create_index(["token_hash"], unique=True, index_name="tokens_hash")  # type: ignore[union-attr]
 
 
+@migrations()
+def m002_token_revision(db: Database) -> None:
+    """A counter that every change to `tokens` bumps, whoever makes it (triggers).
+
+    A server keeps what it looked up while the counter stays where it was: one read of a
+    one-row table per request instead of a lookup by hash, and a token created, revoked or
+    deleted by any connection (`ledger token revoke` in another process, plain SQL) is
+    looked up again at the next request.
+    """
+    db.execute("CREATE TABLE token_revision (n INTEGER NOT NULL) STRICT")
+    db.execute("INSERT INTO token_revision (n) VALUES (0)")
+    for change in ("INSERT", "UPDATE", "DELETE"):
+        db.execute(
+            f"CREATE TRIGGER tokens_{change.lower()}_revises AFTER {change} ON tokens "  # noqa: S608 - our three words
+            "BEGIN UPDATE token_revision SET n = n + 1; END"
+        )
+
+
 class TokenInfo(msgspec.Struct, frozen=True, kw_only=True):
     """What the ledger knows of a token (never the token itself)."""
 
@@ -53,6 +71,10 @@ class TokenInfo(msgspec.Struct, frozen=True, kw_only=True):
 
 def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+CACHED_TOKENS = 1024
+"""Look-ups kept (unknown tokens included); all are dropped when there would be more."""
 
 
 class TokenStore:
@@ -68,6 +90,8 @@ class TokenStore:
         except sqlite3.Error as exc:
             msg = f"cannot open the token table in {self.path}: {exc}"
             raise StoreError(msg) from None
+        self._known: dict[str, TokenInfo | None] = {}  # by hash, valid at `_revision`
+        self._revision = -1
 
     def create(self, subject: str, scopes: tuple[Scope, ...]) -> tuple[str, TokenInfo]:
         """A new token: the secret (to show once) and what is stored of it."""
@@ -119,8 +143,24 @@ class TokenStore:
         return cursor.rowcount == 1
 
     def check(self, token: str) -> TokenInfo | None:
-        """The live token this secret is, or None; the hash comparison is constant-time."""
-        digest = _hash(token)
+        """The live token this secret is, or None, as of this call.
+
+        Looked up once while no token changes: every change to the table, by any connection,
+        bumps `token_revision` (see `m002_token_revision`), which is read on every call.
+        """
+        digest = _hash(token)  # secrets are not kept, not even as keys
+        (revision,) = self._conn.execute("SELECT n FROM token_revision").fetchone()
+        if revision != self._revision or len(self._known) >= CACHED_TOKENS:
+            self._known, self._revision = {}, revision
+        try:
+            return self._known[digest]
+        except KeyError:
+            info = self._look_up(digest)
+        self._known[digest] = info
+        return info
+
+    def _look_up(self, digest: str) -> TokenInfo | None:
+        """The live token of this hash, or None; the hash comparison is constant-time."""
         row = self._conn.execute(
             "SELECT token_id, subject, scopes, created_at, revoked_at, token_hash FROM tokens "
             "WHERE token_hash = ?",

@@ -273,9 +273,11 @@ class TestThroughTheApp:
         """Both paths ask for the same scope."""
         client, _, _ = fresh
         (handler,) = [
-            route.route_handlers[0]
+            handler
             for route in client.app.routes
-            if route.path == APPEND_PATH and "POST" in getattr(route, "methods", ())
+            if route.path == APPEND_PATH
+            for handler in getattr(route, "route_handlers", ())
+            if "POST" in handler.http_methods
         ]
         assert handler.opt["scope"] == APPEND_SCOPE
 
