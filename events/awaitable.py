@@ -106,6 +106,12 @@ class AwaitableAppend(Protocol):
         """`EventLog.append`, awaited: the same guarantees, returns once durable."""
         ...
 
+    def append_future(
+        self, events: Sequence[NewEvent], expected_versions: Mapping[str, int] | None = None
+    ) -> asyncio.Future[AppendResult]:
+        """`append_awaited` without a coroutine: a future of the running loop."""
+        ...
+
 
 _wakers: dict[asyncio.AbstractEventLoop, LoopWaker] = {}
 _wakers_lock = threading.Lock()
@@ -122,12 +128,37 @@ def waker_for(loop: asyncio.AbstractEventLoop) -> LoopWaker:
     return waker
 
 
+def submit_append(
+    committer: GroupCommitter,
+    batch: Sequence[NewEvent],
+    expected_versions: Mapping[str, int] | None,
+) -> asyncio.Future[AppendResult]:
+    """Queue a batch for the writer thread; the future its group's commit completes.
+
+    Call it on the running loop's thread: the future belongs to that loop. The batch is
+    queued at the end of the loop's current turn, with the others of that turn: the writer
+    thread, woken by the first, then finds them together instead of competing for the
+    interpreter with the loop while it is still handling requests.
+    """
+    loop = asyncio.get_running_loop()
+    outcome = LoopOutcome(waker_for(loop))
+    loop.call_soon(_submit, committer, AppendRequest(batch, expected_versions, outcome))
+    return outcome.future
+
+
+def _submit(committer: GroupCommitter, request: AppendRequest) -> None:
+    try:
+        committer.submit(request)
+    except Exception as exc:  # noqa: BLE001 - a closed log: its caller hears of it
+        request.future.set_exception(exc)
+        request.future.deliver()
+        request.future.wake()
+
+
 async def append_awaited(
     committer: GroupCommitter,
     batch: Sequence[NewEvent],
     expected_versions: Mapping[str, int] | None,
 ) -> AppendResult:
     """Queue a batch for the writer thread and await its group's commit (see the module)."""
-    outcome = LoopOutcome(waker_for(asyncio.get_running_loop()))
-    committer.submit(AppendRequest(batch, expected_versions, outcome))
-    return await outcome.future
+    return await submit_append(committer, batch, expected_versions)

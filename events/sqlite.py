@@ -10,6 +10,7 @@ appear in order.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sqlite3
 import threading
@@ -17,7 +18,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from events.awaitable import append_awaited
+from events.awaitable import append_awaited, submit_append
 from events.codec import GENESIS
 from events.envelope import AppendResult, Event, NewEvent, VerifyResult
 from events.errors import LedgerError, NotALedger, StoreError
@@ -144,6 +145,12 @@ class SQLiteEventLog:
         waits for it, and the batch is never committed on the caller's (the loop's) thread.
         """
         return await append_awaited(self._writer, prepare_batch(events), expected_versions)
+
+    def append_future(
+        self, events: Sequence[NewEvent], expected_versions: Mapping[str, int] | None = None
+    ) -> asyncio.Future[AppendResult]:
+        """`append_awaited` as a future of the running loop, the batch queued at once."""
+        return submit_append(self._writer, prepare_batch(events), expected_versions)
 
     def _commit_group(self, group: list[AppendRequest], ready: Ready | None) -> None:
         """Commit a group, first assuming nothing stored is in its way (nearly always so).

@@ -99,9 +99,11 @@ class Ledger:
         """
         pending: asyncio.Future[AppendResult]
         if self._awaitable is not None:
-            pending = asyncio.ensure_future(
-                self._awaitable.append_awaited(batch, expected_versions)
-            )
+            try:
+                pending = self._awaitable.append_future(batch, expected_versions)
+            except BaseException as exc:  # not queued (a closed log): counted, then raised
+                _count_error(exc)
+                raise
         else:
             call = partial(self.log.append, batch, expected_versions)
             pending = asyncio.get_running_loop().run_in_executor(None, call)

@@ -119,6 +119,7 @@ class TestAwaitedAppend:
             pending = [
                 asyncio.ensure_future(log.append_awaited([make_event(f"c-{n}")])) for n in range(8)
             ]
+            await asyncio.sleep(0)  # the tasks start: each batch is queued at that turn's end
             await asyncio.sleep(0)  # every batch is queued
             await asyncio.get_running_loop().run_in_executor(None, log.close)
             return list(await asyncio.gather(*pending))

@@ -15,8 +15,10 @@ import pytest
 from http_fixtures import bearer, build_app, init_ledger, make_token, org_event
 from test_awaitable import bounded
 
+from events.errors import StoreError
 from events.intake import parse_event
 from events.sqlite import SQLiteEventLog
+from service import metrics
 from service.ledger import Ledger
 from service.settings import Settings
 
@@ -171,3 +173,22 @@ def test_a_log_that_cannot_be_awaited_appends_in_the_executor(tmp_path: Path) ->
         assert positions == list(range(head + 1, head + 5))
     finally:
         ledger.close()
+
+
+def test_an_append_to_a_closed_log_fails_at_once_and_is_counted(tmp_path: Path) -> None:
+    """Queued without a task: a closed log still fails the append, counted as an error."""
+    db = init_ledger(tmp_path / "ledger.db")
+    ledger = Ledger(Settings(database=str(db), snapshot_every=0))
+    ledger.log.close()
+    errors_before = metrics.APPENDS.labels("error")._value.get()
+
+    async def main() -> None:
+        future = ledger.append_awaited([parse_event(msgspec.json.encode(org_event()))], None)
+        with pytest.raises(StoreError, match="closed"):
+            await future
+
+    try:
+        asyncio.run(bounded(main()))
+        assert metrics.APPENDS.labels("error")._value.get() == errors_before + 1
+    finally:
+        ledger.tokens.close()
