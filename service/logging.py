@@ -18,7 +18,7 @@ def _json(event: object, **_options: object) -> str:
     return _JSON.encode(event).decode()
 
 
-def _shared(logger: structlog.PrintLogger) -> Callable[..., structlog.PrintLogger]:
+def _shared(logger: structlog.WriteLogger) -> Callable[..., structlog.WriteLogger]:
     """A logger factory handing out one logger, built once (not one per call)."""
     return lambda *_args: logger
 
@@ -51,11 +51,11 @@ def configure_logging(
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.processors.StackInfoRenderer(),
             structlog.processors.format_exc_info,
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(_LEVELS.get(level, logging.INFO)),
-        logger_factory=_shared(structlog.PrintLogger(sys.stdout)),
+        # One write per line (`print` makes two: the line, then its end, when unbuffered).
+        logger_factory=_shared(structlog.WriteLogger(sys.stdout)),
         cache_logger_on_first_use=True,
     )

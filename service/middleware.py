@@ -20,7 +20,7 @@ def _new_id() -> str:
 
 def request_log_middleware(app: ASGIApp) -> ASGIApp:
     """Bind `request_id` (an incoming valid `X-Request-ID` is kept), echo it, log one line."""
-    log = structlog.get_logger("request")
+    log = structlog.get_logger("request").bind()  # bound once: no proxy on every line
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != ScopeType.HTTP:
