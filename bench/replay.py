@@ -503,69 +503,19 @@ def drop(path: Path) -> None:
 # -- the eventsourcing library's copy of the log (untimed) -------------------------------
 
 
-def es_parts() -> tuple[Any, Any]:
-    """The domain event class and a mapper with the transcodings an `Application` registers."""
-    from eventsourcing.domain import DomainEvent  # noqa: PLC0415 - an optional dependency
-    from eventsourcing.persistence import (  # noqa: PLC0415
-        DatetimeAsISO,
-        DecimalAsStr,
-        JSONTranscoder,
-        Mapper,
-        UUIDAsHex,
-    )
-
-    main = sys.modules["__main__"]
-    announced = getattr(main, "Announced", None)
-    if announced is None:
-
-        class Announced(DomainEvent):
-            """One ledger event as an `eventsourcing` domain event (same envelope, same data)."""
-
-            event_id: str
-            type: str
-            schema_version: int
-            occurred_on: str
-            sequence: int | None
-            data: dict[str, Any]
-            source: dict[str, Any]
-            metadata: dict[str, Any]
-            data_hash: str
-            prev_hash: str
-            hash: str
-
-        Announced.__module__, Announced.__qualname__ = "__main__", "Announced"
-        main.Announced = Announced  # type: ignore[attr-defined]
-        announced = Announced
-    transcoder = JSONTranscoder()
-    for transcoding in (UUIDAsHex(), DecimalAsStr(), DatetimeAsISO()):
-        transcoder.register(transcoding)
-    return announced, Mapper(transcoder=transcoder)
-
-
-def es_recorder(path: Path) -> Any:
-    from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore  # noqa: PLC0415
-
-    recorder = SQLiteApplicationRecorder(SQLiteDatastore(str(path)))
-    recorder.create_table()
-    return recorder
-
-
-def _plain(value: Any) -> Any:
-    """Builtins for the transcoder, keeping Decimal (a transcoding of its own)."""
-    return msgspec.to_builtins(value, builtin_types=(Decimal,))
-
-
 def es_write(ledger: Path, path: Path) -> None:
     """Copy the ledger's events into an `eventsourcing` recorder, one aggregate per stream."""
-    announced, mapper = es_parts()
-    recorder = es_recorder(path)
+    import es_baseline  # noqa: PLC0415 - an optional dependency, beside this script
+
+    mapper = es_baseline.mapper()
+    recorder = es_baseline.recorder(path)
     store = SQLiteEventLog(ledger, synchronous="NORMAL")
     began = time.perf_counter()
     try:
         batch: list[Any] = []
         for event in store.iter_events():
-            domain_event = announced(
-                originator_id=uuid.uuid5(uuid.NAMESPACE_URL, event.stream),
+            domain_event = es_baseline.Announced(
+                originator_id=es_baseline.aggregate_id(event.stream),
                 originator_version=event.stream_version,
                 timestamp=event.recorded_at,
                 event_id=event.event_id,
@@ -573,9 +523,9 @@ def es_write(ledger: Path, path: Path) -> None:
                 schema_version=event.schema_version,
                 occurred_on=event.occurred_on,
                 sequence=event.sequence,
-                data=_plain(event.data),
-                source=_plain(event.source),
-                metadata=_plain(event.metadata),
+                data=es_baseline.plain(event.data),
+                source=es_baseline.plain(event.source),
+                metadata=es_baseline.plain(event.metadata),
                 data_hash=event.data_hash,
                 prev_hash=event.prev_hash,
                 hash=event.hash,
@@ -593,7 +543,7 @@ def es_write(ledger: Path, path: Path) -> None:
 
 
 def cached_es(ledger: Path) -> Path:
-    path = ledger.with_name(ledger.stem + "-eventsourcing.db")
+    path = ledger.with_name(ledger.stem + "-eventsourcing-v2.db")
     if path.exists():
         return path
     tmp = path.with_name(path.name + ".tmp")
@@ -713,8 +663,10 @@ def store_head(db: Path) -> int:
 
 
 def arm_es(db: Path) -> dict[str, Any]:
-    _, mapper = es_parts()
-    recorder = es_recorder(db)
+    import es_baseline  # noqa: PLC0415 - an optional dependency, beside this script
+
+    mapper = es_baseline.mapper()
+    recorder = es_baseline.recorder(db)
     count, last = 0, 0
     try:
         start = time.perf_counter()
