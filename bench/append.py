@@ -7,6 +7,8 @@ Every arm is durable: WAL and `synchronous=FULL`, one fsync per commit. The arms
 
 - `ledger_single`, `ledger_batch100`: `SQLiteEventLog.append` of 1 or 100 events;
 - `ledger_concurrent16`: 16 threads, each appending one event at a time (group commit);
+- `ledger_coroutines16` (for the record): 16 coroutines on one event loop, each awaiting
+  `append_awaited` of one event at a time, as the HTTP service's requests append;
 - `raw_single`, `raw_batch100`: plain `sqlite3` on the very schema the store creates (its
   CREATE TABLE and CREATE INDEX statements copied from `sqlite_master`), one `INSERT` per
   transaction, or `executemany` of 100 rows in one transaction, rows built beforehand;
@@ -57,6 +59,7 @@ from append_arms import (  # noqa: E402 - after the path set-up above
     Run,
     Workspace,
     arm_concurrent,
+    arm_coroutines,
     arm_es,
     arm_ledger,
     arm_raw,
@@ -79,6 +82,7 @@ RATIOS = {
     "single_vs_raw": ("ledger_single", "raw_single"),
     "batch100_vs_raw": ("ledger_batch100", "raw_batch100"),
     "concurrent16_vs_single": ("ledger_concurrent16", "ledger_single"),
+    "coroutines16_vs_single": ("ledger_coroutines16", "ledger_single"),
     "single_vs_eventsourcing": ("ledger_single", "es_single"),
     "batch100_vs_eventsourcing": ("ledger_batch100", "es_batch100"),
 }
@@ -123,6 +127,7 @@ def main(argv: list[str] | None = None) -> None:
             "es_single": lambda: arm_es(ws, es_single, 1, cfg, mapped=True),
             "es_recorder_single": lambda: arm_es(ws, es_single_stored, 1, cfg, mapped=False),
             "ledger_concurrent16": lambda: arm_concurrent(ws, per_thread, cfg),
+            "ledger_coroutines16": lambda: arm_coroutines(ws, per_thread, cfg),
             "raw_batch100": lambda: arm_raw(ws, schema, raw_batch, BATCH, cfg),
             "ledger_batch100": lambda: arm_ledger(ws, batch, BATCH, cfg),
             "es_batch100": lambda: arm_es(ws, es_batch, BATCH, cfg, mapped=True),

@@ -8,6 +8,7 @@ that script's docstring. Imported by it, which puts the repository root on `sys.
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import sqlite3
 import tempfile
@@ -228,6 +229,46 @@ def arm_concurrent(ws: Workspace, per_thread: list[list[NewEvent]], cfg: Config)
             msg = "ledger (concurrent): head does not match the events appended"
             raise SystemExit(msg)
         return run
+    finally:
+        store.close()
+        ws.drop(path)
+
+
+def arm_coroutines(ws: Workspace, per_task: list[list[NewEvent]], cfg: Config) -> Run:
+    """16 coroutines on one event loop, each awaiting `append_awaited` of one event at a time.
+
+    How the HTTP service appends: its requests are coroutines on one loop, and the writer
+    thread wakes the loop once per group, not one thread per append.
+    """
+    path = ws.fresh()
+    store = SQLiteEventLog(path)
+
+    async def run() -> Run:
+        start = time.perf_counter()
+        deadline = start + cfg.seconds
+
+        async def task(events: list[NewEvent]) -> int:
+            done = 0
+            for event in events:
+                await store.append_awaited([event])
+                done += 1
+                if time.perf_counter() >= deadline:
+                    break
+            return done
+
+        counts = await asyncio.gather(
+            *(task(events[WARMUP:] if i == 0 else events) for i, events in enumerate(per_task))
+        )
+        return Run(sum(counts), time.perf_counter() - start)
+
+    try:
+        for event in per_task[0][:WARMUP]:
+            store.append([event])
+        result = asyncio.run(run())
+        if store.head() != result.events + WARMUP:
+            msg = "ledger (coroutines): head does not match the events appended"
+            raise SystemExit(msg)
+        return result
     finally:
         store.close()
         ws.drop(path)
