@@ -82,6 +82,27 @@ def m002_partial_target_index(db: Database) -> None:
 KNOWN = frozenset(m.name for m in migrations._migrations)  # noqa: SLF001 - the set's own list
 
 
+def apply_locked(conn: sqlite3.Connection, pending: Migrations) -> None:
+    """Apply a set's pending migrations, holding the write lock from the check to the last.
+
+    Nothing pending (the usual open): no lock is taken. Otherwise the pending list is read
+    again inside `BEGIN IMMEDIATE`, so two processes opening an older file at once do not
+    both run a migration (the second would find its table already there); sqlite-utils
+    nests each migration in a savepoint of this transaction. `conn` is in autocommit mode.
+    """
+    db = Database(conn)
+    if db["_sqlite_migrations"].exists() and not pending.pending(db):
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        pending.apply(db)
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
 def prepare(conn: sqlite3.Connection, path: Path) -> None:
     """Check that the file is a ledger (or empty), refuse a newer schema, apply migrations."""
     try:
@@ -105,4 +126,4 @@ def prepare(conn: sqlite3.Connection, path: Path) -> None:
             names = ", ".join(sorted(unknown))
             msg = f"{path} has a newer schema than this code knows (migrations {names})"
             raise SchemaTooNew(msg)
-    migrations.apply(db)
+    apply_locked(conn, migrations)

@@ -14,6 +14,7 @@ from sqlite_utils import Database, Migrations
 
 from events.dates import format_timestamp, utc_now
 from events.errors import StoreError
+from events.sqlite_schema import apply_locked
 
 Scope = Literal["append", "admin"]
 SCOPES: tuple[Scope, ...] = ("append", "admin")
@@ -41,6 +42,11 @@ def m001_tokens(db: Database) -> None:
     db["tokens"].create_index(["token_hash"], unique=True, index_name="tokens_hash")  # type: ignore[union-attr]
 
 
+_CHANGES = ("INSERT", "UPDATE", "DELETE")
+REVISION_TRIGGERS = tuple(f"tokens_{change.lower()}_revises" for change in _CHANGES)
+"""The triggers that bump `token_revision`; checked at every open (see `TokenStore`)."""
+
+
 @migrations()
 def m002_token_revision(db: Database) -> None:
     """A counter that every change to `tokens` bumps, whoever makes it (triggers).
@@ -52,9 +58,9 @@ def m002_token_revision(db: Database) -> None:
     """
     db.execute("CREATE TABLE token_revision (n INTEGER NOT NULL) STRICT")
     db.execute("INSERT INTO token_revision (n) VALUES (0)")
-    for change in ("INSERT", "UPDATE", "DELETE"):
+    for change, trigger in zip(_CHANGES, REVISION_TRIGGERS, strict=True):
         db.execute(
-            f"CREATE TRIGGER tokens_{change.lower()}_revises AFTER {change} ON tokens "  # noqa: S608 - our three words
+            f"CREATE TRIGGER {trigger} AFTER {change} ON tokens "  # noqa: S608 - our own names
             "BEGIN UPDATE token_revision SET n = n + 1; END"
         )
 
@@ -86,10 +92,24 @@ class TokenStore:
             self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             self._conn.execute("PRAGMA busy_timeout = 10000")
             self._conn.execute("PRAGMA synchronous = FULL")
-            migrations.apply(Database(self._conn))
+            apply_locked(self._conn, migrations)
+            triggers = {
+                row[0]
+                for row in self._conn.execute(
+                    "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'tokens'"
+                )
+            }
         except sqlite3.Error as exc:
             msg = f"cannot open the token table in {self.path}: {exc}"
             raise StoreError(msg) from None
+        missing = [name for name in REVISION_TRIGGERS if name not in triggers]
+        if missing:  # a rebuilt table (sqlite-utils' transform drops triggers), or a hand edit
+            self._conn.close()
+            msg = (
+                f"{self.path}: the token table has lost its trigger {missing[0]}, so a token "
+                "revoked elsewhere would stay valid in a running server; refusing to open it"
+            )
+            raise StoreError(msg)
         self._known: dict[str, TokenInfo | None] = {}  # by hash, valid at `_revision`
         self._revision = -1
 
