@@ -44,6 +44,11 @@ FAST_BATCH: Final = 8
 FAILED_APPEND: Final = "ledger.failed_append"
 """Scope key of the error an append tried here ended with, for the route to raise."""
 
+STARTED: Final = "ledger.started"
+"""Scope key of the moment this layer took the request, for the route's request metrics."""
+_LENGTH_DIGITS: Final = 19
+"""Longer `Content-Length` values go to the route (and `int()` would refuse past 4,300)."""
+
 _ANSWER = msgspec.json.Encoder()
 _WATCHED = frozenset({b"content-type", b"content-length", b"authorization", b"transfer-encoding"})
 
@@ -97,7 +102,7 @@ def _plain(ledger: Ledger, headers: Iterable[tuple[bytes, bytes]]) -> _Plain | N
     if info is None or not grants(info, APPEND_SCOPE):
         return None
     length = found.get(b"content-length", b"")
-    size = int(length) if length.isdigit() else 0
+    size = int(length) if len(length) <= _LENGTH_DIGITS and length.isdigit() else 0
     if not 0 < size <= ledger.settings.body_limit:
         return None
     return _Plain(info.subject, size)
@@ -119,7 +124,11 @@ async def _append(
 ) -> Receive | None:
     """Answer the append, or return what the route should receive (the body read so far)."""
     started = time.perf_counter()
-    plain = _plain(ledger, scope["headers"])
+    cast("dict[str, Any]", scope)[STARTED] = started  # the route's metrics time from here
+    try:
+        plain = _plain(ledger, scope["headers"])
+    except Exception:  # noqa: BLE001 - a token store error, say: the route answers it (500)
+        plain = None
     if plain is None:
         return receive
     messages: list[ReceiveMessage] = []
