@@ -23,6 +23,9 @@ socket error fails the run: a benchmark of error answers is worthless. Servers g
 by pid and the temporary directory is removed. Progress goes to stderr; the last line of
 stdout is one JSON object: the figures of the server `ledger serve` runs at the top level,
 each measured server's under `servers`.
+This script holds the command line, one server's arms and the summary; beside it,
+`http_servers.py` starts, probes and stops the servers and runs `ledger`, and
+`http_load.py` holds the wrk scripts, the wrk runs and the rounds.
 """
 
 from __future__ import annotations
@@ -41,382 +44,46 @@ import json
 import os
 import platform
 import shutil
-import signal
-import socket
-import statistics
-import subprocess
 import tempfile
 import time
-import urllib.error
-import urllib.request
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
-from dataclasses import dataclass
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
-WRK = "/usr/bin/wrk"
-HOST = "127.0.0.1"
+# The sibling modules: the folder again, but last, after the standard library's `http`.
+sys.path.append(str(Path(__file__).resolve().parent))
+
+from http_load import (
+    WRK,
+    Arm,
+    Config,
+    event_body,
+    log_head,
+    measure,
+    median_p99,
+    median_rate,
+    write_scripts,
+)
+from http_servers import (
+    BIN,
+    HOST,
+    BenchError,
+    clean_env,
+    free_port,
+    ledger,
+    log,
+    probe,
+    server_command,
+    serving,
+)
+
 GET_PATH = "/v1/partnerships/lotte-biologics/merck-kgaa"
 CLIENTS = 16
-READY_WITHIN = 30.0
-STOP_WITHIN = 60.0
 SERVERS = ("uvicorn", "granian")
 # The server `ledger serve` runs (service/cli/serve.py); its figures are the top-level keys.
 SERVE_SERVER = "uvicorn"
 
-
-@dataclass(frozen=True)
-class Config:
-    """How long: every wrk run is bounded by its duration (and a timeout on top)."""
-
-    rounds: int
-    seconds: float
-    warmup: float
-
-
 FULL = Config(rounds=3, seconds=5.0, warmup=2.0)
 QUICK = Config(rounds=1, seconds=2.0, warmup=1.0)
-
-
-def log(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
-
-
-class BenchError(RuntimeError):
-    """The run cannot give a meaningful figure: say why and stop."""
-
-
-# -- wrk scripts ---------------------------------------------------------------------------
-
-DONE = r"""
-function done(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format(
-    'WRK {"requests":%d,"duration_us":%d,"status":%d,"connect":%d,"read":%d,"write":%d,' ..
-    '"timeout":%d,"p50_us":%.0f,"p99_us":%.0f,"mean_us":%.1f}\n',
-    summary.requests, summary.duration, e.status, e.connect, e.read, e.write, e.timeout,
-    latency:percentile(50), latency:percentile(99), latency.mean))
-end
-"""
-
-POST = r"""
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Authorization"] = "Bearer __TOKEN__"
-local template = [==[__BODY__]==]
-
-function init(args)
-  -- each wrk thread has its own Lua state: seed each from the kernel, not the clock
-  local f = assert(io.open("/dev/urandom", "rb"))
-  local bytes = f:read(6)
-  f:close()
-  local seed = 0
-  for i = 1, 6 do seed = seed * 256 + bytes:byte(i) end
-  math.randomseed(seed)
-  for i = 1, 10 do math.random() end
-end
-
-local function uuid4()
-  local r = math.random
-  return string.format("%04x%04x-%04x-4%03x-%04x-%04x%04x%04x",
-    r(0, 0xffff), r(0, 0xffff), r(0, 0xffff), r(0, 0x0fff),
-    0x8000 + r(0, 0x3fff), r(0, 0xffff), r(0, 0xffff), r(0, 0xffff))
-end
-
-function request()
-  local id = uuid4()
-  return wrk.format(nil, nil, nil, (template:gsub("__ID__", id)))
-end
-"""
-
-
-def event_body(event_id: str) -> bytes:
-    """One `POST /v1/events` body of about 400 bytes: a new organization, ids from `event_id`."""
-    body = {
-        "events": [
-            {
-                "event_id": event_id,
-                "stream": f"organization-bench-{event_id}",
-                "type": "organization_registered",
-                "occurred_on": "2024-06-01",
-                "data": {
-                    "id": f"bench-{event_id}",
-                    "name": "Bench Biologics",
-                    "country": "KR",
-                    "kind": "CDMO",
-                },
-                "source": {
-                    "url": "https://example.invalid/news/bench",
-                    "quote": "Bench Biologics opened its first plant.",
-                },
-            }
-        ]
-    }
-    return json.dumps(body, separators=(",", ":")).encode()
-
-
-def write_scripts(workdir: Path, token: str) -> tuple[Path, Path]:
-    """The GET script (statistics only) and the POST script (a fresh event per request)."""
-    get_script = workdir / "get.lua"
-    get_script.write_text(DONE)
-    body = event_body("__ID__").decode()
-    post = POST.replace("__TOKEN__", token).replace("__BODY__", body)
-    post_script = workdir / "post.lua"
-    post_script.write_text(post + DONE)
-    return get_script, post_script
-
-
-# -- servers -------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    """A port nothing listens on right now (the OS's pick for port 0)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def server_command(server: str, app: str, port: int) -> list[str]:
-    """The same settings for both apps: one worker, no access log, no server header."""
-    if server == "uvicorn":
-        return [
-            str(BIN / "uvicorn"),
-            "--factory",
-            app,
-            "--host",
-            HOST,
-            "--port",
-            str(port),
-            "--workers",
-            "1",
-            "--no-access-log",
-            "--no-server-header",
-            "--timeout-graceful-shutdown",
-            "30",
-            "--log-level",
-            "warning",
-        ]
-    return [
-        str(BIN / "granian"),
-        "--interface",
-        "asgi",
-        "--factory",
-        "--host",
-        HOST,
-        "--port",
-        str(port),
-        "--workers",
-        "1",
-        "--no-ws",
-        "--log-level",
-        "warning",
-        app,
-    ]
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    """No inherited LEDGER_* settings; this tree's packages first, whatever is installed."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LEDGER_", "BARE_"))}
-    env.update(PYTHONUNBUFFERED="1", PYTHONPATH=str(ROOT), **extra)
-    return env
-
-
-class Server:
-    """A server process, its base URL and where its output goes."""
-
-    def __init__(self, name: str, command: list[str], env: dict[str, str], out: Path) -> None:
-        self.name = name
-        self.port = int(command[command.index("--port") + 1])
-        self.url = f"http://{HOST}:{self.port}"
-        self.out = out
-        with out.open("wb") as stdout, out.with_suffix(".err").open("wb") as stderr:
-            self.process = subprocess.Popen(
-                command,
-                cwd=ROOT,
-                env=env,
-                stdout=stdout,
-                stderr=stderr,
-                stdin=subprocess.DEVNULL,
-            )
-
-    def tail(self) -> str:
-        err = self.out.with_suffix(".err").read_text(errors="replace")
-        return "\n".join(err.splitlines()[-15:])
-
-    def wait_ready(self) -> None:
-        deadline = time.monotonic() + READY_WITHIN
-        while True:
-            if self.process.poll() is not None:
-                msg = f"{self.name} exited with {self.process.returncode}:\n{self.tail()}"
-                raise BenchError(msg)
-            with (
-                suppress(OSError),
-                urllib.request.urlopen(f"{self.url}/health/ready", timeout=2) as response,  # noqa: S310 - our own server
-            ):
-                if response.status == 200:
-                    return
-            if time.monotonic() > deadline:
-                msg = f"{self.name} not ready within {READY_WITHIN:.0f} s:\n{self.tail()}"
-                raise BenchError(msg)
-            time.sleep(0.1)
-
-    def stop(self) -> int | None:
-        """SIGTERM to this server's pid only, then wait (bounded); SIGKILL past the bound."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                return self.process.wait(timeout=STOP_WITHIN)
-            except subprocess.TimeoutExpired:
-                log(f"  {self.name} did not stop within {STOP_WITHIN:.0f} s: killed")
-                self.process.kill()
-                self.process.wait(timeout=STOP_WITHIN)
-                return None
-        return self.process.returncode
-
-
-@contextmanager
-def serving(name: str, command: list[str], env: dict[str, str], out: Path) -> Iterator[Server]:
-    server = Server(name, command, env, out)
-    try:
-        server.wait_ready()
-        yield server
-    finally:
-        code = server.stop()
-        # uvicorn's command line re-raises SIGTERM once it has stopped cleanly: -15 is fine
-        if code not in (0, -signal.SIGTERM, None):
-            log(f"  {name} exited with {code}:\n{server.tail()}")
-
-
-def ledger(database: Path, *args: str) -> str:
-    """A `ledger` command to its end; its stdout."""
-    result = subprocess.run(
-        [str(BIN / "ledger"), "--database", str(database), *args],
-        env=clean_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        stdin=subprocess.DEVNULL,
-    )
-    if result.returncode != 0:
-        msg = f"ledger {' '.join(args)} failed: {result.stderr.strip()}"
-        raise BenchError(msg)
-    return result.stdout
-
-
-def probe(method: str, url: str, body: bytes | None, token: str | None) -> bytes:
-    """One request before an arm: it must answer 2xx, else the arm would measure errors."""
-    headers = {"Content-Type": "application/json"} if body is not None else {}
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    request = urllib.request.Request(url, data=body, method=method, headers=headers)  # noqa: S310 - our own server on 127.0.0.1
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
-            data: bytes = response.read()
-            return data
-    except urllib.error.HTTPError as exc:
-        detail = exc.read().decode(errors="replace")[:300]
-        msg = f"{method} {url} answered {exc.code}: {detail}"
-        raise BenchError(msg) from None
-
-
-# -- load ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Run:
-    """One wrk run's figures."""
-
-    rate: float
-    p50_ms: float
-    p99_ms: float
-    requests: int
-
-
-def wrk(url: str, script: Path, connections: int, seconds: float, arm: str) -> Run:
-    """One bounded wrk run; any non-2xx answer or socket error fails the benchmark."""
-    threads = min(2, connections)
-    command = [
-        WRK,
-        f"-c{connections}",
-        f"-t{threads}",
-        f"-d{seconds:g}s",
-        "--timeout",
-        "10s",
-        "-s",
-        str(script),
-        url,
-    ]
-    try:
-        result = subprocess.run(
-            command, capture_output=True, text=True, timeout=seconds + 60, check=False
-        )
-    except subprocess.TimeoutExpired:
-        msg = f"{arm}: wrk did not finish within {seconds + 60:.0f} s"
-        raise BenchError(msg) from None
-    lines = [line for line in result.stdout.splitlines() if line.startswith("WRK ")]
-    if result.returncode != 0 or not lines:
-        msg = f"{arm}: wrk failed ({result.returncode}): {result.stderr.strip()[:300]}"
-        raise BenchError(msg)
-    stats = json.loads(lines[-1].removeprefix("WRK "))
-    errors = {k: stats[k] for k in ("status", "connect", "read", "write", "timeout") if stats[k]}
-    if errors or stats["requests"] == 0:
-        named = {"status": "non-2xx/3xx answers"}
-        detail = ", ".join(f"{n} {named.get(k, k + ' errors')}" for k, n in errors.items())
-        msg = f"{arm}: {detail or 'no requests'} of {stats['requests']}: refusing to report"
-        raise BenchError(msg)
-    return Run(
-        rate=stats["requests"] / (stats["duration_us"] / 1e6),
-        p50_ms=stats["p50_us"] / 1000,
-        p99_ms=stats["p99_us"] / 1000,
-        requests=stats["requests"],
-    )
-
-
-@dataclass(frozen=True)
-class Arm:
-    name: str
-    url: str
-    script: Path
-    connections: int
-
-
-def measure(arms: list[Arm], config: Config) -> tuple[dict[str, list[Run]], dict[str, int]]:
-    """Warm each arm up, then run them in rounds, the order turning each round.
-
-    The runs of each arm, and how many requests each arm had answered (warm-ups included).
-    """
-    answered = {arm.name: 0 for arm in arms}
-    for arm in arms:
-        run = wrk(arm.url, arm.script, arm.connections, config.warmup, f"{arm.name} (warm-up)")
-        answered[arm.name] += run.requests
-    runs: dict[str, list[Run]] = {arm.name: [] for arm in arms}
-    for index in range(config.rounds):
-        shift = index % len(arms)
-        for arm in arms[shift:] + arms[:shift]:
-            run = wrk(arm.url, arm.script, arm.connections, config.seconds, arm.name)
-            runs[arm.name].append(run)
-            answered[arm.name] += run.requests
-            log(f"    {arm.name:12} {run.rate:9.0f} req/s  p99 {run.p99_ms:7.2f} ms")
-    return runs, answered
-
-
-def log_head(url: str) -> int:
-    """The head of the service's log (read from a page of the log: no fold, no snapshot)."""
-    head: int = json.loads(probe("GET", f"{url}/v1/events?limit=1", None, None))["head"]
-    return head
-
-
-def median_rate(runs: list[Run]) -> float:
-    return statistics.median(run.rate for run in runs)
-
-
-def median_p99(runs: list[Run]) -> float:
-    return statistics.median(run.p99_ms for run in runs)
 
 
 # -- one server ----------------------------------------------------------------------------
