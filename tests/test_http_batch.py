@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -55,7 +56,9 @@ def site_bought(amount: str) -> bytes:
 
 
 class TestOneDecode:
-    @pytest.mark.parametrize("amount", ["1.10", "1e3", "326000000", "0.000001"])
+    @pytest.mark.parametrize(
+        "amount", ["1.10", "1e3", "326000000", "0.000001", "123456789012345678901234567.123"]
+    )
     def test_an_amount_sent_as_a_number_is_stored_as_the_command_line_stores_it(
         self, client, auth, amount
     ) -> None:
@@ -72,6 +75,7 @@ class TestOneDecode:
         assert stored["data_hash"] == expected.data_hash
         amount_as_stored = json.loads(expected.data)["price"]["amount"]
         assert stored["data"]["price"]["amount"] == amount_as_stored
+        assert Decimal(amount_as_stored) == Decimal(amount)  # every digit, none through a float
 
     def test_the_bad_fields_of_every_event_are_named(self, client, auth) -> None:
         """A bad field in one event's envelope does not hide another event's bad payload."""
