@@ -116,7 +116,19 @@ def _from_ledger(exc: LedgerError) -> ProblemDetailsException:
     return Problem(400, "bad-request", "Bad request", str(exc))
 
 
+def _no_body(exc: ValidationException) -> bool:
+    """Whether Litestar refused a request for having no body at all.
+
+    It says so as a body error keyed `data` (the handler's body parameter) whose message is
+    that name quoted: the `KeyError` of the missing body.
+    """
+    items = exc.extra if isinstance(exc.extra, list) else []
+    return len(items) == 1 and isinstance(items[0], Mapping) and items[0].get("message") == "'data'"
+
+
 def _from_validation(exc: ValidationException) -> ProblemDetailsException:
+    if _no_body(exc):  # as for a body that is not JSON: a 400, said plainly
+        return Problem(400, "bad-request", "Bad request", "the request has no body: send JSON")
     errors: list[dict[str, Any]] = []
     if isinstance(exc.extra, list):
         for item in exc.extra:

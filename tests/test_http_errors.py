@@ -58,6 +58,12 @@ class Test400:
         headers = {**auth, "Content-Type": "application/json"}
         assert_problem(client.post("/v1/events", content=raw, headers=headers), 400)
 
+    def test_an_empty_body_is_400_said_plainly(self, client, auth) -> None:
+        """No body at all: a 400 that says so (not Litestar's bare `'data'`)."""
+        headers = {**auth, "Content-Type": "application/json"}
+        problem = assert_problem(client.post("/v1/events", content=b"", headers=headers), 400)
+        assert "no body" in problem["detail"]
+
 
 class Test401:
     @pytest.mark.parametrize(
