@@ -177,6 +177,13 @@ def arm_raw(
         ws.drop(path)
 
 
+def check_head(store: SQLiteEventLog, appended: int, arm: str) -> None:
+    """Stop the run if the log's head is not the number of events the arm appended."""
+    if store.head() != appended:
+        msg = f"{arm}: head does not match the events appended"
+        raise SystemExit(msg)
+
+
 def arm_ledger(ws: Workspace, events: list[NewEvent], size: int, cfg: Config) -> Run:
     path = ws.fresh()
     store = SQLiteEventLog(path)
@@ -185,9 +192,7 @@ def arm_ledger(ws: Workspace, events: list[NewEvent], size: int, cfg: Config) ->
         for unit in units[:WARMUP]:
             store.append(unit)
         run = timed(units[WARMUP:], store.append, cfg.seconds)
-        if store.head() != run.events + sum(len(u) for u in units[:WARMUP]):
-            msg = "ledger: head does not match the events appended"
-            raise SystemExit(msg)
+        check_head(store, run.events + sum(len(u) for u in units[:WARMUP]), "ledger")
         return run
     finally:
         store.close()
@@ -225,9 +230,7 @@ def arm_concurrent(ws: Workspace, per_thread: list[list[NewEvent]], cfg: Config)
         for thread in threads:
             thread.join()
         run = Run(sum(counts), max(ends) - start[0])
-        if store.head() != run.events + WARMUP:
-            msg = "ledger (concurrent): head does not match the events appended"
-            raise SystemExit(msg)
+        check_head(store, run.events + WARMUP, "ledger (concurrent)")
         return run
     finally:
         store.close()
@@ -265,9 +268,7 @@ def arm_coroutines(ws: Workspace, per_task: list[list[NewEvent]], cfg: Config) -
         for event in per_task[0][:WARMUP]:
             store.append([event])
         result = asyncio.run(run())
-        if store.head() != result.events + WARMUP:
-            msg = "ledger (coroutines): head does not match the events appended"
-            raise SystemExit(msg)
+        check_head(store, result.events + WARMUP, "ledger (coroutines)")
         return result
     finally:
         store.close()
