@@ -20,15 +20,16 @@ equal sets of events give equal digests whatever their arrival order.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from functools import cached_property
-from typing import Final
+from typing import Final, cast
 
 from events.codec import canonical
 from events.envelope import Event
 from events.replay import Replayed
+from projections.advance import Carried, Delta, advance_partnerships, advance_sites
 from projections.capacity import SiteView, SummaryBy, SummaryRow, derive_sites, summarize
-from projections.digests import list_digest, object_digest
+from projections.digests import ListHash, list_digest, object_digest
 from projections.gcpause import paused_gc, without_gc
 from projections.organizations import OrganizationView, derive_organizations
 from projections.partnerships import Pair, PartnershipView, derive_partnerships, pair_of
@@ -41,6 +42,16 @@ PROJECTION_NAMES: Final = ("organizations", "partnerships", "capacity", "timelin
 """The projections a view has, each with its digest."""
 
 _SUMMARY_BY: Final = ("country", "organization")
+_CARRIED: Final = {
+    "registry": "_registry",
+    "partnerships": "_partnerships",
+    "sites": "_sites",
+    "organizations": "_organizations",
+    "timeline": "_timeline",
+    "timeline_hash": "_timeline_hash",
+}
+"""The answers a later view may carry, by name, and the cached attribute holding each."""
+_UNSEEN: Final = object()
 
 
 def digest_of(value: object) -> str:
@@ -62,6 +73,7 @@ class Projections:
         count: int | None = None,
         position: int = 0,
         spec: ViewSpec | None = None,
+        carried: Mapping[str, Carried] | None = None,
     ) -> None:
         self._state = state
         self._count = len(state.facts) if count is None else count
@@ -71,25 +83,92 @@ class Projections:
         """Where the view stands."""
         self._summaries: dict[str, list[SummaryRow]] = {}
         self._digests: dict[str, str] = {}
+        self._carried = carried or {}
+        self._deltas: dict[int, Delta | None] = {}
+
+    # -- answers carried from an earlier view of the same live state (projections.advance)
+
+    def _carry(self, name: str) -> tuple[object, Delta] | None:
+        """An earlier view's answer `name` and what the facts since then touch, if any."""
+        carried = self._carried.get(name)
+        if carried is None:
+            return None
+        delta = self._deltas.get(carried.at, _UNSEEN)
+        if delta is _UNSEEN:
+            delta = self._deltas[carried.at] = Delta.of(self._state.facts, carried.at, self._count)
+        return None if delta is None else (carried.value, cast("Delta", delta))
+
+    def carry(self) -> dict[str, Carried]:
+        """What a later view of the same live state may carry from this one (see `Live`)."""
+        mine = {name: Carried(self._count, value) for name, value in self._derived().items()}
+        return {**self._carried, **mine}
+
+    def _derived(self) -> dict[str, object]:
+        derived: dict[str, object] = {
+            name: self.__dict__[attribute]
+            for name, attribute in _CARRIED.items()
+            if attribute in self.__dict__
+        }
+        # copies first (one C call each): another thread may be deriving more meanwhile
+        derived.update((f"summary:{by}", rows) for by, rows in dict(self._summaries).items())
+        derived.update(
+            (f"digest:{name}", (self._digest_keys(name), digest))
+            for name, digest in dict(self._digests).items()
+            if name != "timeline"
+        )
+        return derived
+
+    def _digest_keys(self, name: str) -> tuple[object, ...]:
+        """The answers a digest is of: it is carried while they are the same objects."""
+        if name == "organizations":
+            return (self._organizations,)
+        if name == "partnerships":
+            return (self._partnerships,)
+        for by in _SUMMARY_BY:  # carried or derived, and kept: the digest is of these rows
+            self.capacity_summary(by)
+        return (self._sites, self._summaries["country"], self._summaries["organization"])
 
     @cached_property
     @without_gc
     def _registry(self) -> Registry:
+        carry = self._carry("registry")
+        if carry is not None and not carry[1].registrations:
+            return cast("Registry", carry[0])
         return Registry(self._state, self._count)
 
     @cached_property
     @without_gc
     def _partnerships(self) -> dict[Pair, PartnershipView]:
+        carry = self._carry("partnerships")
+        if carry is not None and not carry[1].registrations:
+            previous = cast("dict[Pair, PartnershipView]", carry[0])
+            if not carry[1].agreements:
+                return previous
+            return advance_partnerships(
+                previous, self._state.facts, carry[1].agreements, self._registry
+            )
         return derive_partnerships(self._state, self._count, self._registry)
 
     @cached_property
     @without_gc
     def _sites(self) -> dict[str, SiteView]:
+        carry = self._carry("sites")
+        if carry is not None:
+            previous = cast("dict[str, SiteView]", carry[0])
+            if not carry[1].sites:
+                return previous
+            state = self._state
+            return advance_sites(previous, state.facts, state.sites, self._count, carry[1].sites)
         return derive_sites(self._state, self._count)
 
     @cached_property
     @without_gc
     def _organizations(self) -> dict[str, OrganizationView]:
+        carry = self._carry("organizations")
+        if carry is not None:
+            delta = carry[1]
+            if not (delta.registrations or delta.agreements or delta.sites):
+                return cast("dict[str, OrganizationView]", carry[0])
         return derive_organizations(
             self._state, self._count, self._registry, self._partnerships, self._sites
         )
@@ -97,20 +176,30 @@ class Projections:
     @cached_property
     @without_gc
     def _timeline(self) -> list[TimelineEntry]:
+        carry = self._carry("timeline")
+        start = 0 if carry is None else self._carried["timeline"].at
         corrected = self._state.corrected
-        facts = self._state.facts
+        facts = self._state.facts[start : self._count]
         if not corrected:
-            return [timeline_entry(event) for event in facts[: self._count]]
-        return [
-            timeline_entry(event, corrected.get(event.event_id)) for event in facts[: self._count]
-        ]
+            entries = [timeline_entry(event) for event in facts]
+        else:
+            entries = [timeline_entry(event, corrected.get(event.event_id)) for event in facts]
+        return entries if carry is None else [*cast("list[TimelineEntry]", carry[0]), *entries]
 
-    def _timeline_state(self) -> Iterator[StableEntry]:
+    @cached_property
+    @without_gc
+    def _timeline_hash(self) -> ListHash:
+        carry = self._carry("timeline_hash")
+        start = 0 if carry is None else self._carried["timeline_hash"].at
+        base = ListHash() if carry is None else cast("ListHash", carry[0])
+        return base.extended(self._timeline_state(start))
+
+    def _timeline_state(self, start: int = 0) -> Iterator[StableEntry]:
         corrected = self._state.corrected
-        facts = self._state.facts
+        facts = self._state.facts[start : self._count]
         if not corrected:
-            return (stable_form(fact) for fact in facts[: self._count])
-        return (stable_form(fact, corrected.get(fact.event_id)) for fact in facts[: self._count])
+            return (stable_form(fact) for fact in facts)
+        return (stable_form(fact, corrected.get(fact.event_id)) for fact in facts)
 
     def derive(self) -> Projections:
         """Derive every answer now (what is otherwise done on first use) and return self.
@@ -160,6 +249,9 @@ class Projections:
             msg = f"a capacity summary is by country or by organization, not {by!r}"
             raise ValueError(msg)
         rows = self._summaries.get(by)
+        carry = self._carry(f"summary:{by}")
+        if rows is None and carry is not None and not (carry[1].registrations or carry[1].sites):
+            rows = self._summaries[by] = cast("list[SummaryRow]", carry[0])
         if rows is None:
             with paused_gc():
                 rows = self._summaries[by] = summarize(self._sites, by, self._registry)
@@ -170,6 +262,13 @@ class Projections:
         return list(self._timeline)
 
     def _compute_digest(self, name: str) -> str:
+        carried = self._carried.get(f"digest:{name}")
+        if carried is not None:
+            keys, digest = cast("tuple[tuple[object, ...], str]", carried.value)
+            if all(
+                mine is theirs for mine, theirs in zip(self._digest_keys(name), keys, strict=True)
+            ):
+                return digest
         if name == "organizations":
             return list_digest(self._organizations.values())
         if name == "partnerships":
@@ -183,7 +282,7 @@ class Projections:
                 }
             )
         if name == "timeline":
-            return list_digest(self._timeline_state())
+            return self._timeline_hash.hexdigest()
         msg = f"no projection {name!r} (known: {', '.join(PROJECTION_NAMES)})"
         raise KeyError(msg)
 

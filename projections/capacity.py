@@ -265,18 +265,25 @@ def site_roles(site: SiteView) -> set[tuple[SiteRole, str]]:
     return _roles(site.acquisitions, site.plans, site.initiatives, site.investments)
 
 
+def derive_site(facts: list[Fact], indexes: list[int], count: int, site_id: str) -> SiteView | None:
+    """One site from the facts at it (`indexes`) among the first `count`; None if none."""
+    seen = upto(indexes, count)
+    if not seen:
+        return None
+    builder = _SiteBuilder(site_id)
+    for index in seen:
+        builder.add(facts[index])
+    return builder.view()
+
+
 def derive_sites(state: FoldState, count: int) -> dict[str, SiteView]:
     """Every site the view's facts mention, by id, in id order."""
     facts = state.facts
     sites: dict[str, SiteView] = {}
     for site_id in sorted(state.sites):  # a copy of the keys: a live fold may add some
-        seen = upto(state.sites[site_id], count)
-        if not seen:
-            continue
-        builder = _SiteBuilder(site_id)
-        for index in seen:
-            builder.add(facts[index])
-        sites[site_id] = builder.view()
+        view = derive_site(facts, state.sites[site_id], count, site_id)
+        if view is not None:
+            sites[site_id] = view
     return sites
 
 

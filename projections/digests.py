@@ -71,3 +71,39 @@ def object_digest(fields: dict[str, Iterable[object]]) -> str:
         feed_list(hasher, fields[key])
     update(b"}")
     return hasher.hexdigest()
+
+
+class ListHash:
+    """`list_digest` of a list that grows at the end, fed only the entries added.
+
+    Holds the hash of `[` and the entries so far; `hexdigest` closes a copy with `]`, so
+    the digest of a list and of the same list grown by `extend` are each what
+    `list_digest` gives, without hashing the earlier entries again.
+    """
+
+    __slots__ = ("_hasher", "size")
+
+    def __init__(self) -> None:
+        self._hasher = hashlib.sha256(b"[")
+        self.size = 0
+
+    def extended(self, items: Iterable[object]) -> ListHash:
+        """A new `ListHash` of this list plus `items` (this one is left as it is)."""
+        grown = ListHash()
+        grown._hasher = self._hasher.copy()
+        grown.size = self.size
+        encode = CANONICAL.encode
+        update = grown._hasher.update
+        iterator = iter(items)
+        while chunk := list(islice(iterator, CHUNK)):
+            if grown.size:
+                update(b",")
+            update(memoryview(encode(chunk))[1:-1])  # `[a,b]` -> `a,b`
+            grown.size += len(chunk)
+        return grown
+
+    def hexdigest(self) -> str:
+        """The digest of the list so far."""
+        closed = self._hasher.copy()
+        closed.update(b"]")
+        return closed.hexdigest()

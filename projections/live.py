@@ -173,12 +173,20 @@ class Live:
         self._mark = (state, len(state.facts), self._position)
 
     def projections(self) -> Projections:
-        """The answers of the current state (the same object until the state changes)."""
+        """The answers of the current state (the same object until the state changes).
+
+        After in-order appends, the new answers carry what the last ones derived and the
+        new facts leave alone, or bring it up to date from those facts alone
+        (`projections.advance`); after a rebuild or a merge everything derives again.
+        """
         mark = self._mark
         published = self._published
         if published is not None and published[0] is mark:
             return published[1]
         state, count, position = mark
-        answers = Projections(state, count=count, position=position)
+        carried = None
+        if published is not None and published[0][0] is state and published[0][1] <= count:
+            carried = published[1].carry()  # the same state, grown at the end: carry answers
+        answers = Projections(state, count=count, position=position, carried=carried)
         self._published = (mark, answers)
         return answers

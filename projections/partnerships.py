@@ -15,7 +15,7 @@ from events.envelope import Source
 from events.payloads import MemorandumSigned, PartnershipAgreed
 from projections.registry import Registry, upto
 from projections.schema import View
-from projections.state import FoldState
+from projections.state import Fact, FoldState
 
 Pair = tuple[str, str]
 """Two top-level organization ids, sorted."""
@@ -85,6 +85,48 @@ def _union(agreements: list[AgreementView], side: str) -> tuple[str, ...]:
     return tuple(sorted({signer for view in agreements for signer in view.through[side]}))
 
 
+def agreement_of(fact: Fact, registry: Registry) -> tuple[AgreementView, list[Pair]] | None:
+    """An agreement's view and the pairs of top-level organizations it joins (None: no pair)."""
+    data = fact.data
+    if isinstance(data, PartnershipAgreed):
+        kind: AgreementType = "partnership"
+        initiative = data.initiative
+    elif isinstance(data, MemorandumSigned):
+        kind, initiative = "memorandum", None
+    else:  # pragma: no cover - the fold indexes agreements only
+        return None
+    sides = _sides(data.parties, registry)
+    if len(sides) < 2:
+        return None
+    view = AgreementView(
+        agreement=data.agreement,
+        type=kind,
+        occurred_on=fact.occurred_on,
+        scope=data.scope,
+        site=data.site,
+        initiative=initiative,
+        parties=data.parties,
+        through=sides,
+        event_id=fact.event_id,
+        source=fact.source,
+    )
+    tops = list(sides)
+    pairs = [(org_a, org_b) for first, org_a in enumerate(tops) for org_b in tops[first + 1 :]]
+    return view, pairs
+
+
+def partnership_of(pair: Pair, agreements: list[AgreementView]) -> PartnershipView:
+    """A pair's partnership from its agreements, in valid-time order."""
+    org_a, org_b = pair
+    return PartnershipView(
+        orgs=pair,
+        since=agreements[0].occurred_on,
+        status="active",
+        through={org_a: _union(agreements, org_a), org_b: _union(agreements, org_b)},
+        agreements=tuple(agreements),
+    )
+
+
 def derive_partnerships(
     state: FoldState, count: int, registry: Registry
 ) -> dict[Pair, PartnershipView]:
@@ -92,48 +134,14 @@ def derive_partnerships(
     facts = state.facts
     pending: dict[Pair, list[AgreementView]] = {}
     for index in upto(state.agreements, count):
-        fact = facts[index]
-        data = fact.data
-        if isinstance(data, PartnershipAgreed):
-            kind: AgreementType = "partnership"
-            initiative = data.initiative
-        elif isinstance(data, MemorandumSigned):
-            kind, initiative = "memorandum", None
-        else:  # pragma: no cover - the fold indexes agreements only
+        made = agreement_of(facts[index], registry)
+        if made is None:
             continue
-        sides = _sides(data.parties, registry)
-        if len(sides) < 2:
-            continue
-        view = AgreementView(
-            agreement=data.agreement,
-            type=kind,
-            occurred_on=fact.occurred_on,
-            scope=data.scope,
-            site=data.site,
-            initiative=initiative,
-            parties=data.parties,
-            through=sides,
-            event_id=fact.event_id,
-            source=fact.source,
-        )
-        tops = list(sides)
-        for first, org_a in enumerate(tops):
-            for org_b in tops[first + 1 :]:
-                pair = (org_a, org_b)
-                agreements = pending.get(pair)
-                if agreements is None:
-                    pending[pair] = [view]
-                else:
-                    agreements.append(view)
-    partnerships: dict[Pair, PartnershipView] = {}
-    for pair in sorted(pending):
-        agreements = pending[pair]
-        org_a, org_b = pair
-        partnerships[pair] = PartnershipView(
-            orgs=pair,
-            since=agreements[0].occurred_on,
-            status="active",
-            through={org_a: _union(agreements, org_a), org_b: _union(agreements, org_b)},
-            agreements=tuple(agreements),
-        )
-    return partnerships
+        view, pairs = made
+        for pair in pairs:
+            agreements = pending.get(pair)
+            if agreements is None:
+                pending[pair] = [view]
+            else:
+                agreements.append(view)
+    return {pair: partnership_of(pair, pending[pair]) for pair in sorted(pending)}

@@ -175,3 +175,26 @@ class TestConcurrentReaders:
         assert seen > 0
         assert bad == []
         assert live.projections().position == count
+
+
+class TestCarriedAnswers:
+    """After an in-order append a live view carries what the last one derived."""
+
+    def test_untouched_answers_are_carried_and_the_rest_brought_up_to_date(self):
+        live = live_of(HISTORY)
+        before = live.projections()
+        before.derive()
+        before.digests()
+        later = ev(5, invest(5), "2024")
+        assert live.apply(later)
+        after = live.projections()
+        # an investment touches no agreement: the same partnership entries, the same digest
+        assert all(a is b for a, b in zip(after.partnerships(), before.partnerships(), strict=True))
+        assert after.digest("partnerships") == before.digest("partnerships")
+        # and the site it is at, the summaries and the timeline are brought up to date
+        expected = build([*HISTORY, later])
+        assert after.capacity_site("s") == expected.capacity_site("s")
+        assert after.capacity_summary("organization") == expected.capacity_summary("organization")
+        assert after.timeline() == expected.timeline()
+        assert after.digests() == expected.digests()
+        assert after.digests() != before.digests()

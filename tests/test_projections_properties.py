@@ -31,7 +31,16 @@ from events.payloads import (
     Payload,
     SiteAcquired,
 )
-from projections import Live, Projections, ViewSpec, build, dump_snapshot, load_snapshot
+from projections import (
+    PROJECTION_NAMES,
+    Live,
+    Projections,
+    ViewSpec,
+    build,
+    dump_snapshot,
+    load_snapshot,
+    sort_key,
+)
 
 ORGS = ("a", "b", "c", "d", "e")
 SITES = ("s1", "s2", "s3")
@@ -310,3 +319,36 @@ class TestLiveAndSnapshots:
         live_fold(live, seen, events[cut:])
         assert everything(taken) == before
         assert everything(taken) == everything(build(events[:cut]))
+
+    @SETTINGS
+    @given(data=st.data(), drafts=histories())
+    def test_answers_carried_between_live_views(self, data, drafts):
+        """Live views after each append, each asked for some answers first, equal a build.
+
+        Announcements arrive in valid-time order (so each view carries what the one before
+        it derived: `projections.advance`), then the corrections and retractions.
+        """
+        announcements = sorted((d for d in drafts if target_of(d) is None), key=sort_key)
+        records = [d for d in data.draw(arrival_orders(drafts)) if target_of(d) is not None]
+        events = stored(announcements + records)
+        live, seen = Live(), []
+        for event in events:
+            live_fold(live, seen, [event])
+            proj = live.projections()
+            for ask in data.draw(st.lists(st.sampled_from(ASKS), max_size=4)):
+                ask(proj)
+            if data.draw(st.booleans()):
+                assert everything(proj) == everything(build(seen))
+        assert everything(live.projections()) == everything(build(events))
+
+
+ASKS = (
+    Projections.partnerships,
+    Projections.organizations,
+    Projections.capacity_sites,
+    Projections.timeline,
+    lambda proj: proj.capacity_summary("country"),
+    lambda proj: proj.capacity_summary("organization"),
+    *(lambda proj, name=name: proj.digest(name) for name in PROJECTION_NAMES),
+)
+"""Some of what a view can be asked, in any number and order (the rest derives later)."""
