@@ -27,7 +27,13 @@ from typing import Final, cast
 from events.codec import canonical
 from events.envelope import Event
 from events.replay import Replayed
-from projections.advance import Carried, Delta, advance_partnerships, advance_sites
+from projections.advance import (
+    MAX_DELTA,
+    Carried,
+    Delta,
+    advance_partnerships,
+    advance_sites,
+)
 from projections.capacity import SiteView, SummaryBy, SummaryRow, derive_sites, summarize
 from projections.digests import ListHash, list_digest, object_digest
 from projections.gcpause import paused_gc, without_gc
@@ -101,7 +107,13 @@ class Projections:
     def carry(self) -> dict[str, Carried]:
         """What a later view of the same live state may carry from this one (see `Live`)."""
         mine = {name: Carried(self._count, value) for name, value in self._derived().items()}
-        return {**self._carried, **mine}
+        count = self._count
+        kept = {  # what a later view could still bring up to date (see `Delta.of`)
+            name: carried
+            for name, carried in self._carried.items()
+            if count - carried.at <= min(MAX_DELTA, max(carried.at, 1))
+        }
+        return {**kept, **mine}
 
     def _derived(self) -> dict[str, object]:
         derived: dict[str, object] = {
