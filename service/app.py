@@ -34,7 +34,7 @@ from service.metrics import MetricsController, RequestMetrics, prometheus_config
 from service.middleware import request_log_middleware
 from service.problems import internal_error, problem_details_plugin
 from service.settings import Settings
-from service.views import provide_view_spec
+from service.views import provide_page_ask, provide_view_spec
 
 VERSION = "0.1.0"
 HANDLER_THREADS = 64
@@ -97,6 +97,7 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
         dependencies={
             "ledger": Provide(provide_ledger, sync_to_thread=False),
             "spec": Provide(provide_view_spec, sync_to_thread=False),
+            "page": Provide(provide_page_ask, sync_to_thread=False),
         },
         guards=[require_reader] if settings.read_token_required else [],
         lifespan=[lifespan],

@@ -60,7 +60,7 @@ def cached_answers_middleware(
                         if not_modified(scope["headers"], hit.etag)
                         else HTTP_200_OK
                     )
-                    await send_encoded(send, status, hit.etag, hit.body)
+                    await send_encoded(send, status, hit.etag, hit.body, hit.link)
                     metrics.observe("GET", hit.route, status, time.perf_counter() - started)
                     return
         await app(scope, receive, send)

@@ -63,6 +63,8 @@ class CachedAnswer(NamedTuple):
     body: bytes
     route: str
     """The route's path template (`/v1/partnerships/{org_a}/{org_b}`): a metrics label."""
+    link: str | None = None
+    """A page's next page (a list route asked for pages): its URL, for the `Link` header."""
 
 
 class Ledger:

@@ -125,6 +125,18 @@ class ViewAnswer(msgspec.Struct, kw_only=True):
     data: Any
 
 
+class ViewPage(msgspec.Struct, kw_only=True):
+    """A projection's list: whole, or one page of it (`limit` or `after` given).
+
+    A page has `next`, the URL of the following page (null on the last). `view.digest` is
+    the whole projection's, so every page of one view carries the same.
+    """
+
+    view: View
+    data: list[Any]
+    next: str | None = None
+
+
 class VerifyAnswer(msgspec.Struct, kw_only=True):
     """The outcome of a hash-chain verification."""
 

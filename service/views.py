@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, NamedTuple
+from urllib.parse import parse_qsl, urlencode
 
 import anyio
 import msgspec
@@ -22,9 +23,10 @@ from litestar.types import Receive, Scope, Send, TypeEncodersMap
 
 from events.errors import InvalidEvent
 from projections import Projections, ViewSpec
+from projections.paging import CursorKey, page_of, parse_cursor
 from service.ledger import CachedAnswer, Ledger
 from service.problems import invalid, problem_responses
-from service.schemas import View, ViewAnswer
+from service.schemas import View, ViewAnswer, ViewPage
 
 AsOf = Annotated[
     date | None,
@@ -37,14 +39,47 @@ KnownAt = Annotated[
 AtPosition = Annotated[
     int | None, QueryParameter(ge=0, description="Only the events up to this log position")
 ]
+Limit = Annotated[
+    int | None,
+    QueryParameter(
+        ge=1,
+        description="Page the list: at most this many entries (default 100 once `after` is"
+        " given; at most the page limit, 1000 by default); without it and `after`, the"
+        " whole list",
+    ),
+]
+After = Annotated[
+    str | None,
+    QueryParameter(
+        max_length=512,
+        description="Start after this cursor: the `next` link of the page before gives it",
+    ),
+]
+DEFAULT_PAGE = 100
+"""Entries per page when `after` is given without `limit`."""
+
+
+class PageAsk(NamedTuple):
+    """What a list request asks of paging: nothing (the whole list), or a page."""
+
+    limit: int | None
+    after: str | None
+
 
 _ENCODER = msgspec.json.Encoder(decimal_format="string")
 
 
-def view_responses(*statuses: int) -> dict[int, ResponseSpec]:
-    """OpenAPI `responses` of a projection route: the view envelope, 304 and its problems."""
+def view_responses(*statuses: int, pages: bool = False) -> dict[int, ResponseSpec]:
+    """OpenAPI `responses` of a projection route: the view envelope, 304 and its problems.
+
+    `pages`: a list route, whose answer may be one page of the list (`ViewPage`).
+    """
     return {
-        200: ResponseSpec(ViewAnswer, description="The view it was computed at, and the data"),
+        200: ResponseSpec(
+            ViewPage if pages else ViewAnswer,
+            description="The view it was computed at, and the data"
+            + (" (one page of it, with `next`, when `limit` or `after` is given)" if pages else ""),
+        ),
         304: ResponseSpec(None, description="Not modified: the `If-None-Match` ETag still holds"),
         **problem_responses(400, 422, *statuses),
     }
@@ -82,17 +117,41 @@ def provide_view_spec(
     return view_spec(ledger, as_of, known_at, at_position)
 
 
-async def answer(  # noqa: PLR0913 - the request, the view and how to make its data
+def provide_page_ask(
+    ledger: NamedDependency[Ledger], limit: Limit = None, after: After = None
+) -> PageAsk:
+    """The `page` dependency of the list routes: `limit` within the page limit (else 422)."""
+    if limit is not None and limit > ledger.settings.page_limit:
+        detail = f"at most {ledger.settings.page_limit} per page"
+        raise invalid([InvalidEvent(detail, "query.limit")])
+    return PageAsk(limit, after)
+
+
+def paging(name: str, ask: PageAsk) -> Paging | None:
+    """The page a list request asks for, its cursor parsed (422 naming `after`); None: all."""
+    if ask.limit is None and ask.after is None:
+        return None
+    try:
+        after = None if ask.after is None else parse_cursor(name, ask.after)
+    except ValueError as exc:
+        raise invalid([InvalidEvent(str(exc), "query.after")]) from None
+    return Paging(name, after, DEFAULT_PAGE if ask.limit is None else ask.limit)
+
+
+async def answer(  # noqa: PLR0913 - the request, the view, how to make its data, a page
     request: Request[Any, Any, Any],
     ledger: Ledger,
     spec: ViewSpec,
     projection: str,
     make: Callable[[Projections], Any],
     missing: str | None = None,
+    page: Paging | None = None,
 ) -> Response[Any]:
     """The `{"view", "data"}` answer with a strong ETag; 304 on a matching `If-None-Match`.
 
     `make` returning None means the thing asked for does not exist: 404 with `missing`.
+    With `page`, `make` gives a whole list and the answer holds one page of it, with `next`
+    (the URL of the following page, also a `Link` header) while entries remain.
     An answer is a function of the URL and the log position it is computed at, so it is
     cached, encoded, by both: a view at an unchanged position costs one read of the head
     (an append by any process moves it) and no fold or encoding. Only a miss goes to a
@@ -103,7 +162,7 @@ async def answer(  # noqa: PLR0913 - the request, the view and how to make its d
     upto = spec.at_position if spec.at_position is not None else ledger.log.head()
     cached = ledger.answers.get((*url, upto))
     if cached is None:
-        made = _Made(url, scope["path_template"], projection, make, missing)
+        made = _Made(url, scope["path_template"], projection, make, missing, page)
         cached = await anyio.to_thread.run_sync(_compute, ledger, spec, upto, made)
     return _respond(request, cached)
 
@@ -133,7 +192,7 @@ def _respond(request: Request[Any, Any, Any], cached: CachedAnswer) -> Response[
     """200 with the encoded answer, or 304 if an `If-None-Match` ETag is this one."""
     if not_modified(request.scope["headers"], cached.etag):
         return EncodedAnswer(cached.etag, b"", HTTP_304_NOT_MODIFIED)
-    return EncodedAnswer(cached.etag, cached.body)
+    return EncodedAnswer(cached.etag, cached.body, link=cached.link)
 
 
 class EncodedAnswer(Response[bytes]):
@@ -145,12 +204,17 @@ class EncodedAnswer(Response[bytes]):
     own path.
     """
 
-    def __init__(self, etag: str, body: bytes, status: int = HTTP_200_OK) -> None:
+    def __init__(
+        self, etag: str, body: bytes, status: int = HTTP_200_OK, link: str | None = None
+    ) -> None:
         headers = {"ETag": etag, "Cache-Control": "no-cache"}
+        if link is not None:
+            headers["Link"] = f'<{link}>; rel="next"'
         super().__init__(body, status_code=status, media_type="application/json", headers=headers)
         self.etag = etag
         self.body = body
         self.status = status
+        self.link = link
 
     def to_asgi_response(  # noqa: PLR0913 - Litestar's signature
         self,
@@ -169,7 +233,7 @@ class EncodedAnswer(Response[bytes]):
         """The two messages, or Litestar's `ASGIResponse` when a layer adds anything."""
         plain = not (background or cookies or encoded_headers or headers or is_head_response)
         if plain and not (self.background or self.cookies) and request.method != "HEAD":
-            return _Sent(self.status, self.etag, self.body)
+            return _Sent(self.status, self.etag, self.body, self.link)
         return super().to_asgi_response(
             app,
             request,
@@ -184,10 +248,17 @@ class EncodedAnswer(Response[bytes]):
         )
 
 
-async def send_encoded(send: Send, status: int, etag: str, body: bytes) -> None:
-    """Send an encoded answer (no body on a 304), with the headers Litestar would send."""
+async def send_encoded(
+    send: Send, status: int, etag: str, body: bytes, link: str | None = None
+) -> None:
+    """Send an encoded answer (no body on a 304), with the headers Litestar would send.
+
+    `link` is the next page's URL, sent as a `Link` header with the page (not on a 304).
+    """
     headers = [(b"etag", etag.encode()), (b"cache-control", b"no-cache")]
     if status != HTTP_304_NOT_MODIFIED:
+        if link is not None:
+            headers.append((b"link", f'<{link}>; rel="next"'.encode("latin-1")))
         headers.append((b"content-type", b"application/json"))
         headers.append((b"content-length", str(len(body)).encode()))
     else:
@@ -199,16 +270,17 @@ async def send_encoded(send: Send, status: int, etag: str, body: bytes) -> None:
 class _Sent(ASGIResponse):
     """The start and body messages of an `EncodedAnswer`."""
 
-    __slots__ = ("_etag",)
+    __slots__ = ("_etag", "_link")
 
-    def __init__(self, status: int, etag: str, body: bytes) -> None:
+    def __init__(self, status: int, etag: str, body: bytes, link: str | None) -> None:
         self.status_code = status
         self._etag = etag
+        self._link = link
         self.body = body
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:  # noqa: ARG002 - ASGI's
         """Send the answer."""
-        await send_encoded(send, self.status_code, self._etag, self.body)
+        await send_encoded(send, self.status_code, self._etag, self.body, self._link)
 
 
 class _Made(NamedTuple):
@@ -219,6 +291,22 @@ class _Made(NamedTuple):
     projection: str
     make: Callable[[Projections], Any]
     missing: str | None
+    page: Paging | None
+
+
+class Paging(NamedTuple):
+    """One page of the list `name` (see `projections.paging`): after a key, at most `limit`."""
+
+    name: str
+    after: CursorKey | None
+    limit: int
+
+
+def _next_url(url: tuple[str, bytes], cursor: str) -> str:
+    """The URL of the next page: the same path and parameters, `after` set to the cursor."""
+    path, query = url
+    kept = [(k, v) for k, v in parse_qsl(query.decode("latin-1")) if k != "after"]
+    return f"{path}?{urlencode([*kept, ('after', cursor)])}"
 
 
 def _compute(ledger: Ledger, spec: ViewSpec, upto: int, made: _Made) -> CachedAnswer:
@@ -236,7 +324,13 @@ def _compute(ledger: Ledger, spec: ViewSpec, upto: int, made: _Made) -> CachedAn
         at_position=spec.at_position,
         digest=digest,
     )
-    answer = CachedAnswer(etag, _ENCODER.encode(ViewAnswer(view=view, data=data)), made.route)
+    if made.page is None:
+        answer = CachedAnswer(etag, _ENCODER.encode(ViewAnswer(view=view, data=data)), made.route)
+    else:
+        page = page_of(made.page.name, data, made.page.after, made.page.limit)
+        link = None if page.next_cursor is None else _next_url(made.url, page.next_cursor)
+        body = _ENCODER.encode(ViewPage(view=view, data=page.entries, next=link))
+        answer = CachedAnswer(etag, body, made.route, link)
     # The live view folds every committed event: by now perhaps past `upto`, and its own.
     at = proj.position if spec == ViewSpec() else upto
     ledger.answers.put((*made.url, at), answer)

@@ -10,7 +10,7 @@ from litestar.params import FromPath, QueryParameter
 
 from projections import ViewSpec
 from service.ledger import Ledger
-from service.views import answer, cached_answer, view_responses
+from service.views import PageAsk, answer, cached_answer, paging, view_responses
 
 
 class CapacityController(Controller):
@@ -24,16 +24,24 @@ class CapacityController(Controller):
         "/sites",
         operation_id="ListSites",
         summary="Capacity state of every site",
-        responses=view_responses(401, 503),
+        responses=view_responses(401, 503, pages=True),
     )
     async def list_sites(
         self,
         request: Request[Any, Any, Any],
         ledger: NamedDependency[Ledger],
         spec: NamedDependency[ViewSpec],
+        page: NamedDependency[PageAsk],
     ) -> Response[Any]:
         """Every site: owner, acquisition, plans, initiatives, investments, totals per currency."""
-        return await answer(request, ledger, spec, "capacity", lambda p: p.capacity_sites())
+        return await answer(
+            request,
+            ledger,
+            spec,
+            "capacity",
+            lambda p: p.capacity_sites(),
+            page=paging("sites", page),
+        )
 
     @get(
         "/sites/{site_id:str}",

@@ -10,7 +10,7 @@ from litestar.params import FromPath
 
 from projections import ViewSpec
 from service.ledger import Ledger
-from service.views import answer, cached_answer, view_responses
+from service.views import PageAsk, answer, cached_answer, paging, view_responses
 
 
 class OrganizationsController(Controller):
@@ -24,16 +24,24 @@ class OrganizationsController(Controller):
         "/",
         operation_id="ListOrganizations",
         summary="Every organization",
-        responses=view_responses(401, 503),
+        responses=view_responses(401, 503, pages=True),
     )
     async def list_organizations(
         self,
         request: Request[Any, Any, Any],
         ledger: NamedDependency[Ledger],
         spec: NamedDependency[ViewSpec],
+        page: NamedDependency[PageAsk],
     ) -> Response[Any]:
         """Organizations with parent, subsidiaries, partners (rolled up) and sites."""
-        return await answer(request, ledger, spec, "organizations", lambda p: p.organizations())
+        return await answer(
+            request,
+            ledger,
+            spec,
+            "organizations",
+            lambda p: p.organizations(),
+            page=paging("organizations", page),
+        )
 
     @get(
         "/{org_id:str}",

@@ -10,7 +10,7 @@ from litestar.params import FromPath
 
 from projections import ViewSpec
 from service.ledger import Ledger
-from service.views import answer, cached_answer, view_responses
+from service.views import PageAsk, answer, cached_answer, paging, view_responses
 
 
 class PartnershipsController(Controller):
@@ -24,16 +24,24 @@ class PartnershipsController(Controller):
         "/",
         operation_id="ListPartnerships",
         summary="Every partnership pair",
-        responses=view_responses(401, 503),
+        responses=view_responses(401, 503, pages=True),
     )
     async def list_partnerships(
         self,
         request: Request[Any, Any, Any],
         ledger: NamedDependency[Ledger],
         spec: NamedDependency[ViewSpec],
+        page: NamedDependency[PageAsk],
     ) -> Response[Any]:
         """One entry per pair of top-level organizations, each agreement in valid-time order."""
-        return await answer(request, ledger, spec, "partnerships", lambda p: p.partnerships())
+        return await answer(
+            request,
+            ledger,
+            spec,
+            "partnerships",
+            lambda p: p.partnerships(),
+            page=paging("partnerships", page),
+        )
 
     @get(
         "/{org_a:str}/{org_b:str}",

@@ -9,7 +9,7 @@ from litestar.di import NamedDependency
 
 from projections import ViewSpec
 from service.ledger import Ledger
-from service.views import answer, cached_answer, view_responses
+from service.views import PageAsk, answer, cached_answer, paging, view_responses
 
 
 class TimelineController(Controller):
@@ -23,13 +23,16 @@ class TimelineController(Controller):
         "/",
         operation_id="GetTimeline",
         summary="Announcements in valid-time order",
-        responses=view_responses(401, 503),
+        responses=view_responses(401, 503, pages=True),
     )
     async def timeline(
         self,
         request: Request[Any, Any, Any],
         ledger: NamedDependency[Ledger],
         spec: NamedDependency[ViewSpec],
+        page: NamedDependency[PageAsk],
     ) -> Response[Any]:
         """Every announcement in valid-time order, with its source and supporting sentence."""
-        return await answer(request, ledger, spec, "timeline", lambda p: p.timeline())
+        return await answer(
+            request, ledger, spec, "timeline", lambda p: p.timeline(), page=paging("timeline", page)
+        )
