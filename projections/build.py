@@ -4,16 +4,19 @@ A `Projections` reads a fold state up to a number of facts (`count`); the state 
 grows at the end, so the answers of a `Projections` never change, even one taken from a
 `Live` state that keeps folding.
 
-Digests: the SHA-256 of the canonical encoding (`events.codec.canonical`, sorted-key
-msgspec JSON; fed to the hash a chunk of entries at a time, `projections.digests`, never
-built as one buffer) of each projection's query output: the organizations list, the
-partnerships list, `{"sites", "by_country", "by_organization"}` for capacity. The
+Digests (`projections.digests`), each of a projection's query output in canonical form
+(`events.codec.canonical`, sorted-key msgspec JSON): the organizations and the
+partnerships are keyed digests (`KeyedHash`: the SHA-256 of the SHA-256s of runs of
+about 32 entries in key order, cut where a key says so), so that a live view re-encodes
+only the runs whose entries changed; capacity is the SHA-256 of
+`{"sites": <keyed digest of the sites>, "by_country", "by_organization"}`. The
 timeline's answer carries each event's `position` and `recorded_at`, which depend on
 when and in what order the events were recorded, not on the events; so its digest is of
-a position-free form of the timeline's state instead: per entry, in order, the event's
-id, type, valid time, sequence, stream, (corrected) data, source and correction id
-(`timeline.stable_form`), everything an entry shows but `position`, `recorded_at` and
-the summary rendered from the data. Nothing else in any answer depends on arrival, so
+a position-free form of the timeline's state instead (`sha256(canonical(list))`, grown
+entry by entry): per entry, in order, the event's id, type, valid time, sequence,
+stream, (corrected) data, source and correction id (`timeline.stable_form`), everything
+an entry shows but `position`, `recorded_at` and the summary rendered from the data.
+Nothing else in any answer depends on arrival, so
 equal sets of events give equal digests whatever their arrival order.
 """
 
@@ -35,7 +38,7 @@ from projections.advance import (
     advance_sites,
 )
 from projections.capacity import SiteView, SummaryBy, SummaryRow, derive_sites, summarize
-from projections.digests import ListHash, list_digest, object_digest
+from projections.digests import KeyedHash, ListHash
 from projections.gcpause import paused_gc, without_gc
 from projections.organizations import OrganizationView, derive_organizations
 from projections.partnerships import Pair, PartnershipView, derive_partnerships, pair_of
@@ -89,6 +92,7 @@ class Projections:
         """Where the view stands."""
         self._summaries: dict[str, list[SummaryRow]] = {}
         self._digests: dict[str, str] = {}
+        self._keyed_hashes: dict[str, KeyedHash] = {}
         self._carried = carried or {}
         self._deltas: dict[int, Delta | None] = {}
 
@@ -123,6 +127,7 @@ class Projections:
         }
         # copies first (one C call each): another thread may be deriving more meanwhile
         derived.update((f"summary:{by}", rows) for by, rows in dict(self._summaries).items())
+        derived.update((f"keyed:{name}", keyed) for name, keyed in dict(self._keyed_hashes).items())
         derived.update(
             (f"digest:{name}", (self._digest_keys(name), digest))
             for name, digest in dict(self._digests).items()
@@ -281,14 +286,12 @@ class Projections:
                 mine is theirs for mine, theirs in zip(self._digest_keys(name), keys, strict=True)
             ):
                 return digest
-        if name == "organizations":
-            return list_digest(self._organizations.values())
-        if name == "partnerships":
-            return list_digest(self._partnerships.values())
+        if name in ("organizations", "partnerships"):
+            return self._keyed(name).hexdigest()
         if name == "capacity":
-            return object_digest(
+            return digest_of(
                 {
-                    "sites": self._sites.values(),
+                    "sites": self._keyed("sites").hexdigest(),
                     "by_country": self.capacity_summary("country"),
                     "by_organization": self.capacity_summary("organization"),
                 }
@@ -297,6 +300,20 @@ class Projections:
             return self._timeline_hash.hexdigest()
         msg = f"no projection {name!r} (known: {', '.join(PROJECTION_NAMES)})"
         raise KeyError(msg)
+
+    def _keyed(self, name: str) -> KeyedHash:
+        """The `KeyedHash` of the organizations, partnerships or sites (carried if it can be)."""
+        keyed = self._keyed_hashes.get(name)
+        if keyed is None:
+            entries: Mapping[object, object] = getattr(self, _CARRIED[name])
+            carried = self._carried.get(f"keyed:{name}")
+            keyed = (
+                KeyedHash.of(entries)
+                if carried is None
+                else cast("KeyedHash", carried.value).updated(entries)
+            )
+            self._keyed_hashes[name] = keyed
+        return keyed
 
     def digest(self, name: str) -> str:
         """One projection's digest, deriving only what that projection needs.

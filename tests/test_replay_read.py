@@ -32,7 +32,7 @@ from events.seed import DAEJEON, seed_events
 from events.sqlite import SQLiteEventLog
 from events.upcasters import register_upcaster, unregister_upcaster
 from projections import Live, Projections, ViewSpec, build, build_replayed, digest_of
-from projections.digests import CHUNK, list_digest, object_digest
+from projections.digests import CHUNK, list_digest
 from service import projector
 from service.projector import Projector
 
@@ -278,12 +278,3 @@ class TestChunkedDigests:
         assert list_digest(items) == expected == digest_of(items)
         assert list_digest(iter(items)) == expected
         assert list_digest(tuple(items)) == expected
-
-    def test_an_object_of_lists(self) -> None:
-        """Keys in sorted order, each list chunked: the hash of the whole object's encoding."""
-        value = {
-            "sites": [{"id": n} for n in range(CHUNK + 5)],
-            "by_country": [],
-            "by_organization": [[n] for n in range(3)],
-        }
-        assert object_digest(value) == hashlib.sha256(canonical(value)).hexdigest()
