@@ -40,7 +40,11 @@ from projections.advance import (
 from projections.capacity import SiteView, SummaryBy, SummaryRow, derive_sites, summarize
 from projections.digests import KeyedHash, ListHash
 from projections.gcpause import paused_gc, without_gc
-from projections.organizations import OrganizationView, derive_organizations
+from projections.organizations import (
+    OrganizationView,
+    advance_organizations,
+    derive_organizations,
+)
 from projections.partnerships import Pair, PartnershipView, derive_partnerships, pair_of
 from projections.registry import Registry
 from projections.selection import Selection, ViewSpec, select, select_replayed
@@ -125,6 +129,8 @@ class Projections:
             for name, attribute in _CARRIED.items()
             if attribute in self.__dict__
         }
+        if "organizations" in derived:  # what they were derived from: `_organizations` needs it
+            derived["organizations:sites"] = self.__dict__["_sites"]
         # copies first (one C call each): another thread may be deriving more meanwhile
         derived.update((f"summary:{by}", rows) for by, rows in dict(self._summaries).items())
         derived.update((f"keyed:{name}", keyed) for name, keyed in dict(self._keyed_hashes).items())
@@ -182,10 +188,22 @@ class Projections:
     @without_gc
     def _organizations(self) -> dict[str, OrganizationView]:
         carry = self._carry("organizations")
-        if carry is not None:
-            delta = carry[1]
-            if not (delta.registrations or delta.agreements or delta.sites):
-                return cast("dict[str, OrganizationView]", carry[0])
+        inputs = self._carried.get("organizations:sites")
+        if carry is not None and not carry[1].registrations:
+            delta, previous = carry[1], cast("dict[str, OrganizationView]", carry[0])
+            if not (delta.agreements or delta.sites):
+                _ = self._sites  # unchanged (carried): what a later view advances from
+                return previous
+            if inputs is not None and inputs.at == self._carried["organizations"].at:
+                return advance_organizations(
+                    previous,
+                    self._registry,
+                    self._state.facts,
+                    delta.agreements,
+                    cast("dict[str, SiteView]", inputs.value),
+                    self._sites,
+                    delta.sites,
+                )
         return derive_organizations(
             self._state, self._count, self._registry, self._partnerships, self._sites
         )

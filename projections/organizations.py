@@ -8,14 +8,17 @@ subsidiaries, each site role naming the organization that holds it.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import TypeVar
+
+import msgspec
 
 from events.payloads import MemorandumSigned, PartnershipAgreed
 from projections.capacity import SiteRole, SiteView, site_roles
-from projections.partnerships import Pair, PartnershipView
+from projections.partnerships import Pair, PartnershipView, agreement_of
 from projections.registry import Registry, upto
 from projections.schema import View
-from projections.state import FoldState
+from projections.state import Fact, FoldState
 
 T = TypeVar("T")
 
@@ -113,20 +116,117 @@ def derive_organizations(
     partners = _partners(registry, partnerships)
     org_sites = _sites(registry, sites)
     children = registry.subsidiaries()
-    views: dict[str, OrganizationView] = {}
-    for org_id in sorted(_known(state, count, registry, sites)):
-        registration = registry.registered.get(org_id)
-        views[org_id] = OrganizationView(
-            id=org_id,
-            name=registration.name if registration else None,
-            country=registration.country if registration else None,
-            kind=registration.kind if registration else None,
-            aliases=registration.aliases if registration else (),
-            registered=registration is not None,
-            parent=registration.parent if registration else None,
-            top=registry.top(org_id),
-            subsidiaries=tuple(children.get(org_id, ())),
-            partners=tuple(sorted(partners.get(org_id, ()))),
-            sites=tuple(sorted(org_sites.get(org_id, ()), key=_site_order)),
+    return {
+        org_id: _view(
+            org_id,
+            registry,
+            children,
+            partners.get(org_id, ()),
+            sorted(org_sites.get(org_id, ()), key=_site_order),
         )
-    return views
+        for org_id in sorted(_known(state, count, registry, sites))
+    }
+
+
+def _view(
+    org_id: str,
+    registry: Registry,
+    children: dict[str, list[str]],
+    partners: Iterable[str],
+    sites: Iterable[OrgSite],
+) -> OrganizationView:
+    """An organization's entry: its registration, group, partners and (sorted) site roles."""
+    registration = registry.registered.get(org_id)
+    return OrganizationView(
+        id=org_id,
+        name=registration.name if registration else None,
+        country=registration.country if registration else None,
+        kind=registration.kind if registration else None,
+        aliases=registration.aliases if registration else (),
+        registered=registration is not None,
+        parent=registration.parent if registration else None,
+        top=registry.top(org_id),
+        subsidiaries=tuple(children.get(org_id, ())),
+        partners=tuple(sorted(partners)),
+        sites=tuple(sites),
+    )
+
+
+def advance_organizations(  # noqa: PLR0913 - the earlier answer and what changed since
+    previous: dict[str, OrganizationView],
+    registry: Registry,
+    facts: list[Fact],
+    agreements: list[int],
+    old_sites: Mapping[str, SiteView],
+    sites: Mapping[str, SiteView],
+    touched_sites: set[str],
+) -> dict[str, OrganizationView]:
+    """The organizations after in-order appends that register nobody (`projections.advance`).
+
+    With the registry unchanged, new facts only add: an agreement adds partners to its
+    signers and their parents, and a touched site's roles change (an owner becomes a
+    former owner). A site role names the organization holding it, so a parent's roles are
+    the disjoint union of its subsidiaries'; the entries of the organizations concerned,
+    and of those the facts name for the first time, are made again, every other entry is
+    carried as it was.
+    """
+    partners, named = _new_partners(registry, facts, agreements)
+    gone, new = _role_changes(registry, old_sites, sites, touched_sites)
+    organizations = dict(previous)
+    children = None
+    for org_id in named | partners.keys() | gone.keys() | new.keys():
+        view = previous.get(org_id)
+        if view is None:
+            children = registry.subsidiaries() if children is None else children
+            view = _view(org_id, registry, children, (), ())
+        held = (set(view.sites) - gone.get(org_id, set())) | new.get(org_id, set())
+        organizations[org_id] = msgspec.structs.replace(
+            view,
+            partners=tuple(sorted(set(view.partners) | partners.get(org_id, set()))),
+            sites=tuple(sorted(held, key=_site_order)),
+        )
+    if len(organizations) != len(previous):
+        return dict(sorted(organizations.items()))
+    return organizations
+
+
+def _new_partners(
+    registry: Registry, facts: list[Fact], agreements: list[int]
+) -> tuple[dict[str, set[str]], set[str]]:
+    """The partners new agreements give each signer and its parents; every party named."""
+    partners: dict[str, set[str]] = {}
+    named: set[str] = set()
+    for index in agreements:
+        data = facts[index].data
+        if isinstance(data, (MemorandumSigned, PartnershipAgreed)):
+            named.update(data.parties)
+        made = agreement_of(facts[index], registry)
+        if made is None:
+            continue
+        sides = made[0].through
+        for top, signers in sides.items():
+            others = {other for other in sides if other != top}
+            for signer in signers:
+                for holder in registry.chain(signer):
+                    partners.setdefault(holder, set()).update(others)
+    return partners, named
+
+
+def _role_changes(
+    registry: Registry,
+    old_sites: Mapping[str, SiteView],
+    sites: Mapping[str, SiteView],
+    touched: set[str],
+) -> tuple[dict[str, set[OrgSite]], dict[str, set[OrgSite]]]:
+    """The site roles each organization (or a subsidiary) lost and gained at touched sites."""
+    gone: dict[str, set[OrgSite]] = {}
+    new: dict[str, set[OrgSite]] = {}
+    for site_id in touched:
+        before = site_roles(old_sites[site_id]) if site_id in old_sites else set()
+        after = site_roles(sites[site_id]) if site_id in sites else set()
+        for changes, roles in ((gone, before - after), (new, after - before)):
+            for role, org in roles:
+                entry = OrgSite(site=site_id, role=role, org=org)
+                for holder in registry.chain(org):
+                    changes.setdefault(holder, set()).add(entry)
+    return gone, new

@@ -14,9 +14,11 @@ from events.payloads import (
     EventCorrected,
     EventRetracted,
     InvestmentCommitted,
+    Location,
     MemorandumSigned,
     Money,
     OrganizationRegistered,
+    SiteAcquired,
 )
 from projections import Live, build
 
@@ -198,3 +200,43 @@ class TestCarriedAnswers:
         assert after.timeline() == expected.timeline()
         assert after.digests() == expected.digests()
         assert after.digests() != before.digests()
+
+    def test_organizations_are_brought_up_to_date_entry_by_entry(self):
+        """Agreements and site events without registrations: touched entries only, as built."""
+        live = live_of(HISTORY)
+        seen = [*HISTORY]
+        steps = [
+            # b (a subsidiary of c) signs with d, never registered: b, c and d change
+            ev(5, MemorandumSigned(agreement="n", parties=("b", "d")), "2024-01"),
+            # b buys the site a invested in, from a: a seller, b (and c) the owner
+            ev(
+                6,
+                SiteAcquired(site="s", name="S", location=LOC, acquirer="b", seller="a"),
+                "2024-02",
+            ),
+            # d buys it from b: b becomes a former owner, up the chain to c
+            ev(
+                7,
+                SiteAcquired(site="s", name="S", location=LOC, acquirer="d", seller="b"),
+                "2024-03",
+            ),
+        ]
+        for step in steps:
+            before = {org.id: org for org in live.projections().organizations()}
+            live.projections().digests()
+            assert live.apply(step)
+            seen.append(step)
+            after = live.projections()
+            expected = build(seen)
+            assert after.organizations() == expected.organizations()
+            assert after.digest("organizations") == expected.digest("organizations")
+            changed = {org.id for org in after.organizations() if before.get(org.id) is not org}
+            named = {"b", "c", "d"} if step.event_id == seen[4].event_id else {"a", "b", "c", "d"}
+            assert changed <= named
+        c = after.organization("c")
+        assert c is not None
+        assert c.partners == ("a", "d")
+        assert {(s.role, s.org) for s in c.sites} == {("former_owner", "b"), ("seller", "b")}
+
+
+LOC = Location(country="US")
