@@ -37,7 +37,7 @@ from projections.advance import (
     advance_partnerships,
     advance_sites,
 )
-from projections.capacity import SiteView, SummaryBy, SummaryRow, derive_sites, summarize
+from projections.capacity import SiteView, SummaryBy, SummaryRow, derive_sites
 from projections.digests import KeyedHash, ListHash
 from projections.gcpause import paused_gc, without_gc
 from projections.organizations import (
@@ -49,6 +49,7 @@ from projections.partnerships import Pair, PartnershipView, derive_partnerships,
 from projections.registry import Registry
 from projections.selection import Selection, ViewSpec, select, select_replayed
 from projections.state import FoldState, fold_all
+from projections.summaries import advance_summary, summarize
 from projections.timeline import StableEntry, TimelineEntry, stable_form, timeline_entry
 
 PROJECTION_NAMES: Final = ("organizations", "partnerships", "capacity", "timeline")
@@ -97,6 +98,7 @@ class Projections:
         self._summaries: dict[str, list[SummaryRow]] = {}
         self._digests: dict[str, str] = {}
         self._keyed_hashes: dict[str, KeyedHash] = {}
+        self._summary_sites: dict[str, dict[str, SiteView]] = {}
         self._carried = carried or {}
         self._deltas: dict[int, Delta | None] = {}
 
@@ -134,6 +136,9 @@ class Projections:
         # copies first (one C call each): another thread may be deriving more meanwhile
         derived.update((f"summary:{by}", rows) for by, rows in dict(self._summaries).items())
         derived.update((f"keyed:{name}", keyed) for name, keyed in dict(self._keyed_hashes).items())
+        derived.update(
+            (f"summary:{by}:sites", sites) for by, sites in dict(self._summary_sites).items()
+        )
         derived.update(
             (f"digest:{name}", (self._digest_keys(name), digest))
             for name, digest in dict(self._digests).items()
@@ -284,13 +289,28 @@ class Projections:
             msg = f"a capacity summary is by country or by organization, not {by!r}"
             raise ValueError(msg)
         rows = self._summaries.get(by)
-        carry = self._carry(f"summary:{by}")
-        if rows is None and carry is not None and not (carry[1].registrations or carry[1].sites):
-            rows = self._summaries[by] = cast("list[SummaryRow]", carry[0])
         if rows is None:
             with paused_gc():
-                rows = self._summaries[by] = summarize(self._sites, by, self._registry)
+                rows = self._summaries[by] = self._summary(by)
         return list(rows)
+
+    def _summary(self, by: SummaryBy) -> list[SummaryRow]:
+        """A summary carried, brought up to date from the sites that changed, or derived."""
+        carry = self._carry(f"summary:{by}")
+        self._summary_sites[by] = self._sites  # what a later view brings it up to date from
+        if carry is not None and not carry[1].registrations:
+            previous, touched = cast("list[SummaryRow]", carry[0]), carry[1].sites
+            if not touched:
+                return previous
+            inputs = self._carried.get(f"summary:{by}:sites")
+            if inputs is not None and inputs.at == self._carried[f"summary:{by}"].at:
+                old_sites = cast("dict[str, SiteView]", inputs.value)
+                rows = advance_summary(
+                    previous, old_sites, self._sites, touched, by, self._registry
+                )
+                if rows is not None:
+                    return rows
+        return summarize(self._sites, by, self._registry)
 
     def timeline(self) -> list[TimelineEntry]:
         """Every announcement in valid-time order, with its provenance."""

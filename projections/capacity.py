@@ -21,7 +21,7 @@ from events.payloads import (
     Money,
     SiteAcquired,
 )
-from projections.registry import Registry, upto
+from projections.registry import upto
 from projections.schema import View
 from projections.state import Fact, FoldState
 
@@ -285,60 +285,3 @@ def derive_sites(state: FoldState, count: int) -> dict[str, SiteView]:
         if view is not None:
             sites[site_id] = view
     return sites
-
-
-class _RowBuilder:
-    def __init__(self) -> None:
-        self.committed: dict[str, Decimal] = {}
-        self.acquisitions: dict[str, Decimal] = {}
-        self.jobs = 0
-        self.site_ids: set[str] = set()
-
-
-class _Rows(dict[str | None, _RowBuilder]):
-    """Summary rows by key, made on first use."""
-
-    def __missing__(self, key: str | None) -> _RowBuilder:
-        row = self[key] = _RowBuilder()
-        return row
-
-
-_INVOLVED: frozenset[SiteRole] = frozenset({"owner", "plan", "initiative", "investment"})
-
-
-def summarize(sites: dict[str, SiteView], by: SummaryBy, registry: Registry) -> list[SummaryRow]:
-    """Capacity totals by country or by top-level organization, ordered by key (None last)."""
-    rows = _Rows()
-    top = registry.top
-    for site in sites.values():
-        if by == "country":
-            country = site.location.country if site.location else None
-            row = rows[country]
-            row.site_ids.add(site.site)
-            for investment in site.investments:
-                add_money(row.committed, investment.amount)
-                row.jobs += investment.jobs or 0
-            for acquisition in site.acquisitions:
-                if acquisition.price is not None:
-                    add_money(row.acquisitions, acquisition.price)
-            continue
-        for key in {top(org) for role, org in site_roles(site) if role in _INVOLVED}:
-            rows[key].site_ids.add(site.site)
-        for investment in site.investments:
-            row = rows[top(investment.org)]
-            add_money(row.committed, investment.amount)
-            row.jobs += investment.jobs or 0
-        for acquisition in site.acquisitions:
-            if acquisition.price is not None:
-                add_money(rows[top(acquisition.acquirer)].acquisitions, acquisition.price)
-    return [
-        SummaryRow(
-            key=key,
-            committed=dict(sorted(row.committed.items())),
-            acquisitions=dict(sorted(row.acquisitions.items())),
-            jobs=row.jobs,
-            sites=len(row.site_ids),
-            site_ids=tuple(sorted(row.site_ids)),
-        )
-        for key, row in sorted(rows.items(), key=lambda item: (item[0] is None, item[0] or ""))
-    ]

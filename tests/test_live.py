@@ -13,6 +13,7 @@ from events.envelope import Event
 from events.payloads import (
     EventCorrected,
     EventRetracted,
+    FacilityPlanAnnounced,
     InvestmentCommitted,
     Location,
     MemorandumSigned,
@@ -202,7 +203,10 @@ class TestCarriedAnswers:
         assert after.digests() != before.digests()
 
     def test_organizations_are_brought_up_to_date_entry_by_entry(self):
-        """Agreements and site events without registrations: touched entries only, as built."""
+        """Agreements and site events without registrations: touched entries only, as built.
+
+        The capacity summaries too: a site changing hands moves it between groups.
+        """
         live = live_of(HISTORY)
         seen = [*HISTORY]
         steps = [
@@ -220,6 +224,14 @@ class TestCarriedAnswers:
                 SiteAcquired(site="s", name="S", location=LOC, acquirer="d", seller="b"),
                 "2024-03",
             ),
+            # a plan places the site in another country: its row by country moves
+            ev(
+                8,
+                FacilityPlanAnnounced(org="d", site="s", location=Location(country="DE")),
+                "2024-04",
+            ),
+            # and a plan at a site of its own: a new row
+            ev(9, FacilityPlanAnnounced(org="a", site="t", location=LOC), "2024-05"),
         ]
         for step in steps:
             before = {org.id: org for org in live.projections().organizations()}
@@ -229,10 +241,13 @@ class TestCarriedAnswers:
             after = live.projections()
             expected = build(seen)
             assert after.organizations() == expected.organizations()
+            for by in ("country", "organization"):
+                assert after.capacity_summary(by) == expected.capacity_summary(by)
             assert after.digest("organizations") == expected.digest("organizations")
             changed = {org.id for org in after.organizations() if before.get(org.id) is not org}
-            named = {"b", "c", "d"} if step.event_id == seen[4].event_id else {"a", "b", "c", "d"}
+            named = {"b", "c", "d"} if step is steps[0] else {"a", "b", "c", "d"}
             assert changed <= named
+        assert [row.key for row in after.capacity_summary("country")] == ["DE", "US"]
         c = after.organization("c")
         assert c is not None
         assert c.partners == ("a", "d")
