@@ -10,7 +10,7 @@ I/O here.
 
 from __future__ import annotations
 
-from projections.build import PROJECTION_NAMES, Projections, build, build_replayed, digest_of
+from projections.build import PROJECTION_NAMES, Projections, build, build_replayed
 from projections.capacity import (
     AcquisitionView,
     InitiativeView,
@@ -19,6 +19,7 @@ from projections.capacity import (
     SiteView,
     SummaryRow,
 )
+from projections.digests import digest_of
 from projections.live import Live
 from projections.organizations import OrganizationView, OrgSite
 from projections.partnerships import AgreementView, PartnershipView

@@ -84,16 +84,21 @@ def advance_sites(
     indexes: Mapping[str, list[int]],
     count: int,
     touched: set[str],
-) -> dict[str, SiteView]:
-    """The sites after new facts: the touched ones derived again, the others as they were."""
+) -> tuple[dict[str, SiteView], set[str]]:
+    """The sites after new facts: the touched ones derived again, the others as they were.
+
+    And the ids of the sites made again (the only entries not carried as they were).
+    """
     sites = dict(previous)
+    made = set()
     for site_id in touched:
         view = derive_site(facts, indexes.get(site_id, []), count, site_id)
         if view is not None:
             sites[site_id] = view
-    if any(site_id not in previous for site_id in touched):
-        return dict(sorted(sites.items()))
-    return sites
+            made.add(site_id)
+    if any(site_id not in previous for site_id in made):
+        return dict(sorted(sites.items())), made
+    return sites, made
 
 
 def advance_partnerships(
@@ -101,8 +106,11 @@ def advance_partnerships(
     facts: list[Fact],
     agreements: list[int],
     registry: Registry,
-) -> dict[Pair, PartnershipView]:
-    """The partnerships after new agreements, which come after every earlier one in order."""
+) -> tuple[dict[Pair, PartnershipView], set[Pair]]:
+    """The partnerships after new agreements, which come after every earlier one in order.
+
+    And the pairs made again (the only entries not carried as they were).
+    """
     added: dict[Pair, list[AgreementView]] = {}
     for index in agreements:
         made = agreement_of(facts[index], registry)
@@ -112,12 +120,12 @@ def advance_partnerships(
         for pair in pairs:
             added.setdefault(pair, []).append(view)
     if not added:
-        return dict(previous)
+        return dict(previous), set()
     partnerships = dict(previous)
     for pair, views in added.items():
         old = partnerships.get(pair)
         earlier = list(old.agreements) if old is not None else []
         partnerships[pair] = partnership_of(pair, earlier + views)
     if any(pair not in previous for pair in added):
-        return dict(sorted(partnerships.items()))
-    return partnerships
+        return dict(sorted(partnerships.items())), set(added)
+    return partnerships, set(added)

@@ -22,12 +22,10 @@ equal sets of events give equal digests whatever their arrival order.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Iterator, Mapping
 from functools import cached_property
-from typing import Final, cast
+from typing import Any, Final, cast
 
-from events.codec import canonical
 from events.envelope import Event
 from events.replay import Replayed
 from projections.advance import (
@@ -38,7 +36,7 @@ from projections.advance import (
     advance_sites,
 )
 from projections.capacity import SiteView, SummaryBy, SummaryRow, derive_sites
-from projections.digests import KeyedHash, ListHash
+from projections.digests import KeyedHash, ListHash, digest_of
 from projections.gcpause import paused_gc, without_gc
 from projections.organizations import (
     OrganizationView,
@@ -68,11 +66,6 @@ _CARRIED: Final = {
 _UNSEEN: Final = object()
 
 
-def digest_of(value: object) -> str:
-    """SHA-256 (hex) of a value's canonical encoding."""
-    return hashlib.sha256(canonical(value)).hexdigest()
-
-
 class Projections:
     """The answers of one view: organizations, partnerships, capacity, timeline, digests.
 
@@ -98,6 +91,7 @@ class Projections:
         self._summaries: dict[str, list[SummaryRow]] = {}
         self._digests: dict[str, str] = {}
         self._keyed_hashes: dict[str, KeyedHash] = {}
+        self._made: dict[str, tuple[object, set[Any]]] = {}  # advanced from, keys made again
         self._summary_sites: dict[str, dict[str, SiteView]] = {}
         self._carried = carried or {}
         self._deltas: dict[int, Delta | None] = {}
@@ -172,9 +166,11 @@ class Projections:
             previous = cast("dict[Pair, PartnershipView]", carry[0])
             if not carry[1].agreements:
                 return previous
-            return advance_partnerships(
+            advanced, made = advance_partnerships(
                 previous, self._state.facts, carry[1].agreements, self._registry
             )
+            self._made["partnerships"] = (previous, made)
+            return advanced
         return derive_partnerships(self._state, self._count, self._registry)
 
     @cached_property
@@ -186,7 +182,11 @@ class Projections:
             if not carry[1].sites:
                 return previous
             state = self._state
-            return advance_sites(previous, state.facts, state.sites, self._count, carry[1].sites)
+            advanced, made = advance_sites(
+                previous, state.facts, state.sites, self._count, carry[1].sites
+            )
+            self._made["sites"] = (previous, made)
+            return advanced
         return derive_sites(self._state, self._count)
 
     @cached_property
@@ -200,7 +200,7 @@ class Projections:
                 _ = self._sites  # unchanged (carried): what a later view advances from
                 return previous
             if inputs is not None and inputs.at == self._carried["organizations"].at:
-                return advance_organizations(
+                advanced, made = advance_organizations(
                     previous,
                     self._registry,
                     self._state.facts,
@@ -209,6 +209,8 @@ class Projections:
                     self._sites,
                     delta.sites,
                 )
+                self._made["organizations"] = (previous, made)
+                return advanced
         return derive_organizations(
             self._state, self._count, self._registry, self._partnerships, self._sites
         )
@@ -345,11 +347,13 @@ class Projections:
         if keyed is None:
             entries: Mapping[object, object] = getattr(self, _CARRIED[name])
             carried = self._carried.get(f"keyed:{name}")
-            keyed = (
-                KeyedHash.of(entries)
-                if carried is None
-                else cast("KeyedHash", carried.value).updated(entries)
-            )
+            if carried is None:
+                keyed = KeyedHash.of(entries)
+            else:
+                earlier = cast("KeyedHash", carried.value)
+                previous, made = self._made.get(name, (None, None))
+                # the keys made again since the entries it hashed, when they are known
+                keyed = earlier.updated(entries, made if previous is earlier.entries else None)
             self._keyed_hashes[name] = keyed
         return keyed
 

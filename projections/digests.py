@@ -53,6 +53,11 @@ def feed_list(hasher: Hasher, items: Iterable[object]) -> None:
     update(b"]")
 
 
+def digest_of(value: object) -> str:
+    """SHA-256 (hex) of a value's canonical encoding."""
+    return hashlib.sha256(CANONICAL.encode(value)).hexdigest()
+
+
 def list_digest(items: Iterable[object]) -> str:
     """SHA-256 (hex) of the canonical encoding of a list, encoded a chunk at a time."""
     hasher = hashlib.sha256()
@@ -156,13 +161,23 @@ class KeyedHash:
             runs.append(run)
         return cls(entries, runs, [_run_hash(entries, run) for run in runs])
 
-    def updated(self, entries: Mapping[Any, object]) -> KeyedHash:
-        """The hash of `entries`, encoding again only the runs whose entries changed."""
+    def updated(
+        self, entries: Mapping[Any, object], changed: Iterable[Any] | None = None
+    ) -> KeyedHash:
+        """The hash of `entries`, encoding again only the runs whose entries changed.
+
+        `changed`: the keys of every entry of `entries` that is not the very object it is
+        in `self.entries` (added or replaced; more does no harm), if the caller knows
+        them; else they are found by comparing the two mappings, entry by entry.
+        """
         if entries is self.entries:
             return self
         old = self.entries
-        get = old.get
-        changed = [key for key, entry in entries.items() if get(key, _GONE) is not entry]
+        if changed is None:
+            get = old.get
+            changed = [key for key, entry in entries.items() if get(key, _GONE) is not entry]
+        else:
+            changed = list(changed)
         if len(changed) > max(len(entries) // 4, 256):  # as cheap from zero
             return KeyedHash.of(entries)
         runs = _Runs(self._runs, self._lasts, self._hashes)

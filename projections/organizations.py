@@ -160,21 +160,22 @@ def advance_organizations(  # noqa: PLR0913 - the earlier answer and what change
     old_sites: Mapping[str, SiteView],
     sites: Mapping[str, SiteView],
     touched_sites: set[str],
-) -> dict[str, OrganizationView]:
+) -> tuple[dict[str, OrganizationView], set[str]]:
     """The organizations after in-order appends that register nobody (`projections.advance`).
 
     With the registry unchanged, new facts only add: an agreement adds partners to its
     signers and their parents, and a touched site's roles change (an owner becomes a
     former owner). A site role names the organization holding it, so a parent's roles are
     the disjoint union of its subsidiaries'; the entries of the organizations concerned,
-    and of those the facts name for the first time, are made again, every other entry is
-    carried as it was.
+    and of those the facts name for the first time, are made again (their ids come with
+    the answer), every other entry is carried as it was.
     """
     partners, named = _new_partners(registry, facts, agreements)
     gone, new = _role_changes(registry, old_sites, sites, touched_sites)
     organizations = dict(previous)
     children = None
-    for org_id in named | partners.keys() | gone.keys() | new.keys():
+    made = named | partners.keys() | gone.keys() | new.keys()
+    for org_id in made:
         view = previous.get(org_id)
         if view is None:
             children = registry.subsidiaries() if children is None else children
@@ -186,8 +187,8 @@ def advance_organizations(  # noqa: PLR0913 - the earlier answer and what change
             sites=tuple(sorted(held, key=_site_order)),
         )
     if len(organizations) != len(previous):
-        return dict(sorted(organizations.items()))
-    return organizations
+        return dict(sorted(organizations.items())), made
+    return organizations, made
 
 
 def _new_partners(
