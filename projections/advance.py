@@ -12,8 +12,10 @@ gives a new state, and everything is derived again.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Mapping
-from typing import Final, NamedTuple
+from itertools import islice
+from typing import Any, Final, NamedTuple, TypeVar
 
 from events.payloads import (
     FacilityPlanAnnounced,
@@ -34,6 +36,9 @@ from projections.partnerships import (
 )
 from projections.registry import Registry
 from projections.state import Fact
+
+K = TypeVar("K", bound=Any)
+V = TypeVar("V")
 
 MAX_DELTA: Final = 4_096
 """More new facts than this (or than the view held before) are derived again from zero."""
@@ -89,16 +94,12 @@ def advance_sites(
 
     And the ids of the sites made again (the only entries not carried as they were).
     """
-    sites = dict(previous)
-    made = set()
+    made: dict[str, SiteView] = {}
     for site_id in touched:
         view = derive_site(facts, indexes.get(site_id, []), count, site_id)
         if view is not None:
-            sites[site_id] = view
-            made.add(site_id)
-    if any(site_id not in previous for site_id in made):
-        return dict(sorted(sites.items())), made
-    return sites, made
+            made[site_id] = view
+    return with_entries(previous, made), set(made)
 
 
 def advance_partnerships(
@@ -119,13 +120,31 @@ def advance_partnerships(
         view, pairs = made
         for pair in pairs:
             added.setdefault(pair, []).append(view)
-    if not added:
-        return dict(previous), set()
-    partnerships = dict(previous)
+    remade: dict[Pair, PartnershipView] = {}
     for pair, views in added.items():
-        old = partnerships.get(pair)
+        old = previous.get(pair)
         earlier = list(old.agreements) if old is not None else []
-        partnerships[pair] = partnership_of(pair, earlier + views)
-    if any(pair not in previous for pair in added):
-        return dict(sorted(partnerships.items())), set(added)
-    return partnerships, set(added)
+        remade[pair] = partnership_of(pair, earlier + views)
+    return with_entries(previous, remade), set(remade)
+
+
+def with_entries(previous: Mapping[K, V], entries: Mapping[K, V]) -> dict[K, V]:
+    """A key-sorted mapping with `entries` set: replaced where they are, new keys in order.
+
+    Linear in the size, without sorting: the new keys (sorted) are placed by bisection
+    among the earlier ones, and everything else is copied in runs.
+    """
+    new = sorted(key for key in entries if key not in previous)
+    if new:
+        keys, items, done = list(previous), iter(previous.items()), 0
+        merged: dict[K, V] = {}
+        for key in new:
+            at = bisect_left(keys, key)
+            merged.update(islice(items, at - done))
+            merged[key] = entries[key]
+            done = at
+        merged.update(items)
+    else:
+        merged = dict(previous)
+    merged.update(entries)  # the new keys again, the replaced ones where they were
+    return merged

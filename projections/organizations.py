@@ -14,6 +14,7 @@ from typing import TypeVar
 import msgspec
 
 from events.payloads import MemorandumSigned, PartnershipAgreed
+from projections.advance import with_entries
 from projections.capacity import SiteRole, SiteView, site_roles
 from projections.partnerships import Pair, PartnershipView, agreement_of
 from projections.registry import Registry, upto
@@ -172,23 +173,20 @@ def advance_organizations(  # noqa: PLR0913 - the earlier answer and what change
     """
     partners, named = _new_partners(registry, facts, agreements)
     gone, new = _role_changes(registry, old_sites, sites, touched_sites)
-    organizations = dict(previous)
+    made: dict[str, OrganizationView] = {}
     children = None
-    made = named | partners.keys() | gone.keys() | new.keys()
-    for org_id in made:
+    for org_id in named | partners.keys() | gone.keys() | new.keys():
         view = previous.get(org_id)
         if view is None:
             children = registry.subsidiaries() if children is None else children
             view = _view(org_id, registry, children, (), ())
         held = (set(view.sites) - gone.get(org_id, set())) | new.get(org_id, set())
-        organizations[org_id] = msgspec.structs.replace(
+        made[org_id] = msgspec.structs.replace(
             view,
             partners=tuple(sorted(set(view.partners) | partners.get(org_id, set()))),
             sites=tuple(sorted(held, key=_site_order)),
         )
-    if len(organizations) != len(previous):
-        return dict(sorted(organizations.items())), made
-    return organizations, made
+    return with_entries(previous, made), set(made)
 
 
 def _new_partners(

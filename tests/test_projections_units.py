@@ -10,6 +10,8 @@ import msgspec
 import pytest
 from event_factory import BASE
 from event_factory import stored_event as ev
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from events.dates import period_start
 from events.envelope import Event
@@ -27,6 +29,7 @@ from events.payloads import (
     SiteAcquired,
 )
 from projections import PROJECTION_NAMES, ViewSpec, build, fold, sort_key
+from projections.advance import with_entries
 from projections.selection import select
 from projections.state import FoldState, period_start_text
 
@@ -315,3 +318,17 @@ class TestDigestsAndPositions:
         state = fold(FoldState(), ev(1, org("a")))
         assert len(state.facts) == 1
         assert state.organizations == {"a": [0]}
+
+
+class TestWithEntries:
+    @settings(max_examples=300, deadline=None)
+    @given(
+        previous=st.dictionaries(st.text("abcde", max_size=4), st.integers(), max_size=40),
+        entries=st.dictionaries(st.text("abcde", max_size=4), st.integers(), max_size=10),
+    )
+    def test_the_same_as_sorting_again(self, previous, entries) -> None:
+        """Entries replaced where they are and new keys inserted in order, as a sort would."""
+        ordered = dict(sorted(previous.items()))
+        merged = with_entries(ordered, entries)
+        assert list(merged.items()) == sorted({**ordered, **entries}.items())
+        assert ordered == dict(sorted(previous.items()))  # the earlier mapping is unchanged
