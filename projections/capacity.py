@@ -1,8 +1,9 @@
 """Capacity state: per site, who owns it, what was planned, launched and invested there.
 
 Money stays per currency: a site's `committed` maps each currency to the total of its
-investments in that currency, never a sum across currencies. Sums are exact Decimal
-additions (a 1000-digit context), so they do not depend on the order of addition.
+investments in that currency, never a sum across currencies. Sums are Decimal additions
+at `SUM_DIGITS` digits: exact, whatever the order of addition, unless a total would be
+longer (only amounts of absurd exponents get there), which is then rounded.
 """
 
 from __future__ import annotations
@@ -25,7 +26,9 @@ from projections.registry import upto
 from projections.schema import View
 from projections.state import Fact, FoldState
 
-_SUMS = decimal.Context(prec=1000, Emax=decimal.MAX_EMAX, Emin=decimal.MIN_EMIN)
+SUM_DIGITS = 1000
+"""Digits of a money total; a longer one (amounts of absurd exponents) is rounded."""
+_SUMS = decimal.Context(prec=SUM_DIGITS, Emax=decimal.MAX_EMAX, Emin=decimal.MIN_EMIN)
 
 SiteRole = Literal["owner", "former_owner", "seller", "plan", "initiative", "investment"]
 SummaryBy = Literal["country", "organization"]

@@ -166,10 +166,11 @@ def advance_organizations(  # noqa: PLR0913 - the earlier answer and what change
 
     With the registry unchanged, new facts only add: an agreement adds partners to its
     signers and their parents, and a touched site's roles change (an owner becomes a
-    former owner). A site role names the organization holding it, so a parent's roles are
-    the disjoint union of its subsidiaries'; the entries of the organizations concerned,
-    and of those the facts name for the first time, are made again (their ids come with
-    the answer), every other entry is carried as it was.
+    former owner). A site role names the organization holding it, so the roles a parent
+    lists (its own and its subsidiaries') never overlap and can be edited one by one. The
+    entries of the organizations concerned, and of those the facts name for the first
+    time, are made again (their ids come with the answer); every other entry is carried
+    as it was.
     """
     partners, named = _new_partners(registry, facts, agreements)
     gone, new = _role_changes(registry, old_sites, sites, touched_sites)

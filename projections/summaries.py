@@ -7,12 +7,14 @@ touched sites' new money and moved memberships concern are made again.
 
 from __future__ import annotations
 
+import decimal
 from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 from typing import Final
 
 from events.payloads import Money
 from projections.capacity import (
+    SUM_DIGITS,
     SiteRole,
     SiteView,
     SummaryBy,
@@ -106,9 +108,9 @@ class _Edit:
         committed = dict(row.committed) if row else {}
         acquisitions = dict(row.acquisitions) if row else {}
         for money in self.committed:
-            add_money(committed, money)
+            _add_exactly(committed, money)
         for money in self.acquisitions:
-            add_money(acquisitions, money)
+            _add_exactly(acquisitions, money)
         site_ids = (set(row.site_ids) if row else set()) - self.left | self.joined
         if not (site_ids or committed or acquisitions):
             return None
@@ -120,6 +122,34 @@ class _Edit:
             sites=len(site_ids),
             site_ids=tuple(sorted(site_ids)),
         )
+
+
+_EXACT: Final = decimal.Context(
+    prec=SUM_DIGITS,
+    Emax=decimal.MAX_EMAX,
+    Emin=decimal.MIN_EMIN,
+    traps=[decimal.Inexact, decimal.Rounded],
+)
+
+
+def _add_exactly(totals: dict[str, Decimal], money: Money) -> None:
+    """`add_money`, or `decimal.Rounded` (or `Inexact`) if this sum or the one before may round.
+
+    `summarize` adds at `SUM_DIGITS` digits in site order: while every total stays
+    shorter, each sum is exact and the order does not matter (amounts are never
+    negative, so no partial sum is longer than the total); past that, only the same
+    order gives the same rounding.
+    """
+    total = totals.get(money.currency)
+    if total is None:
+        totals[money.currency] = money.amount
+        return
+    if len(total.as_tuple().digits) >= SUM_DIGITS - 1:
+        raise decimal.Rounded
+    added = _EXACT.add(total, money.amount)
+    if len(added.as_tuple().digits) >= SUM_DIGITS - 1:
+        raise decimal.Rounded
+    totals[money.currency] = added
 
 
 class _Edits(dict[Key, _Edit]):
@@ -188,9 +218,10 @@ def advance_summary(  # noqa: PLR0913 - the earlier summary, its sites and what 
 
     For in-order appends that register nobody: a site then only gains investments and
     acquisitions (after the ones it had), so its new money is added to its groups' rows
-    (an exact sum, whatever the order) and only its memberships may move (an owner that
-    sold it). Anything else (a site that moved country, lost an investment or vanished)
-    answers None.
+    and only its memberships may move (an owner that sold it). The sums are exact, so
+    the order of addition does not matter; a sum that could be rounded (a total of about
+    `SUM_DIGITS` digits: amounts of absurd exponents) answers None, and so does anything
+    else (a site that moved country, lost an investment or vanished).
     """
     top = registry.top
     edits = _Edits()
@@ -201,7 +232,10 @@ def advance_summary(  # noqa: PLR0913 - the earlier summary, its sites and what 
     rows = {row.key: row for row in previous}
     reordered = False  # a row added or gone: sort again
     for key, edit in edits.items():
-        row = edit.applied(key, rows.get(key))
+        try:
+            row = edit.applied(key, rows.get(key))
+        except (decimal.Inexact, decimal.Rounded):  # a sum that is or may be rounded
+            return None
         reordered = reordered or (row is None) != (key not in rows)
         if row is None:
             rows.pop(key, None)

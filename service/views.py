@@ -56,7 +56,7 @@ After = Annotated[
     ),
 ]
 DEFAULT_PAGE = 100
-"""Entries per page when `after` is given without `limit`."""
+"""Entries per page when `after` is given without `limit` (or the page limit, if lower)."""
 
 
 class PageAsk(NamedTuple):
@@ -121,9 +121,11 @@ def provide_page_ask(
     ledger: NamedDependency[Ledger], limit: Limit = None, after: After = None
 ) -> PageAsk:
     """The `page` dependency of the list routes: `limit` within the page limit (else 422)."""
-    if limit is not None and limit > ledger.settings.page_limit:
-        detail = f"at most {ledger.settings.page_limit} per page"
-        raise invalid([InvalidEvent(detail, "query.limit")])
+    page_limit = ledger.settings.page_limit
+    if limit is not None and limit > page_limit:
+        raise invalid([InvalidEvent(f"at most {page_limit} per page", "query.limit")])
+    if limit is None and after is not None:
+        limit = min(DEFAULT_PAGE, page_limit)
     return PageAsk(limit, after)
 
 
@@ -135,7 +137,7 @@ def paging(name: str, ask: PageAsk) -> Paging | None:
         after = None if ask.after is None else parse_cursor(name, ask.after)
     except ValueError as exc:
         raise invalid([InvalidEvent(str(exc), "query.after")]) from None
-    return Paging(name, after, DEFAULT_PAGE if ask.limit is None else ask.limit)
+    return Paging(name, after, ask.limit if ask.limit is not None else DEFAULT_PAGE)
 
 
 async def answer(  # noqa: PLR0913 - the request, the view, how to make its data, a page
@@ -305,8 +307,10 @@ class Paging(NamedTuple):
 def _next_url(url: tuple[str, bytes], cursor: str) -> str:
     """The URL of the next page: the same path and parameters, `after` set to the cursor."""
     path, query = url
-    kept = [(k, v) for k, v in parse_qsl(query.decode("latin-1")) if k != "after"]
-    return f"{path}?{urlencode([*kept, ('after', cursor)])}"
+    # latin-1 both ways: the other parameters' bytes come back as they were sent
+    pairs = parse_qsl(query.decode("latin-1"), keep_blank_values=True, encoding="latin-1")
+    kept = [(k, v) for k, v in pairs if k != "after"]
+    return f"{path}?{urlencode([*kept, ('after', cursor)], encoding='latin-1')}"
 
 
 def _compute(ledger: Ledger, spec: ViewSpec, upto: int, made: _Made) -> CachedAnswer:

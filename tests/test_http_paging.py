@@ -83,7 +83,7 @@ class TestPages:
         assert all(page["view"] == whole["view"] for page in pages)
 
     def test_after_alone_takes_the_default_page(self, ledger) -> None:
-        """`after` without `limit` pages by 100: here, the rest of the timeline at once."""
+        """`after` without `limit` pages by 100 (50 here, the page limit): the rest at once."""
         client, _ = ledger
         whole = client.get("/v1/timeline").json()["data"]
         first = client.get("/v1/timeline", params={"limit": 3}).json()
@@ -91,16 +91,28 @@ class TestPages:
         assert first["data"] + rest["data"] == whole
         assert rest["next"] is None
 
+    def test_after_alone_never_exceeds_the_page_limit(self, tmp_path) -> None:
+        """With a page limit under 100, `after` alone pages by the page limit (found by review)."""
+        db = init_ledger(tmp_path / "ledger.db")
+        with serving(db, page_limit=3) as client:
+            whole = client.get("/v1/timeline").json()["data"]
+            assert len(whole) > 3
+            page = client.get("/v1/timeline", params={"after": "1900-01-01,0,a"}).json()
+            assert page["data"] == whole[:3]
+            assert page["next"] is not None
+
     def test_next_keeps_the_time_travel_parameters(self, ledger) -> None:
-        """The next page is of the same view: `as_of` and `at_position` carry over."""
+        """The next page is of the same view: `as_of`, `known_at`, `at_position` carry over."""
         client, _ = ledger
-        params = {"as_of": "2023-12-31", "at_position": 12, "limit": 1}
-        first = client.get("/v1/organizations", params=params).json()
+        view = {"as_of": "2023-12-31", "known_at": "2099-01-01T09:00:00+09:00", "at_position": 12}
+        first = client.get("/v1/organizations", params={**view, "limit": 1}).json()
         query = parse_qs(urlsplit(first["next"]).query)
         assert query["as_of"] == ["2023-12-31"]
+        assert query["known_at"] == ["2099-01-01T09:00:00+09:00"]
         assert query["at_position"] == ["12"]
-        pages = walk(client, "/v1/organizations", **params)
-        whole = client.get("/v1/organizations", params={"as_of": "2023-12-31", "at_position": 12})
+        pages = walk(client, "/v1/organizations", **view, limit=1)
+        assert all(page["view"] == first["view"] for page in pages)
+        whole = client.get("/v1/organizations", params=view)
         assert [e for page in pages for e in page["data"]] == whole.json()["data"]
 
     def test_a_cached_page_keeps_its_link_and_etag(self, ledger) -> None:

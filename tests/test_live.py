@@ -253,5 +253,34 @@ class TestCarriedAnswers:
         assert c.partners == ("a", "d")
         assert {(s.role, s.org) for s in c.sites} == {("former_owner", "b"), ("seller", "b")}
 
+    def test_a_summary_that_would_round_is_summarized_again(self):
+        """Totals past the summing precision round by order: the live view matches a build.
+
+        An amount's digits are bounded, not its exponent (found by review: 3 + 1E+1000 + 3
+        summed in arrival order gave another last digit than in site order).
+        """
+
+        def invest_at(site: str, amount: str) -> InvestmentCommitted:
+            return InvestmentCommitted(
+                org="o",
+                site=site,
+                amount=Money(amount=Decimal(amount), currency="USD"),
+                location=LOC,
+            )
+
+        events = [
+            ev(1, invest_at("a", "3"), "2022-01"),
+            ev(2, invest_at("b", "1E+1000"), "2022-02"),
+            ev(3, invest_at("a", "3"), "2022-03"),
+        ]
+        live = Live()
+        for event in events:
+            assert live.apply(event)
+            live.projections().digests()
+        expected = build(events)
+        for by in ("country", "organization"):
+            assert live.projections().capacity_summary(by) == expected.capacity_summary(by)
+        assert live.projections().digest("capacity") == expected.digest("capacity")
+
 
 LOC = Location(country="US")
