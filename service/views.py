@@ -43,9 +43,9 @@ Limit = Annotated[
     int | None,
     QueryParameter(
         ge=1,
-        description="Page the list: at most this many entries (default 100 once `after` is"
-        " given; at most the page limit, 1000 by default); without it and `after`, the"
-        " whole list",
+        description="Page the list: at most this many entries (at most the page limit, 1000"
+        " by default; once `after` is given, 100 or the page limit if lower); without it"
+        " and `after`, the whole list",
     ),
 ]
 After = Annotated[
