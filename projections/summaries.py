@@ -105,23 +105,17 @@ class _Edit:
 
     def applied(self, key: Key, row: SummaryRow | None) -> SummaryRow | None:
         """The row with this edit (None: the row is gone, counting nothing)."""
-        committed = dict(row.committed) if row else {}
-        acquisitions = dict(row.acquisitions) if row else {}
+        made = _RowBuilder()
+        if row is not None:
+            made.committed, made.acquisitions = dict(row.committed), dict(row.acquisitions)
+            made.jobs, made.site_ids = row.jobs, set(row.site_ids)
         for money in self.committed:
-            _add_exactly(committed, money)
+            _add_exactly(made.committed, money)
         for money in self.acquisitions:
-            _add_exactly(acquisitions, money)
-        site_ids = (set(row.site_ids) if row else set()) - self.left | self.joined
-        if not (site_ids or committed or acquisitions):
-            return None
-        return SummaryRow(
-            key=key,
-            committed=dict(sorted(committed.items())),
-            acquisitions=dict(sorted(acquisitions.items())),
-            jobs=(row.jobs if row else 0) + self.jobs,
-            sites=len(site_ids),
-            site_ids=tuple(sorted(site_ids)),
-        )
+            _add_exactly(made.acquisitions, money)
+        made.jobs += self.jobs
+        made.site_ids = made.site_ids - self.left | self.joined
+        return made.row(key) if made.site_ids or made.committed or made.acquisitions else None
 
 
 _EXACT: Final = decimal.Context(
