@@ -7,6 +7,7 @@ import subprocess
 import sys
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import msgspec
 import pytest
@@ -109,6 +110,66 @@ class TestShowJson:
         assert b"USD 160,000,000" in out.stdout
 
 
+def listed(what: str, answer: dict[str, Any]) -> list[Any]:
+    """The list an answer of `show WHAT --json` pages: capacity's sites, else its data."""
+    data = answer["data"]
+    return list(data["sites"] if what == "capacity" else data)
+
+
+class TestShowPages:
+    @pytest.mark.parametrize("limit", [1, 2, 4])
+    @pytest.mark.parametrize("what", ["partnerships", "organizations", "timeline", "capacity"])
+    def test_pages_to_the_end_give_the_whole_list(
+        self, seeded: Path, what: str, limit: int
+    ) -> None:
+        """Following `next` from page to page gives the whole list, in order, once each."""
+        whole = json.loads(ledger(seeded, "show", what, "--json").stdout)
+        pages: list[dict[str, Any]] = []
+        options = ["--limit", str(limit)]
+        for _ in range(len(listed(what, whole)) + 1):  # bounded: a page per entry at most
+            out = ledger(seeded, "show", what, "--json", *options)
+            assert out.returncode == 0, out.stderr
+            answer = json.loads(out.stdout)
+            pages.append(answer)
+            assert answer["view"] == whole["view"]
+            if answer["next"] is None:
+                break
+            options = ["--limit", str(limit), "--after", answer["next"]]
+        assert [entry for page in pages for entry in listed(what, page)] == listed(what, whole)
+        assert all(len(listed(what, page)) <= limit for page in pages)
+        assert len(pages) == max(1, -(-len(listed(what, whole)) // limit))
+        if what == "capacity":  # the summaries come whole with every page of sites
+            assert all(page["data"]["summary"] == whole["data"]["summary"] for page in pages)
+
+    def test_after_alone_is_a_page_of_the_rest(self, seeded: Path) -> None:
+        """`--after` without `--limit` starts after the cursor (a default page of 100)."""
+        whole = json.loads(ledger(seeded, "show", "timeline", "--json").stdout)["data"]
+        first = json.loads(ledger(seeded, "show", "timeline", "--json", "--limit", "3").stdout)
+        rest = json.loads(
+            ledger(seeded, "show", "timeline", "--json", "--after", first["next"]).stdout
+        )
+        assert rest["data"] == whole[3:]
+        assert rest["next"] is None
+
+    def test_a_table_page_ends_with_the_next_cursor(self, seeded: Path) -> None:
+        """For people: the page's rows, then the option that shows the next page."""
+        out = ledger(seeded, "show", "organizations", "--limit", "2")
+        assert out.returncode == 0, out.stderr
+        last = out.stdout.decode().rstrip().splitlines()[-1]
+        assert last.startswith("next page: --after ")
+        cursor = last.removeprefix("next page: --after ")
+        second = json.loads(
+            ledger(seeded, "show", "organizations", "--json", "--limit", "2").stdout
+        )
+        assert cursor == second["next"]
+        assert [o["id"] for o in second["data"]][-1] == cursor
+
+    def test_an_unpaged_answer_has_no_next(self, seeded: Path) -> None:
+        """Without `--limit` or `--after` the answer is the whole list, shaped as before."""
+        answer = json.loads(ledger(seeded, "show", "timeline", "--json").stdout)
+        assert set(answer) == {"view", "data"}
+
+
 class TestShowBadOptions:
     @pytest.mark.parametrize(
         ("options", "name"),
@@ -119,6 +180,10 @@ class TestShowBadOptions:
             (["--known-at", "2024-01-01T00:00:00"], b"--known-at"),
             (["--at-position", "-1"], b"--at-position"),
             (["--at-position", "11"], b"--at-position"),
+            (["--limit", "0"], b"--limit"),
+            (["--limit", "many"], b"--limit"),
+            (["--after", "lotte-biologics"], b"--after"),
+            (["--after", "a,b,c"], b"--after"),
         ],
     )
     def test_one_line_naming_the_option(

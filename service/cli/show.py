@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -17,9 +17,19 @@ from events.log import EventLog
 from events.payloads import Money
 from projections import PROJECTION_NAMES, Live, Projections, ViewSpec, build, load_snapshot
 from projections.capacity import SummaryBy
+from projections.paging import CursorKey, Page, page_of, parse_cursor
 from service.cli.common import EXIT_FAILED, Context, opened, pass_context, progress, stdout
 
 _ENCODER = msgspec.json.Encoder(decimal_format="string")
+DEFAULT_PAGE = 100
+"""Entries per page when `--after` is given without `--limit` (as over HTTP)."""
+_LISTS: Mapping[str, str] = {
+    "partnerships": "partnerships",
+    "organizations": "organizations",
+    "timeline": "timeline",
+    "capacity": "sites",
+}
+"""The pageable list (`projections.paging`) each projection shows: capacity pages its sites."""
 
 
 class DateParam(click.ParamType[date]):
@@ -85,12 +95,25 @@ def _view_spec(
     return ViewSpec(as_of=as_of, known_at=known_at, at_position=at_position)
 
 
-def _tables(what: str, proj: Projections) -> list[Table]:  # noqa: C901, PLR0912 - one branch per projection
+def _entries(what: str, proj: Projections) -> Sequence[Any]:
+    """The list a projection shows (capacity: its sites), in its own order."""
+    if what == "partnerships":
+        return proj.partnerships()
+    if what == "organizations":
+        return proj.organizations()
+    if what == "timeline":
+        return proj.timeline()
+    return proj.capacity_sites()
+
+
+def _tables(  # noqa: C901, PLR0912 - one branch per projection
+    what: str, proj: Projections, entries: Sequence[Any]
+) -> list[Table]:
     if what == "partnerships":
         table = Table(title="Partnerships (top-level organizations)")
         for column in ("pair", "since", "date", "type", "signed by", "scope", "site"):
             table.add_column(column)
-        for pair in proj.partnerships():
+        for pair in entries:
             for i, agreement in enumerate(pair.agreements):
                 table.add_row(
                     " / ".join(pair.orgs) if i == 0 else "",
@@ -115,7 +138,7 @@ def _tables(what: str, proj: Projections) -> list[Table]:  # noqa: C901, PLR0912
             "sites",
         ):
             table.add_column(column)
-        for org in proj.organizations():
+        for org in entries:
             table.add_row(
                 org.id,
                 org.name or "",
@@ -131,7 +154,7 @@ def _tables(what: str, proj: Projections) -> list[Table]:  # noqa: C901, PLR0912
         table = Table(title="Timeline")
         for column in ("date", "type", "summary", "source"):
             table.add_column(column)
-        for entry in proj.timeline():
+        for entry in entries:
             table.add_row(entry.occurred_on, entry.type, entry.summary, entry.source.url)
         return [table]
     sites = Table(title="Capacity by site")
@@ -148,7 +171,7 @@ def _tables(what: str, proj: Projections) -> list[Table]:  # noqa: C901, PLR0912
         sites.add_column(
             column, justify="right" if column in {"price", "committed", "jobs"} else "left"
         )
-    for site in proj.capacity_sites():
+    for site in entries:
         place = (
             ", ".join(
                 p for p in (site.location.city, site.location.region, site.location.country) if p
@@ -189,17 +212,23 @@ def _tables(what: str, proj: Projections) -> list[Table]:  # noqa: C901, PLR0912
     return tables
 
 
-def _data(what: str, proj: Projections) -> Any:  # noqa: ANN401 - each projection has its own shape
-    if what == "partnerships":
-        return proj.partnerships()
-    if what == "organizations":
-        return proj.organizations()
-    if what == "timeline":
-        return proj.timeline()
+def _data(what: str, proj: Projections, entries: Sequence[Any]) -> Any:  # noqa: ANN401 - each projection has its own shape
+    if what != "capacity":
+        return entries
     return {
-        "sites": proj.capacity_sites(),
+        "sites": entries,
         "summary": {by: proj.capacity_summary(by) for by in ("country", "organization")},
     }
+
+
+def _cursor(what: str, after: str | None) -> CursorKey | None:
+    """`--after` parsed as a cursor of the list `what` shows (exit 2 naming it if it is not)."""
+    if after is None:
+        return None
+    try:
+        return parse_cursor(_LISTS[what], after)
+    except ValueError as exc:
+        raise click.BadParameter(f"{after!r} {exc}", param_hint="'--after'") from None
 
 
 @click.command()
@@ -211,6 +240,17 @@ def _data(what: str, proj: Projections) -> Any:  # noqa: ANN401 - each projectio
     "--known-at", type=TimestampParam(), help="Only what the ledger knew at this moment (RFC 3339)."
 )
 @click.option("--at-position", type=click.IntRange(min=0), help="Only the log up to this position.")
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    help="A page: at most this many entries (capacity: sites), then the next page's cursor.",
+)
+@click.option(
+    "--after",
+    metavar="CURSOR",
+    help=f"Start after this cursor, as the page before ends with ({DEFAULT_PAGE} per page "
+    "unless --limit says).",
+)
 @click.option("--json", "as_json", is_flag=True, help='{"view", "data"} as JSON, for programs.')
 @pass_context
 def show(  # noqa: PLR0913 - one parameter per option
@@ -219,27 +259,43 @@ def show(  # noqa: PLR0913 - one parameter per option
     as_of: date | None,
     known_at: datetime | None,
     at_position: int | None,
+    limit: int | None,
+    after: str | None,
     as_json: bool,
 ) -> None:
-    """Show a projection: tables for people, --json for programs; time travel by the options."""
+    """Show a projection: tables for people, --json for programs; time travel by the options.
+
+    With --limit or --after, one page of its list (capacity: of its sites), in the order of
+    the HTTP lists, and the cursor of the next page: as JSON `next`, after a table a line.
+    """
+    cursor = _cursor(what, after)
     with opened(ctx, must_exist=True) as log:
         spec = _view_spec(log, as_of, known_at, at_position)
         proj = build(log.iter_events(upto=at_position), spec)
-    name = "capacity" if what == "capacity" else what
+    entries = _entries(what, proj)
+    page: Page | None = None
+    if limit is not None or after is not None:
+        page = page_of(_LISTS[what], entries, cursor, limit or DEFAULT_PAGE)
+        entries = page.entries
     if as_json:
         view = {
             "position": proj.position,
             "as_of": as_of,
             "known_at": known_at,
             "at_position": at_position,
-            "digest": proj.digest(name),
+            "digest": proj.digest(what),
         }
-        sys.stdout.buffer.write(_ENCODER.encode({"view": view, "data": _data(what, proj)}) + b"\n")
+        answer: dict[str, Any] = {"view": view, "data": _data(what, proj, entries)}
+        if page is not None:
+            answer["next"] = page.next_cursor
+        sys.stdout.buffer.write(_ENCODER.encode(answer) + b"\n")
         return
     console = stdout()
-    for table in _tables(what, proj):
+    for table in _tables(what, proj, entries):
         console.print(table)
-    console.print(f"view at position {proj.position}; digest {proj.digest(name)[:16]}…")
+    console.print(f"view at position {proj.position}; digest {proj.digest(what)[:16]}…")
+    if page is not None and page.next_cursor is not None:
+        console.print(f"next page: --after {page.next_cursor}", markup=False, highlight=False)
 
 
 def _live(log: EventLog, advance: Callable[[int], None]) -> Projections:
