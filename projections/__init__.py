@@ -20,7 +20,7 @@ from projections.capacity import (
     SummaryRow,
 )
 from projections.digests import digest_of
-from projections.live import Live
+from projections.live import Captured, Live
 from projections.organizations import OrganizationView, OrgSite
 from projections.partnerships import AgreementView, PartnershipView
 from projections.selection import ViewSpec
@@ -33,6 +33,7 @@ __all__ = [
     "SNAPSHOT_VERSION",
     "AcquisitionView",
     "AgreementView",
+    "Captured",
     "Fact",
     "FoldState",
     "InitiativeView",

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from bisect import insort
 from collections.abc import Iterable, Sequence
+from typing import NamedTuple
 
 from events.envelope import Event
 from events.payloads import RECORD_TYPES
@@ -34,6 +35,28 @@ from projections.state import Fact, FoldState, SortKey, fact_of, fold_all, fold_
 
 _INSERTS = 64
 """Up to this many new facts are inserted in place; more are appended and sorted."""
+
+
+class Captured(NamedTuple):
+    """A live state as it stood at one moment: what a snapshot holds (`Live.capture`).
+
+    It stays what it was while the live state folds on: the facts are `state.facts[:folded]`
+    (a state only ever grows at the end, and `rebuild` and `merge` replace it rather than
+    change it), the rest are copies.
+    """
+
+    state: FoldState
+    folded: int
+    position: int
+    frontier: SortKey | None
+    corrected: dict[str, str]
+    records: list[Record]
+    withheld: list[Fact]
+
+    def facts(self) -> list[Fact]:
+        """The facts folded at the moment of the capture, in fold order."""
+        facts = self.state.facts
+        return facts if len(facts) == self.folded else facts[: self.folded]
 
 
 class Live:
@@ -88,6 +111,23 @@ class Live:
     def withheld(self) -> list[Fact]:
         """The facts with a correction, as they were before it (what `merge` selects from)."""
         return list(self._withheld.values())
+
+    def capture(self) -> Captured:
+        """The state now, unchanged by later folds (call it where `apply` may be called).
+
+        O(corrections): the facts are not copied, so a snapshot can be encoded from it on
+        another thread while this state folds on.
+        """
+        state = self._state
+        return Captured(
+            state,
+            len(state.facts),
+            self._position,
+            self._frontier,
+            dict(state.corrected),
+            list(self._records),
+            list(self._withheld.values()),
+        )
 
     def apply(self, event: Event) -> bool:
         """Fold an event that comes after the frontier; False (state untouched) otherwise.

@@ -22,7 +22,7 @@ import structlog
 from events.payloads import PAYLOAD_TYPES
 from events.upcasters import current_version
 from projections.gcpause import paused_gc
-from projections.live import Live
+from projections.live import Captured, Live
 from projections.selection import RECORD_CLASSES, Record
 from projections.state import FACT_TYPES, Fact, SortKey, fold_all, scan_order
 
@@ -71,17 +71,17 @@ def _payload_versions() -> dict[str, int]:
     return {name: current_version(name) for name in sorted(PAYLOAD_TYPES)}
 
 
-def dump_snapshot(live: Live) -> bytes:
-    """The bytes of a live state's snapshot."""
-    state = live.state
+def dump_snapshot(live: Live | Captured) -> bytes:
+    """The bytes of a live state's snapshot (of a `Live` now, or as `Live.capture` took it)."""
+    captured = live.capture() if isinstance(live, Live) else live
     body = _ENCODER.encode(
         _Body(
-            position=live.position,
-            frontier=live.frontier,
-            corrected=state.corrected,
-            facts=state.facts,
-            records=live.records,
-            withheld=live.withheld,
+            position=captured.position,
+            frontier=captured.frontier,
+            corrected=captured.corrected,
+            facts=captured.facts(),
+            records=captured.records,
+            withheld=captured.withheld,
         )
     )
     envelope = _Envelope(

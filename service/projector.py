@@ -4,6 +4,12 @@ A snapshot at start, the tail folded on demand (merged when it holds backdated e
 records, `Live.merge`), time-travel views built from the log (its lean replay read when
 it has one) and cached by (view, position). After the start the heap is frozen
 (`gc.freeze`), so the cyclic collector does not walk the loaded state again and again.
+
+Snapshots are written on a thread of their own from a capture of the live state
+(`Live.capture`), so the request that folds the event making one due does not wait for
+the whole state to be encoded and synced; one is due after `snapshot_every` events, or a
+tenth of the log if that is more, so that encoding whole states costs a bounded share of
+the folding at any size. On clean shutdown the last one is written in full.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import structlog
 
 from events.log import EventLog
 from projections import (
+    Captured,
     Live,
     Projections,
     ViewSpec,
@@ -34,6 +41,8 @@ FREEZE_FROM = 10_000
 MERGE_AT_MOST = 10_000
 """A tail of fewer events after a refused one is merged into the live state (`Live.merge`)
 instead of rebuilding from the whole log."""
+SNAPSHOT_SHARE = 10
+"""A snapshot is due after `snapshot_every` events, or `position // SNAPSHOT_SHARE` if more."""
 log = structlog.get_logger("projector")
 
 
@@ -48,8 +57,11 @@ class Projector:
         self.snapshot_every = snapshot_every
         self._lock = threading.Lock()
         self._views: LRU[tuple[ViewSpec, int], Projections] = LRU(_CACHE_SIZE)
-        self.live = self._load() or Live()
-        self._snapshotted = self.live.position
+        loaded = self._load()
+        self.live = loaded or Live()
+        self._snapshotted = self.live.position  # of the last snapshot begun
+        self._written = -1 if loaded is None else loaded.position  # of the one on disk
+        self._writer: threading.Thread | None = None
         self.catch_up()
         if len(self.live.state.facts) >= FREEZE_FROM:
             # The state just loaded lives on and holds no reference cycles: out of the
@@ -102,8 +114,8 @@ class Projector:
                         self._rebuild(live)
                     break
             self.live = live
-            if self.snapshot_every and live.position - self._snapshotted >= self.snapshot_every:
-                self._write_snapshot(live)
+            if self._snapshot_due(live.position):
+                self._write_in_background(live)
             return live.projections()
 
     def view(self, spec: ViewSpec, head: int | None = None) -> Projections:
@@ -138,19 +150,51 @@ class Projector:
             live.rebuild(self.events.iter_events())
 
     def snapshot(self) -> None:
-        """Write a snapshot of the live state now (on clean shutdown, say)."""
-        with self._lock:
-            self._write_snapshot(self.live)
+        """Write a snapshot of the live state now (on clean shutdown, say), and wait for it.
 
-    def _write_snapshot(self, live: Live) -> None:
+        A snapshot being written in the background is finished first; if it is of the
+        position now, it is not written again.
+        """
+        with self._lock:
+            writer = self._writer
+            if writer is not None:
+                writer.join()
+            if self.snapshot_path is not None and self._written != self.live.position:
+                self._write(self.live.capture())
+
+    def _snapshot_due(self, position: int) -> bool:
+        every = self.snapshot_every
+        if not every or self.snapshot_path is None:
+            return False
+        return position - self._snapshotted >= max(every, position // SNAPSHOT_SHARE)
+
+    def _write_in_background(self, live: Live) -> None:
+        """Begin a snapshot of the live state now on a thread, unless one is being written."""
+        if self._writer is not None and self._writer.is_alive():
+            return  # due again at the next fold, until that one is done
+        captured = live.capture()
+        self._snapshotted = captured.position  # a failed write is tried again a period later
+        self._writer = threading.Thread(
+            target=self._write_logged, args=(captured,), name="ledger-snapshot", daemon=True
+        )
+        self._writer.start()
+
+    def _write_logged(self, captured: Captured) -> None:
+        try:
+            self._write(captured)
+        except Exception as exc:  # noqa: BLE001 - a thread's failure is logged, never lost
+            log.warning("snapshot not written", position=captured.position, error=str(exc))
+
+    def _write(self, captured: Captured) -> None:
+        """Write a snapshot durably: a synced temporary file, renamed over the last one."""
         if self.snapshot_path is None:
             return
         tmp = self.snapshot_path.with_name(self.snapshot_path.name + ".tmp")
-        data = dump_snapshot(live)
+        data = dump_snapshot(captured)
         with tmp.open("wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         tmp.replace(self.snapshot_path)
-        self._snapshotted = live.position
-        log.info("snapshot written", position=live.position, bytes=len(data))
+        self._written = captured.position
+        log.info("snapshot written", position=captured.position, bytes=len(data))

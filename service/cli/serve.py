@@ -46,7 +46,8 @@ def _stopped(_signum: int, _frame: FrameType | None) -> None:
 @click.option(
     "--snapshot-every",
     envvar="LEDGER_SNAPSHOT_EVERY",
-    help="Snapshot every N folded events, 0 never [env LEDGER_SNAPSHOT_EVERY; default 1000]",
+    help="Snapshot after N folded events (or a tenth of the log if more), 0 never "
+    "[env LEDGER_SNAPSHOT_EVERY; default 1000]",
 )
 @click.option(
     "--snapshot-path",

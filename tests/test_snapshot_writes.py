@@ -1,0 +1,193 @@
+"""Periodic snapshots of a running service: when they are due, and written off the fold's path.
+
+Through the service's `Projector` on a real SQLite log and real files: a snapshot made due
+by a fold is written on a thread of its own from a capture of the state, so the fold (the
+request that caught up) does not wait for it; the state keeps folding meanwhile and the
+snapshot still holds the captured position exactly.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+from structlog.testing import capture_logs
+
+from events.envelope import Source
+from events.intake import new_event
+from events.log import NewEvent
+from events.payloads import OrganizationRegistered
+from events.seed import seed_events
+from events.sqlite import SQLiteEventLog
+from projections import Projections, build, load_snapshot
+from service import projector
+from service.projector import Projector
+
+SOURCE = Source(url="urn:test:snapshot-writes")
+T = TypeVar("T")
+WAIT = 30.0
+"""Seconds a test waits at most for a background write (it takes milliseconds here)."""
+
+
+def registrations(start: int, count: int) -> list[NewEvent]:
+    """`count` organizations registered after the seed in valid time (in order, so folded)."""
+    return [
+        new_event(
+            OrganizationRegistered(id=f"org-{n}", name=f"Org {n}"),
+            stream=f"organization-org-{n}",
+            occurred_on="2030-01-01",
+            sequence=n,
+            source=SOURCE,
+        )
+        for n in range(start, start + count)
+    ]
+
+
+def answers(proj: Projections) -> dict[str, str]:
+    return proj.digests()
+
+
+@pytest.fixture
+def log(db_path: Path) -> Iterator[SQLiteEventLog]:
+    store = SQLiteEventLog(db_path)
+    try:
+        store.append(seed_events())
+        yield store
+    finally:
+        store.close()
+
+
+def snapshot_position(path: Path) -> int | None:
+    """The position of the snapshot at `path`, None if there is none (or none usable)."""
+    if not path.exists():
+        return None
+    live = load_snapshot(path.read_bytes())
+    return None if live is None else live.position
+
+
+def within(seconds: float, fifo: Path, call: Callable[[], T]) -> T:
+    """`call()` on a thread; if it has not returned in `seconds`, unblock the FIFO and fail.
+
+    So a fold that waits for a snapshot stuck on the FIFO fails the test instead of hanging.
+    """
+    result: list[T] = []
+    thread = threading.Thread(target=lambda: result.append(call()), daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if thread.is_alive():
+        fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # the writer's open returns
+        os.close(fd)
+        pytest.fail("catching up waited for the snapshot being written")
+    assert result, "the call raised (see the thread's exception above)"
+    return result[0]
+
+
+def wait_for_writer(proj: Projector) -> None:
+    writer = proj._writer
+    if writer is not None:
+        writer.join(WAIT)
+        assert not writer.is_alive(), "the snapshot write did not finish"
+
+
+class TestDue:
+    def test_a_fold_past_the_period_writes_a_snapshot_that_replays_equal(
+        self, log: SQLiteEventLog, tmp_path: Path
+    ) -> None:
+        """10 events with a period of 5: the start's catch-up writes one, equal to a replay."""
+        path = tmp_path / "live.snapshot"
+        started = Projector(log, path, 5)
+        wait_for_writer(started)
+        assert snapshot_position(path) == log.head() == 10
+        loaded = load_snapshot(path.read_bytes())
+        assert loaded is not None
+        assert answers(loaded.projections()) == answers(build(log.iter_events()))
+
+    def test_no_snapshot_before_the_period(self, log: SQLiteEventLog, tmp_path: Path) -> None:
+        """A period longer than the log: nothing written until the shutdown's snapshot."""
+        path = tmp_path / "live.snapshot"
+        started = Projector(log, path, 11)
+        wait_for_writer(started)
+        assert not path.exists()
+        started.snapshot()
+        assert snapshot_position(path) == 10
+
+    def test_a_large_log_snapshots_by_a_share_of_its_size(
+        self, log: SQLiteEventLog, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Past a share of the position, not the period alone: after 10, the next at 20."""
+        monkeypatch.setattr(projector, "SNAPSHOT_SHARE", 2)
+        path = tmp_path / "live.snapshot"
+        started = Projector(log, path, 5)
+        wait_for_writer(started)
+        assert snapshot_position(path) == 10
+        log.append(registrations(1, 8))  # 18: 8 since, fewer than max(5, 18 // 2) = 9
+        started.catch_up()
+        wait_for_writer(started)
+        assert snapshot_position(path) == 10
+        log.append(registrations(9, 2))  # 20: 10 since, max(5, 20 // 2) = 10
+        started.catch_up()
+        wait_for_writer(started)
+        assert snapshot_position(path) == 20
+
+    def test_the_shutdown_snapshot_is_not_written_twice(
+        self, log: SQLiteEventLog, tmp_path: Path
+    ) -> None:
+        """When the background one is of the position now, `snapshot()` writes nothing more."""
+        path = tmp_path / "live.snapshot"
+        with capture_logs() as logs:
+            started = Projector(log, path, 5)
+            started.snapshot()
+        written = [entry for entry in logs if entry["event"] == "snapshot written"]
+        assert [entry["position"] for entry in written] == [10]
+
+
+class TestOffThePath:
+    def test_the_fold_goes_on_while_a_snapshot_is_being_written(
+        self, log: SQLiteEventLog, tmp_path: Path
+    ) -> None:
+        """A write stuck on its file does not hold up catching up, and holds what it captured.
+
+        The temporary file is a FIFO with no reader: the writer thread blocks opening it.
+        Meanwhile more events are folded. Then the test reads the FIFO: the bytes are the
+        snapshot of the captured position, which resumes (with the tail) equal to a replay;
+        the write itself then fails (a FIFO cannot be synced) and is logged, not raised.
+        """
+        path = tmp_path / "live.snapshot"
+        fifo = path.with_name(path.name + ".tmp")
+        os.mkfifo(fifo)
+        with capture_logs() as logs:
+            started = within(WAIT, fifo, lambda: Projector(log, path, 5))  # a write at 10 begins
+            writer = started._writer
+            assert writer is not None
+            log.append(registrations(1, 20))
+            within(WAIT, fifo, started.catch_up)  # due again, but one is being written
+            assert started.position == 30
+            assert writer.is_alive()
+            assert started._writer is writer
+            fd = os.open(fifo, os.O_RDONLY)
+            try:
+                chunks = []
+                while chunk := os.read(fd, 1 << 16):
+                    chunks.append(chunk)
+            finally:
+                os.close(fd)
+            writer.join(WAIT)
+            assert not writer.is_alive()
+        captured = load_snapshot(b"".join(chunks))
+        assert captured is not None
+        assert captured.position == 10
+        for event in log.iter_events(after=captured.position):
+            assert captured.apply(event)
+        assert answers(captured.projections()) == answers(build(log.iter_events()))
+        failed = [entry for entry in logs if entry["event"] == "snapshot not written"]
+        assert len(failed) == 1
+        assert failed[0]["position"] == 10
+        assert failed[0]["log_level"] == "warning"
+        assert not path.exists()
+        fifo.unlink()
+        started.snapshot()  # the shutdown's, on a file again
+        assert snapshot_position(path) == 30
