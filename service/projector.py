@@ -2,8 +2,11 @@
 
 A snapshot at start, the tail folded on demand (merged when it holds backdated events or
 records, `Live.merge`), time-travel views built from the log (its lean replay read when
-it has one) and cached by (view, position). After the start the heap is frozen
-(`gc.freeze`), so the cyclic collector does not walk the loaded state again and again.
+it has one) and cached by (view, position). The start derives every answer of the live
+view and its digests (a snapshot holds the fold state, not the answers), so the first
+requests are as fast as the later ones and readiness means that. After the start the heap
+is frozen (`gc.freeze`), so the cyclic collector does not walk the loaded state, nor those
+answers, again and again.
 
 Snapshots are written on a thread of their own from a capture of the live state
 (`Live.capture`), so the request that folds the event making one due does not wait for
@@ -17,6 +20,7 @@ from __future__ import annotations
 import gc
 import os
 import threading
+import time
 from itertools import islice
 from pathlib import Path
 
@@ -57,12 +61,18 @@ class Projector:
         self.snapshot_every = snapshot_every
         self._lock = threading.Lock()
         self._views: LRU[tuple[ViewSpec, int], Projections] = LRU(_CACHE_SIZE)
+        began = time.perf_counter()
         loaded = self._load()
         self.live = loaded or Live()
         self._snapshotted = self.live.position  # of the last snapshot begun
         self._written = -1 if loaded is None else loaded.position  # of the one on disk
         self._writer: threading.Thread | None = None
-        self.catch_up()
+        self.catch_up().derive().digests()  # every answer ready before the first request
+        log.info(
+            "projections ready",
+            position=self.live.position,
+            seconds=round(time.perf_counter() - began, 3),
+        )
         if len(self.live.state.facts) >= FREEZE_FROM:
             # The state just loaded lives on and holds no reference cycles: out of the
             # collector's generations, a full collection need not walk it again (at 50,000

@@ -191,3 +191,23 @@ class TestOffThePath:
         fifo.unlink()
         started.snapshot()  # the shutdown's, on a file again
         assert snapshot_position(path) == 30
+
+
+class TestStart:
+    def test_the_start_derives_every_answer_before_the_first_request(
+        self, log: SQLiteEventLog, tmp_path: Path
+    ) -> None:
+        """From a snapshot plus a tail: ready means every answer and digest is derived."""
+        path = tmp_path / "live.snapshot"
+        Projector(log, path, 0).snapshot()
+        log.append(registrations(1, 3))
+        with capture_logs() as logs:
+            started = Projector(log, path, 0)
+        ready = [entry for entry in logs if entry["event"] == "projections ready"]
+        assert [entry["position"] for entry in ready] == [13]
+        proj = started.catch_up()
+        derived = vars(proj)  # what `Projections` caches on first use, already there
+        for cached in ("_partnerships", "_sites", "_organizations", "_timeline"):
+            assert cached in derived, cached
+        assert set(derived["_digests"]) >= {"organizations", "partnerships", "capacity"}
+        assert proj.digests() == build(log.iter_events()).digests()
