@@ -50,6 +50,18 @@ SNAPSHOT_SHARE = 10
 log = structlog.get_logger("projector")
 
 
+def build_view(events: EventLog, spec: ViewSpec, upto: int | None = None) -> Projections:
+    """The view `spec` of the log up to `upto` (None: all of it), built from zero.
+
+    Through the lean read of a replay where the log has one (SQLite's `iter_replay`: the
+    columns the folds need, decoded), else its whole events.
+    """
+    lean = getattr(events, "iter_replay", None)
+    if lean is not None:
+        return build_replayed(lean(upto=upto), spec)
+    return build(events.iter_events(upto=upto), spec)
+
+
 class Projector:
     """Keeps `Live` equal to a from-zero replay of the log, and answers past views."""
 
@@ -143,11 +155,7 @@ class Projector:
         cached = self._views.get(key)
         if cached is not None:
             return cached
-        lean = getattr(self.events, "iter_replay", None)
-        if lean is not None:  # the lean read of a replay (SQLite)
-            built = build_replayed(lean(upto=upto), spec)
-        else:
-            built = build(self.events.iter_events(upto=upto), spec)
+        built = build_view(self.events, spec, upto)
         self._views.put(key, built)
         return built
 

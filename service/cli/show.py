@@ -19,6 +19,7 @@ from projections import PROJECTION_NAMES, Live, Projections, ViewSpec, build, lo
 from projections.capacity import SummaryBy
 from projections.paging import CursorKey, Page, page_of, parse_cursor
 from service.cli.common import EXIT_FAILED, Context, opened, pass_context, progress, stdout
+from service.projector import build_view
 
 _ENCODER = msgspec.json.Encoder(decimal_format="string")
 DEFAULT_PAGE = 100
@@ -271,7 +272,7 @@ def show(  # noqa: PLR0913 - one parameter per option
     cursor = _cursor(what, after)
     with opened(ctx, must_exist=True) as log:
         spec = _view_spec(log, as_of, known_at, at_position)
-        proj = build(log.iter_events(upto=at_position), spec)
+        proj = build_view(log, spec, at_position)
     entries = _entries(what, proj)
     page: Page | None = None
     if limit is not None or after is not None:
