@@ -86,6 +86,7 @@ class Ledger:
         """Whether an append is committed without a thread waiting for it (SQLite)."""
         self.ready = True
         metrics.bind(self.log.head, lambda: self.projector.position)
+        self.projector.start_warming()  # ready once done; appends are taken meanwhile
 
     async def append_awaited(
         self, batch: Sequence[NewEvent], expected_versions: Mapping[str, int] | None

@@ -2,11 +2,11 @@
 
 A snapshot at start, the tail folded on demand (merged when it holds backdated events or
 records, `Live.merge`), time-travel views built from the log (its lean replay read when
-it has one) and cached by (view, position). The start derives every answer of the live
-view and its digests (a snapshot holds the fold state, not the answers), so the first
-requests are as fast as the later ones and readiness means that. After the start the heap
-is frozen (`gc.freeze`), so the cyclic collector does not walk the loaded state, nor those
-answers, again and again.
+it has one) and cached by (view, position). Once started, `warm` derives every answer
+of the live view and its digests (a snapshot holds the fold state, not the answers) on a
+thread, so the first requests are as fast as the later ones, and then freezes the heap
+(`gc.freeze`), so the cyclic collector does not walk the state, nor those answers, again
+and again. The service takes appends meanwhile and says ready once it is done.
 
 Snapshots are written on a thread of their own from a capture of the live state
 (`Live.capture`), so the request that folds the event making one due does not wait for
@@ -73,26 +73,46 @@ class Projector:
         self.snapshot_every = snapshot_every
         self._lock = threading.Lock()
         self._views: LRU[tuple[ViewSpec, int], Projections] = LRU(_CACHE_SIZE)
-        began = time.perf_counter()
+        self._began = time.perf_counter()
         loaded = self._load()
         self.live = loaded or Live()
         self._snapshotted = self.live.position  # of the last snapshot begun
         self._written = -1 if loaded is None else loaded.position  # of the one on disk
         self._writer: threading.Thread | None = None
-        self.catch_up().derive().digests()  # every answer ready before the first request
-        log.info(
-            "projections ready",
-            position=self.live.position,
-            seconds=round(time.perf_counter() - began, 3),
-        )
-        if len(self.live.state.facts) >= FREEZE_FROM:
-            # The state just loaded lives on and holds no reference cycles: out of the
-            # collector's generations, a full collection need not walk it again (at 50,000
-            # events such a walk took about 0.1 s). Objects frozen are still freed when no
-            # longer referenced; only cycles among them would be kept, so the garbage of the
-            # start-up is collected first.
-            gc.collect()
-            gc.freeze()
+        self.warmed = threading.Event()
+        """Set once `warm` has derived the live view's answers (or failed to, logged)."""
+        self.catch_up()
+
+    def warm(self) -> None:
+        """Derive every answer and digest of the live view now, then set `warmed`.
+
+        What the first request of each projection would otherwise derive (at 50,000 events
+        0.16-0.44 s each). Then, for a large state, the heap is frozen: the state and the
+        answers live on and hold no reference cycles, so out of the collector's generations
+        a full collection need not walk them again (at 50,000 events such a walk took about
+        0.1 s); objects frozen are still freed when no longer referenced, only cycles among
+        them would be kept, so the garbage of the start is collected first.
+        """
+        try:
+            self.catch_up().derive().digests()
+            if len(self.live.state.facts) >= FREEZE_FROM:
+                gc.collect()
+                gc.freeze()
+            log.info(
+                "projections ready",
+                position=self.live.position,
+                seconds=round(time.perf_counter() - self._began, 3),
+            )
+        except Exception as exc:  # noqa: BLE001 - a thread's failure is logged, never lost
+            log.warning("projections not derived at start", error=str(exc))
+        finally:
+            self.warmed.set()
+
+    def start_warming(self) -> threading.Thread:
+        """`warm` on a thread of its own (the service listens and appends meanwhile)."""
+        thread = threading.Thread(target=self.warm, name="ledger-warm", daemon=True)
+        thread.start()
+        return thread
 
     @property
     def position(self) -> int:

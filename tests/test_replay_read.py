@@ -222,6 +222,7 @@ class TestProjectorMerges:
         monkeypatch.setattr(projector, "FREEZE_FROM", 1)
         try:
             started = Projector(history, None, 0)
+            started.warm()  # what the service runs on a thread once started
             assert gc.get_freeze_count() > 0
             assert answers(started.catch_up()) == answers(build(history.iter_events()))
         finally:

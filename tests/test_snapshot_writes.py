@@ -15,6 +15,15 @@ from pathlib import Path
 from typing import TypeVar
 
 import pytest
+from http_fixtures import (
+    SEED_COUNT,
+    assert_problem,
+    bearer,
+    init_ledger,
+    make_token,
+    org_event,
+    serving,
+)
 from structlog.testing import capture_logs
 
 from events.envelope import Source
@@ -25,6 +34,7 @@ from events.seed import seed_events
 from events.sqlite import SQLiteEventLog
 from projections import Projections, build, load_snapshot
 from service import projector
+from service.controllers import health
 from service.projector import Projector
 
 SOURCE = Source(url="urn:test:snapshot-writes")
@@ -194,15 +204,18 @@ class TestOffThePath:
 
 
 class TestStart:
-    def test_the_start_derives_every_answer_before_the_first_request(
+    def test_warming_derives_every_answer_before_the_first_request(
         self, log: SQLiteEventLog, tmp_path: Path
     ) -> None:
-        """From a snapshot plus a tail: ready means every answer and digest is derived."""
+        """From a snapshot plus a tail: `warm` derives every answer and digest, then says so."""
         path = tmp_path / "live.snapshot"
         Projector(log, path, 0).snapshot()
         log.append(registrations(1, 3))
+        started = Projector(log, path, 0)
+        assert not started.warmed.is_set()
         with capture_logs() as logs:
-            started = Projector(log, path, 0)
+            started.warm()
+        assert started.warmed.is_set()
         ready = [entry for entry in logs if entry["event"] == "projections ready"]
         assert [entry["position"] for entry in ready] == [13]
         proj = started.catch_up()
@@ -211,3 +224,46 @@ class TestStart:
             assert cached in derived, cached
         assert set(derived["_digests"]) >= {"organizations", "partnerships", "capacity"}
         assert proj.digests() == build(log.iter_events()).digests()
+
+    def test_a_failed_warm_is_logged_and_readiness_goes_on(self, log: SQLiteEventLog) -> None:
+        """The store gone under the warm: a warning, and `warmed` set (readiness asks the store)."""
+        started = Projector(log, None, 0)
+        log.append(registrations(1, 1))
+        log.close()  # the warm's catch-up now fails
+        with capture_logs() as logs:
+            started.warm()
+        assert started.warmed.is_set()
+        failed = [entry for entry in logs if entry["event"] == "projections not derived at start"]
+        assert len(failed) == 1
+        assert failed[0]["log_level"] == "warning"
+
+
+class TestReadiness:
+    def test_ready_once_the_answers_are_derived_appends_taken_before(
+        self, db_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Through the app: 503 while the start derives, appends answered meanwhile, then 200."""
+        init_ledger(db_path)
+        token = make_token(db_path, "writer", "append")
+        monkeypatch.setattr(health, "WARM_WAIT", 0.05)
+        monkeypatch.setattr(Projector, "start_warming", lambda _self: None)  # held back
+        with serving(db_path) as client:
+            body = assert_problem(client.get("/health/ready"), 503)
+            assert "deriving" in body["detail"]
+            assert client.get("/health/live").status_code == 200
+            posted = client.post(
+                "/v1/events", json={"events": [org_event()]}, headers=bearer(token)
+            )
+            assert posted.status_code == 201, posted.text
+            projector = client.app.state.ledger.projector
+            projector.warm()  # what the start's thread does
+            ready = client.get("/health/ready")
+            assert ready.status_code == 200, ready.text
+            assert ready.json()["projected"] == SEED_COUNT + 1
+
+    def test_a_started_service_is_ready_on_its_own(self, db_path: Path) -> None:
+        """Without holding the warm back, readiness comes by itself (within the probe's wait)."""
+        init_ledger(db_path)
+        with serving(db_path) as client:
+            assert client.app.state.ledger.projector.warmed.wait(WAIT)
+            assert client.get("/health/ready").status_code == 200

@@ -15,6 +15,10 @@ def _not_ready(detail: str, head: int | None = None, projected: int | None = Non
     return Problem(503, "not-ready", "Service unavailable", detail, extra)
 
 
+WARM_WAIT = 1.0
+"""Seconds a readiness probe waits for the start's answers before it answers 503."""
+
+
 class HealthController(Controller):
     """Liveness and readiness; open even when reads need a token (probes carry none)."""
 
@@ -29,15 +33,22 @@ class HealthController(Controller):
     @get(
         "/ready",
         operation_id="Ready",
-        summary="The store is open and the projections caught up",
+        summary="The store is open, the projections caught up and their answers derived",
         responses=problem_responses(503),
         sync_to_thread=True,
     )
     def ready(self, ledger: NamedDependency[Ledger]) -> Health:
-        """200 when the store answers and the projections have folded up to the head, else 503."""
+        """200 when the store answers and the projections have folded up to the head, else 503.
+
+        Not before the start has derived every answer (`Projector.warm`): until then a
+        request would derive its projection itself. The probe waits up to a second for it.
+        """
         if not ledger.ready:
             stopping = "the service is stopping"
             raise _not_ready(stopping)
+        if not ledger.projector.warmed.wait(WARM_WAIT):
+            deriving = "the start is deriving the projections' answers"
+            raise _not_ready(deriving)
         try:
             ledger.projector.catch_up()
             head = ledger.log.head()
