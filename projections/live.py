@@ -54,9 +54,12 @@ class Captured(NamedTuple):
     withheld: list[Fact]
 
     def facts(self) -> list[Fact]:
-        """The facts folded at the moment of the capture, in fold order."""
-        facts = self.state.facts
-        return facts if len(facts) == self.folded else facts[: self.folded]
+        """The facts folded at the moment of the capture, in fold order (a copy).
+
+        Always a copy, taken in one step: the live state may fold more (append to the
+        list) while this is being encoded on another thread.
+        """
+        return self.state.facts[: self.folded]
 
 
 class Live:

@@ -14,6 +14,7 @@ on load. Storing the bytes is the service's job.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from typing import Any, Final, Union
 
 import msgspec
@@ -34,7 +35,7 @@ class _Body(msgspec.Struct, frozen=True, kw_only=True):
     position: int
     frontier: SortKey | None
     corrected: dict[str, str]
-    facts: list[Fact]
+    facts: msgspec.Raw  # list[Fact], encoded by `encode_array`
     records: list[Record]
     withheld: list[Fact]
 
@@ -67,6 +68,32 @@ _ENVELOPE = msgspec.msgpack.Decoder(_Envelope)
 _BODY: msgspec.msgpack.Decoder[Any] = msgspec.msgpack.Decoder(_BodyIn)
 
 
+_CHUNK = 4_096
+"""Items encoded per call by `encode_array`: between calls, other threads may run."""
+
+
+def encode_array(items: Sequence[Any]) -> msgspec.Raw:
+    """`items` as one MessagePack array, the same bytes as encoding the list whole.
+
+    Encoded `_CHUNK` items at a time, each chunk's own array header cut off and one header
+    for all put in front: one encoder call holds the interpreter lock throughout, so a
+    whole state encoded at once (a snapshot written on a thread) would stall every other
+    thread, requests included, for as long as it takes.
+    """
+    count = len(items)
+    if count < 16:  # fixarray
+        header = bytes([0x90 | count])
+    elif count < 1 << 16:  # array 16
+        header = b"\xdc" + count.to_bytes(2, "big")
+    else:  # array 32
+        header = b"\xdd" + count.to_bytes(4, "big")
+    parts = [header]
+    for start in range(0, count, _CHUNK):
+        chunk = _ENCODER.encode(items[start : start + _CHUNK])
+        parts.append(chunk[1 if chunk[0] & 0xF0 == 0x90 else 3 if chunk[0] == 0xDC else 5 :])
+    return msgspec.Raw(b"".join(parts))
+
+
 def _payload_versions() -> dict[str, int]:
     return {name: current_version(name) for name in sorted(PAYLOAD_TYPES)}
 
@@ -79,7 +106,7 @@ def dump_snapshot(live: Live | Captured) -> bytes:
             position=captured.position,
             frontier=captured.frontier,
             corrected=captured.corrected,
-            facts=captured.facts(),
+            facts=encode_array(captured.facts()),
             records=captured.records,
             withheld=captured.withheld,
         )

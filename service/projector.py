@@ -10,9 +10,11 @@ and again. The service takes appends meanwhile and says ready once it is done.
 
 Snapshots are written on a thread of their own from a capture of the live state
 (`Live.capture`), so the request that folds the event making one due does not wait for
-the whole state to be encoded and synced; one is due after `snapshot_every` events, or a
-tenth of the log if that is more, so that encoding whole states costs a bounded share of
-the folding at any size. On clean shutdown the last one is written in full.
+the whole state to be encoded and synced (the encoding still takes the interpreter lock,
+a chunk of facts at a time: other threads run between chunks); one is due after
+`snapshot_every` events, or a tenth of the log if that is more, so that encoding whole
+states costs a bounded share of the folding at any size. On clean shutdown the last one
+is written in full.
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
+import msgspec
 import pytest
 from http_fixtures import (
     SEED_COUNT,
@@ -32,7 +33,8 @@ from events.log import NewEvent
 from events.payloads import OrganizationRegistered
 from events.seed import seed_events
 from events.sqlite import SQLiteEventLog
-from projections import Projections, build, load_snapshot
+from projections import Captured, Projections, build, load_snapshot
+from projections.snapshot import encode_array
 from service import projector
 from service.controllers import health
 from service.projector import Projector
@@ -155,7 +157,56 @@ class TestDue:
         assert [entry["position"] for entry in written] == [10]
 
 
+def read_fifo(fifo: Path) -> bytes:
+    """What a writer writes to the FIFO until it closes it; a failure, not a hang, after WAIT."""
+    chunks: list[bytes] = []
+
+    def read() -> None:
+        fd = os.open(fifo, os.O_RDONLY)  # waits for the writer's end
+        try:
+            while chunk := os.read(fd, 1 << 16):
+                chunks.append(chunk)
+        finally:
+            os.close(fd)
+
+    thread = threading.Thread(target=read, daemon=True)
+    thread.start()
+    thread.join(WAIT)
+    if thread.is_alive():
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))  # a reader stuck opening returns
+        pytest.fail("the snapshot's writer did not write the FIFO to its end")
+    return b"".join(chunks)
+
+
 class TestOffThePath:
+    def test_a_capture_is_encoded_as_it_was_while_the_state_folds_on(
+        self, log: SQLiteEventLog, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Encoding starts only after 20 more events are folded: the snapshot holds the 10."""
+        entered, release = threading.Event(), threading.Event()
+        encode = projector.dump_snapshot
+
+        def held(captured: Captured) -> bytes:
+            entered.set()
+            assert release.wait(WAIT)
+            return encode(captured)
+
+        monkeypatch.setattr(projector, "dump_snapshot", held)
+        path = tmp_path / "live.snapshot"
+        started = Projector(log, path, 5)  # its catch-up at 10 begins a write, held
+        assert entered.wait(WAIT)
+        log.append(registrations(1, 20))
+        started.catch_up()
+        assert started.position == 30
+        release.set()
+        wait_for_writer(started)
+        assert snapshot_position(path) == 10  # loaded: facts, position and frontier agree
+        resumed = load_snapshot(path.read_bytes())
+        assert resumed is not None
+        for event in log.iter_events(after=10):
+            assert resumed.apply(event)
+        assert answers(resumed.projections()) == answers(build(log.iter_events()))
+
     def test_the_fold_goes_on_while_a_snapshot_is_being_written(
         self, log: SQLiteEventLog, tmp_path: Path
     ) -> None:
@@ -178,16 +229,10 @@ class TestOffThePath:
             assert started.position == 30
             assert writer.is_alive()
             assert started._writer is writer
-            fd = os.open(fifo, os.O_RDONLY)
-            try:
-                chunks = []
-                while chunk := os.read(fd, 1 << 16):
-                    chunks.append(chunk)
-            finally:
-                os.close(fd)
+            written = read_fifo(fifo)
             writer.join(WAIT)
             assert not writer.is_alive()
-        captured = load_snapshot(b"".join(chunks))
+        captured = load_snapshot(written)
         assert captured is not None
         assert captured.position == 10
         for event in log.iter_events(after=captured.position):
@@ -267,3 +312,10 @@ class TestReadiness:
         with serving(db_path) as client:
             assert client.app.state.ledger.projector.warmed.wait(WAIT)
             assert client.get("/health/ready").status_code == 200
+
+
+@pytest.mark.parametrize("count", [0, 1, 15, 16, 4_095, 4_096, 4_097, 65_535, 65_536, 70_000])
+def test_an_array_encoded_by_chunks_is_the_array_encoded_whole(count: int) -> None:
+    """`encode_array` gives the bytes of one encoder call, whatever the array's header size."""
+    items = [{"n": n, "s": "x" * (n % 7)} for n in range(count)]
+    assert bytes(encode_array(items)) == msgspec.msgpack.encode(items)

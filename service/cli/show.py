@@ -296,7 +296,7 @@ def show(  # noqa: PLR0913 - one parameter per option
         console.print(table)
     console.print(f"view at position {proj.position}; digest {proj.digest(what)[:16]}…")
     if page is not None and page.next_cursor is not None:
-        console.print(f"next page: --after {page.next_cursor}", markup=False, highlight=False)
+        click.echo(f"next page: --after {page.next_cursor}")  # one line, never wrapped
 
 
 def _live(log: EventLog, advance: Callable[[int], None]) -> Projections:
