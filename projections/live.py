@@ -118,8 +118,8 @@ class Live:
     def capture(self) -> Captured:
         """The state now, unchanged by later folds (call it where `apply` may be called).
 
-        O(corrections): the facts are not copied, so a snapshot can be encoded from it on
-        another thread while this state folds on.
+        O(corrections) here: the list of facts is copied by `Captured.facts`, by whoever
+        encodes the snapshot, on another thread while this state folds on.
         """
         state = self._state
         return Captured(
