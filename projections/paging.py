@@ -24,6 +24,9 @@ from projections.timeline import TimelineEntry
 
 T = TypeVar("T")
 
+DEFAULT_PAGE: Final = 100
+"""Entries per page when a cursor is given without a limit (HTTP and `ledger show`)."""
+
 CursorKey = tuple[str | int, ...]
 """The sort key of one entry: what a cursor holds."""
 

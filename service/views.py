@@ -23,7 +23,7 @@ from litestar.types import Receive, Scope, Send, TypeEncodersMap
 
 from events.errors import InvalidEvent
 from projections import Projections, ViewSpec
-from projections.paging import CursorKey, page_of, parse_cursor
+from projections.paging import DEFAULT_PAGE, CursorKey, page_of, parse_cursor
 from service.ledger import CachedAnswer, Ledger
 from service.problems import invalid, problem_responses
 from service.schemas import View, ViewAnswer, ViewPage
@@ -55,8 +55,6 @@ After = Annotated[
         description="Start after this cursor: the `next` link of the page before gives it",
     ),
 ]
-DEFAULT_PAGE = 100
-"""Entries per page when `after` is given without `limit` (or the page limit, if lower)."""
 
 
 class PageAsk(NamedTuple):

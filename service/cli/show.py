@@ -17,13 +17,11 @@ from events.log import EventLog
 from events.payloads import Money
 from projections import PROJECTION_NAMES, Live, Projections, ViewSpec, build, load_snapshot
 from projections.capacity import SummaryBy
-from projections.paging import CursorKey, Page, page_of, parse_cursor
+from projections.paging import DEFAULT_PAGE, CursorKey, Page, page_of, parse_cursor
 from service.cli.common import EXIT_FAILED, Context, opened, pass_context, progress, stdout
 from service.projector import build_view
 
 _ENCODER = msgspec.json.Encoder(decimal_format="string")
-DEFAULT_PAGE = 100
-"""Entries per page when `--after` is given without `--limit` (as over HTTP)."""
 _LISTS: Mapping[str, str] = {
     "partnerships": "partnerships",
     "organizations": "organizations",
