@@ -9,11 +9,12 @@ from pathlib import Path
 import pytest
 
 from events.envelope import NewEvent, Source
-from events.ids import uuid7
 from events.payloads import AnyPayload, OrganizationRegistered
 from events.sqlite import SQLiteEventLog
 
 pytest.register_assert_rewrite("conformance")
+
+from conformance import event  # noqa: E402 - after its assertions are set to be rewritten
 
 _counter = itertools.count(1)
 
@@ -33,13 +34,12 @@ def make_new_event(  # noqa: PLR0913 - the envelope's fields, all optional
     if data is None:
         n = next(_counter)
         data = OrganizationRegistered(id=f"org-{n}", name=f"Organization {n}", country="KR")
-    return NewEvent(
-        event_id=event_id or uuid7(),
-        stream=stream,
-        type=data.TYPE,
+    return event(
+        stream,
+        data,
+        event_id=event_id,
         occurred_on=occurred_on,
         sequence=sequence,
-        data=data,
         source=source,
     )
 
