@@ -82,6 +82,11 @@ class Server:
         return self.process.wait(timeout=STOP_WITHIN)
 
 
+def logged(lines: list[dict[str, Any]], event: str) -> list[dict[str, Any]]:
+    """The log lines of one event."""
+    return [line for line in lines if line.get("event") == event]
+
+
 @contextmanager
 def serving(db: Path, log: Path) -> Iterator[Server]:
     """Start `ledger serve` on a free port and wait (bounded) until it says it is ready."""
@@ -171,9 +176,14 @@ def test_serve_append_read_stop_and_restart(tmp_path: Path) -> None:
         orgs = httpx.get(f"{server.url}/v1/organizations", timeout=10).json()
         assert event["data"]["id"] in {o["id"] for o in orgs["data"]}
         assert server.stop() == 0
-        loaded = [line for line in server.lines() if line.get("event") == "snapshot loaded"]
-    assert len(loaded) == 1
-    assert loaded[0]["position"] == position
+        second = server.lines()
+    (loaded,) = logged(second, "snapshot loaded")
+    (warmed,) = logged(second, "projections ready")
+    assert loaded["position"] == warmed["position"] == position
+    ready_200 = {"event": "request", "path": "/health/ready", "status": 200}
+    assert second.index(warmed) < min(
+        i for i, line in enumerate(second) if ready_200.items() <= line.items()
+    ), "ready before the start had derived its answers"
 
 
 def test_a_bad_setting_stops_start_up_with_one_line(tmp_path: Path) -> None:
