@@ -47,6 +47,9 @@ FREEZE_FROM = 10_000
 MERGE_AT_MOST = 10_000
 """A tail of fewer events after a refused one is merged into the live state (`Live.merge`)
 instead of rebuilding from the whole log."""
+WARM_PASSES = 3
+"""Appends that land while the start derives make a newer live view: derive that one too,
+up to this many times (each pass carries what the last derived, see `Live.projections`)."""
 SNAPSHOT_SHARE = 10
 """A snapshot is due after `snapshot_every` events, or `position // SNAPSHOT_SHARE` if more."""
 log = structlog.get_logger("projector")
@@ -89,14 +92,20 @@ class Projector:
         """Derive every answer and digest of the live view now, then set `warmed`.
 
         What the first request of each projection would otherwise derive (at 50,000 events
-        0.16-0.44 s each). Then, for a large state, the heap is frozen: the state and the
-        answers live on and hold no reference cycles, so out of the collector's generations
-        a full collection need not walk them again (at 50,000 events such a walk took about
-        0.1 s); objects frozen are still freed when no longer referenced, only cycles among
-        them would be kept, so the garbage of the start is collected first.
+        0.16-0.44 s each); again for a newer live view if appends landed meanwhile (at most
+        `WARM_PASSES` times, each pass carrying what the last derived). Then, for a large
+        state, the heap is frozen: the state and the answers live on and hold no reference
+        cycles, so out of the collector's generations a full collection need not walk them
+        again (at 50,000 events such a walk took about 0.1 s); objects frozen are still
+        freed when no longer referenced, only cycles among them would be kept, so the
+        garbage of the start is collected first.
         """
         try:
-            self.catch_up().derive().digests()
+            for _ in range(WARM_PASSES):
+                answers = self.catch_up()
+                answers.derive().digests()
+                if self.catch_up() is answers:
+                    break  # no append landed meanwhile: the live view is the one derived
             if len(self.live.state.facts) >= FREEZE_FROM:
                 gc.collect()
                 gc.freeze()

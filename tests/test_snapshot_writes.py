@@ -270,6 +270,29 @@ class TestStart:
         assert set(derived["_digests"]) >= {"organizations", "partnerships", "capacity"}
         assert proj.digests() == build(log.iter_events()).digests()
 
+    def test_appends_during_the_warm_are_warmed_too(
+        self, log: SQLiteEventLog, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """An append lands while the first pass derives: the view at the new head is derived."""
+        started = Projector(log, None, 0)
+        derive = Projections.derive
+        landed: list[int] = []
+
+        def derive_while_appending(proj: Projections) -> Projections:
+            if not landed:  # the first pass: an append lands meanwhile
+                landed.append(log.append(registrations(1, 1)).head)
+            return derive(proj)
+
+        monkeypatch.setattr(Projections, "derive", derive_while_appending)
+        started.warm()
+        assert landed == [11]
+        proj = started.catch_up()
+        assert proj.position == 11
+        derived = vars(proj)
+        for cached in ("_partnerships", "_sites", "_organizations", "_timeline"):
+            assert cached in derived, cached
+        assert proj.digests() == build(log.iter_events()).digests()
+
     def test_a_failed_warm_is_logged_and_readiness_goes_on(self, log: SQLiteEventLog) -> None:
         """The store gone under the warm: a warning, and `warmed` set (readiness asks the store)."""
         started = Projector(log, None, 0)
