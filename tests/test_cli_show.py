@@ -214,6 +214,17 @@ class TestShowPages:
         assert cursor == second["next"]
         assert [o["id"] for o in second["data"]][-1] == cursor
 
+    def test_a_table_page_of_capacity_shows_its_sites_only(self, busy: Path) -> None:
+        """A person paging sites gets the page, not the summaries of every site again."""
+        whole = ledger(busy, "show", "capacity")
+        paged = ledger(busy, "show", "capacity", "--limit", "2")
+        assert whole.returncode == paged.returncode == 0
+        assert b"Capacity by organization" in whole.stdout
+        assert b"Capacity by organization" not in paged.stdout
+        assert b"Capacity by country" not in paged.stdout
+        assert b"Capacity by site" in paged.stdout
+        assert b"next page: --after " in paged.stdout
+
     def test_an_unpaged_answer_has_no_next(self, seeded: Path) -> None:
         """Without `--limit` or `--after` the answer is the whole list, shaped as before."""
         answer = json.loads(ledger(seeded, "show", "timeline", "--json").stdout)

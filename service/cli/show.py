@@ -264,8 +264,9 @@ def show(  # noqa: PLR0913 - one parameter per option
 ) -> None:
     """Show a projection: tables for people, --json for programs; time travel by the options.
 
-    With --limit or --after, one page of its list (capacity: of its sites), in the order of
-    the HTTP lists, and the cursor of the next page: as JSON `next`, after a table a line.
+    With --limit or --after, one page of its list (capacity: of its sites, the summaries
+    only in JSON), in the order of the HTTP lists, and the cursor of the next page: as JSON
+    `next`, after a table a line.
     """
     cursor = _cursor(what, after)
     with opened(ctx, must_exist=True) as log:
@@ -290,7 +291,10 @@ def show(  # noqa: PLR0913 - one parameter per option
         sys.stdout.buffer.write(_ENCODER.encode(answer) + b"\n")
         return
     console = stdout()
-    for table in _tables(what, proj, entries):
+    tables = _tables(what, proj, entries)
+    if page is not None:  # a page of capacity is one of its sites: not the summaries again
+        tables = tables[:1]
+    for table in tables:
         console.print(table)
     console.print(f"view at position {proj.position}; digest {proj.digest(what)[:16]}…")
     if page is not None and page.next_cursor is not None:
