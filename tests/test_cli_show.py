@@ -167,6 +167,45 @@ def listed(what: str, answer: dict[str, Any]) -> list[Any]:
     return list(data["sites"] if what == "capacity" else data)
 
 
+class TestShowTables:
+    def test_a_long_list_in_a_cell_is_cut_with_a_count(self, tmp_path: Path) -> None:
+        """An organization with 11 partners: the table names 8 and says 3 more; JSON all 11."""
+        db = tmp_path / "ledger.db"
+        source = Source(url="urn:test:show-tables")
+        others = [f"partner-{n:02}" for n in range(11)]
+        events = [
+            new_event(
+                OrganizationRegistered(id=org, name=org.title()),
+                stream=f"organization-{org}",
+                occurred_on="2030",
+                source=source,
+            )
+            for org in ["hub", *others]
+        ]
+        events += [
+            new_event(
+                MemorandumSigned(agreement=f"mou-{org}", parties=("hub", org)),
+                stream=f"agreement-mou-{org}",
+                occurred_on="2030-02",
+                source=source,
+            )
+            for org in others
+        ]
+        log = SQLiteEventLog(db)
+        try:
+            log.append(events)
+        finally:
+            log.close()
+        table = ledger(db, "show", "organizations", "--limit", "1").stdout.decode()
+        assert "(+3 more)" in table
+        assert "partner-07" in table
+        assert "partner-08" not in table
+        (hub,) = json.loads(ledger(db, "show", "organizations", "--json", "--limit", "1").stdout)[
+            "data"
+        ]
+        assert hub["partners"] == others
+
+
 class TestShowPages:
     @pytest.mark.parametrize("limit", [2, 3])
     @pytest.mark.parametrize("what", ["partnerships", "organizations", "timeline", "capacity"])

@@ -80,6 +80,17 @@ def money(value: Money | None) -> str:
     return f"{value.currency} {value.amount:,}"
 
 
+PREVIEW = 8
+"""Ids a table cell lists before it says how many more there are (`--json` lists them all)."""
+
+
+def preview(ids: Sequence[str]) -> str:
+    """The first `PREVIEW` ids, then how many more: a cell a person can read."""
+    if len(ids) <= PREVIEW:
+        return ", ".join(ids)
+    return f"{', '.join(ids[:PREVIEW])}, … (+{len(ids) - PREVIEW:,} more)"
+
+
 def totals(values: Mapping[str, Decimal]) -> str:
     """Money per currency, never summed across currencies."""
     return "; ".join(f"{currency} {amount:,}" for currency, amount in sorted(values.items()))
@@ -144,9 +155,9 @@ def _tables(  # noqa: C901, PLR0912 - one branch per projection
                 org.country or "",
                 org.kind or "",
                 org.parent or "",
-                ", ".join(org.subsidiaries),
-                ", ".join(org.partners),
-                ", ".join(sorted({s.site for s in org.sites})),
+                preview(org.subsidiaries),
+                preview(org.partners),
+                preview(sorted({s.site for s in org.sites})),
             )
         return [table]
     if what == "timeline":
