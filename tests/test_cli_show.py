@@ -16,6 +16,7 @@ import pytest
 from events.envelope import Source
 from events.ids import seed_id
 from events.intake import new_event
+from events.log import NewEvent
 from events.payloads import (
     EventCorrected,
     InvestmentCommitted,
@@ -117,48 +118,67 @@ class TestShowJson:
         assert b"USD 160,000,000" in out.stdout
 
 
-@pytest.fixture(scope="module")
-def busy(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The seed plus four partner pairs and five more sites: every list runs to pages."""
-    db = tmp_path_factory.mktemp("busy") / "ledger.db"
-    source = Source(url="urn:test:show-pages")
-    orgs = [f"partner-{n}" for n in range(5)]
-    events = [
+SHOW_SOURCE = Source(url="urn:test:show")
+
+
+def registered(orgs: list[str]) -> list[NewEvent]:
+    """An `organization_registered` event for each id."""
+    return [
         new_event(
             OrganizationRegistered(id=org, name=org.title()),
             stream=f"organization-{org}",
             occurred_on="2030",
-            source=source,
+            source=SHOW_SOURCE,
         )
         for org in orgs
     ]
-    events += [
-        new_event(
-            MemorandumSigned(agreement=f"mou-{n}", parties=(orgs[n], orgs[n + 1])),
-            stream=f"agreement-mou-{n}",
-            occurred_on="2030-02",
-            source=source,
-        )
-        for n in range(4)
-    ]
-    events += [
+
+
+def memorandum(agreement: str, *parties: str) -> NewEvent:
+    """A memorandum between the parties, after their registrations in valid time."""
+    return new_event(
+        MemorandumSigned(agreement=agreement, parties=parties),
+        stream=f"agreement-{agreement}",
+        occurred_on="2030-02",
+        source=SHOW_SOURCE,
+    )
+
+
+def ledger_of(db: Path, *batches: list[NewEvent]) -> Path:
+    """A ledger at `db` holding these batches, appended in order."""
+    log = SQLiteEventLog(db)
+    try:
+        for batch in batches:
+            log.append(batch)
+    finally:
+        log.close()
+    return db
+
+
+@pytest.fixture(scope="module")
+def busy(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The seed plus four partner pairs and five more sites: every list runs to pages."""
+    orgs = [f"partner-{n}" for n in range(5)]
+    investments = [
         new_event(
             InvestmentCommitted(
                 org=orgs[n], site=f"plant-{n}", amount=Money(amount=Decimal(n + 1), currency="EUR")
             ),
             stream=f"site-plant-{n}",
             occurred_on="2030-03",
-            source=source,
+            source=SHOW_SOURCE,
         )
         for n in range(5)
     ]
-    log = SQLiteEventLog(db)
-    try:
-        log.append(seed_events())
-        log.append(events)
-    finally:
-        log.close()
-    return db
+    return ledger_of(
+        tmp_path_factory.mktemp("busy") / "ledger.db",
+        seed_events(),
+        [
+            *registered(orgs),
+            *(memorandum(f"mou-{n}", orgs[n], orgs[n + 1]) for n in range(4)),
+            *investments,
+        ],
+    )
 
 
 def listed(what: str, answer: dict[str, Any]) -> list[Any]:
@@ -170,32 +190,11 @@ def listed(what: str, answer: dict[str, Any]) -> list[Any]:
 class TestShowTables:
     def test_a_long_list_in_a_cell_is_cut_with_a_count(self, tmp_path: Path) -> None:
         """An organization with 11 partners: the table names 8 and says 3 more; JSON all 11."""
-        db = tmp_path / "ledger.db"
-        source = Source(url="urn:test:show-tables")
         others = [f"partner-{n:02}" for n in range(11)]
-        events = [
-            new_event(
-                OrganizationRegistered(id=org, name=org.title()),
-                stream=f"organization-{org}",
-                occurred_on="2030",
-                source=source,
-            )
-            for org in ["hub", *others]
-        ]
-        events += [
-            new_event(
-                MemorandumSigned(agreement=f"mou-{org}", parties=("hub", org)),
-                stream=f"agreement-mou-{org}",
-                occurred_on="2030-02",
-                source=source,
-            )
-            for org in others
-        ]
-        log = SQLiteEventLog(db)
-        try:
-            log.append(events)
-        finally:
-            log.close()
+        db = ledger_of(
+            tmp_path / "ledger.db",
+            [*registered(["hub", *others]), *(memorandum(f"mou-{o}", "hub", o) for o in others)],
+        )
         table = ledger(db, "show", "organizations", "--limit", "1").stdout.decode()
         assert "(+3 more)" in table
         assert "partner-07" in table
