@@ -15,7 +15,11 @@ defaults otherwise (JSON request log on stdout, metrics, compression). The load 
 - `post16` / `bare_post16`: `POST /v1/events` of one event (about 400 bytes, a fresh UUID v4
   `event_id` per request made by the wrk script, a bearer token of scope `append`), durable,
   16 connections; and a bare route decoding the same body into `AppendBody`, storing nothing;
-- `post1`: the same POST, one connection.
+- `post1`: the same POST, one connection;
+- `post16_known` (for the record): the same POST as most appends are, with no `event_id`
+  (the ledger assigns a time-ordered UUID v7) on one of 16 streams that exist already,
+  16 connections: what a client's random ids and a new stream per event cost (each puts
+  an index entry at a random place, a page of its own in the commit's WAL frames).
 
 Bare and service arms alternate in several rounds (GETs first, so the GET view is not at a
 moving head); a rate is the median over the rounds. An arm with any non-2xx response or
@@ -53,10 +57,12 @@ from typing import Any
 sys.path.append(str(Path(__file__).resolve().parent))
 
 from http_load import (
+    KNOWN_STREAMS,
     WRK,
     Arm,
     Config,
     event_body,
+    known_stream_body,
     log_head,
     measure,
     median_p99,
@@ -97,7 +103,7 @@ def bench_server(server: str, workdir: Path, config: Config) -> dict[str, Any]:
     database = home / "ledger.db"
     ledger(database, "seed")
     token = ledger(database, "token", "create", "--scope", "append", "--subject", "bench").strip()
-    get_script, post_script = write_scripts(home, token)
+    get_script, post_script, known_script = write_scripts(home, token)
     service_env = clean_env(
         LEDGER_DATABASE=str(database),
         LEDGER_HOST=HOST,
@@ -116,6 +122,8 @@ def bench_server(server: str, workdir: Path, config: Config) -> dict[str, Any]:
                 raise BenchError(msg)
             probe("POST", service.url + "/v1/events", event_body(str(uuid.uuid4())), token)
             probe("POST", bare.url + "/bare/events", event_body(str(uuid.uuid4())), token)
+            for key in range(KNOWN_STREAMS):  # the known streams exist before their arm runs
+                probe("POST", service.url + "/v1/events", known_stream_body(str(key)), token)
             gets, _ = measure(
                 [
                     Arm("bare_get", bare.url + "/bare/answer", get_script, CLIENTS),
@@ -129,14 +137,16 @@ def bench_server(server: str, workdir: Path, config: Config) -> dict[str, Any]:
                     Arm("bare_post16", bare.url + "/bare/events", post_script, CLIENTS),
                     Arm("post16", service.url + "/v1/events", post_script, CLIENTS),
                     Arm("post1", service.url + "/v1/events", post_script, 1),
+                    Arm("post16_known", service.url + "/v1/events", known_script, CLIENTS),
                 ],
                 config,
             )
             appended = log_head(service.url) - head
     # Every 2xx append is a new event (a repeated event_id would be a 200 replay, storing
     # nothing); a few more may land, from requests still in flight when a wrk run ended.
-    if appended < answered["post16"] + answered["post1"]:
-        msg = f"{answered['post16'] + answered['post1']} appends answered, {appended} stored"
+    total = answered["post16"] + answered["post1"] + answered["post16_known"]
+    if appended < total:
+        msg = f"{total} appends answered, {appended} stored"
         raise BenchError(msg + ": event ids repeated (replays), not a benchmark of appends")
     runs = gets | posts
     rps = {name: round(median_rate(arm_runs)) for name, arm_runs in runs.items()}
@@ -144,13 +154,14 @@ def bench_server(server: str, workdir: Path, config: Config) -> dict[str, Any]:
         "get_vs_bare": round(rps["get"] / rps["bare_get"], 3),
         "post16_vs_bare_post": round(rps["post16"] / rps["bare_post16"], 3),
         "post16_vs_post1": round(rps["post16"] / rps["post1"], 2),
+        "post16_known_vs_bare_post": round(rps["post16_known"] / rps["bare_post16"], 3),
         "get_p99_ms": round(median_p99(runs["get"]), 2),
         "post_p99_ms": round(median_p99(runs["post16"]), 2),
         "rps": rps,
         "p99_ms": {name: round(median_p99(arm_runs), 2) for name, arm_runs in runs.items()},
         "answer_bytes": len(answer),
         "body_bytes": len(event_body(str(uuid.uuid4()))),
-        "appends_answered": answered["post16"] + answered["post1"],
+        "appends_answered": total,
         "events_appended": appended,
     }
     log(f"  {server}: " + json.dumps({k: v for k, v in result.items() if k != "p99_ms"}))

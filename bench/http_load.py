@@ -1,9 +1,10 @@
 """The load of `bench/http.py`: its wrk scripts, one bounded wrk run, the rounds of arms.
 
-`write_scripts` writes the GET script (statistics only) and the POST script (a fresh event
-per request, `event_body`), both ending in a `done` that prints wrk's figures as one JSON
-line; `wrk` runs one and parses that line, failing on any error answer; `measure` warms the
-arms up and runs them in rounds for `Config`'s durations. Imported by that script, which
+`write_scripts` writes the GET script (statistics only), the POST script (a fresh event
+per request, `event_body`) and its variant on known streams (`known_stream_body`), all
+ending in a `done` that prints wrk's figures as one JSON line; `wrk` runs one and parses
+that line, failing on any error answer; `measure` warms the arms up and runs them in
+rounds for `Config`'s durations. Imported by that script, which
 puts its own folder at the end of `sys.path`, after the standard library.
 """
 
@@ -72,6 +73,16 @@ function request()
 end
 """
 
+KNOWN = r"""
+function request()
+  local body = template:gsub("__K__", tostring(math.random(0, STREAMS - 1)))
+  return wrk.format(nil, nil, nil, body)
+end
+"""
+
+KNOWN_STREAMS = 16
+"""How many streams the known-streams variant spreads its events over."""
+
 
 def event_body(event_id: str) -> bytes:
     """One `POST /v1/events` body of about 400 bytes: a new organization, ids from `event_id`."""
@@ -98,15 +109,37 @@ def event_body(event_id: str) -> bytes:
     return json.dumps(body, separators=(",", ":")).encode()
 
 
-def write_scripts(workdir: Path, token: str) -> tuple[Path, Path]:
-    """The GET script (statistics only) and the POST script (a fresh event per request)."""
+def known_stream_body(key: str) -> bytes:
+    """`event_body` as most appends look: no `event_id` (the ledger assigns a UUID v7) and
+    one of `KNOWN_STREAMS` streams that exist already (`key`: which), not a new one.
+
+    The same fields and about the same size; a UUID v4 id chosen by the client and a new
+    stream per event each insert into an index at a random place (a page of its own in the
+    commit), where an assigned, time-ordered id and a known stream do not.
+    """
+    body = json.loads(event_body(key))
+    event = body["events"][0]
+    del event["event_id"]
+    event["stream"] = f"organization-bench-{key}"
+    event["data"]["id"] = f"bench-{key}"
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+def write_scripts(workdir: Path, token: str) -> tuple[Path, Path, Path]:
+    """The GET script (statistics only), the POST script (a fresh event per request) and
+    its variant on known streams with ids the ledger assigns (`known_stream_body`)."""
     get_script = workdir / "get.lua"
     get_script.write_text(DONE)
     body = event_body("__ID__").decode()
     post = POST.replace("__TOKEN__", token).replace("__BODY__", body)
     post_script = workdir / "post.lua"
     post_script.write_text(post + DONE)
-    return get_script, post_script
+    known = known_stream_body("__K__").decode()
+    head = POST.replace("__TOKEN__", token).replace("__BODY__", known)
+    head = head[: head.index("function request()")]
+    known_script = workdir / "post-known.lua"
+    known_script.write_text(head + KNOWN.replace("STREAMS", str(KNOWN_STREAMS)) + DONE)
+    return get_script, post_script, known_script
 
 
 # -- load ----------------------------------------------------------------------------------
