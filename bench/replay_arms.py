@@ -65,6 +65,49 @@ def arm_read(db: Path, *, decode: bool) -> dict[str, Any]:
     return {"events": count, "seconds": seconds}
 
 
+def arm_dict_fold(db: Path) -> dict[str, Any]:
+    """The floor of a fold: the replay's columns read, payloads decoded, facts filed by entity.
+
+    What the issue calls "read + msgspec decode + a dict fold": each row kept as it is read
+    (source and `recorded_at` left as stored text) with its typed payload, appended to the
+    timeline and to its site's, organization's or agreement parties' list. No valid-time
+    order, corrections, roll-ups, answers or digests: the cost of a projection that derives
+    nothing until asked, which the ledger's projections are not (see the Replay section).
+    The cyclic collector is paused meanwhile, as the ledger's folds pause it.
+    """
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    decoders = {name: msgspec.json.Decoder(cls) for name, cls in PAYLOAD_TYPES.items()}
+    timeline: list[tuple[Any, ...]] = []
+    by_key: dict[object, list[tuple[Any, ...]]] = {}
+    sql = (
+        "SELECT position, event_id, stream, type, occurred_on, sequence, recorded_at,"
+        " source, data FROM events ORDER BY position"
+    )
+    gc.disable()
+    try:
+        start = time.perf_counter()
+        cursor = conn.execute(sql)
+        while rows := cursor.fetchmany(PAGE):
+            for row in rows:
+                data = decoders[row[3]].decode(row[8])
+                fact = (row, data)
+                timeline.append(fact)
+                key = getattr(data, "site", None) or getattr(data, "id", None)
+                if key is None:
+                    parties = getattr(data, "parties", None)
+                    key = tuple(parties) if parties else row[2]
+                entries = by_key.get(key)
+                if entries is None:
+                    by_key[key] = [fact]
+                else:
+                    entries.append(fact)
+        seconds = time.perf_counter() - start
+    finally:
+        gc.enable()
+        conn.close()
+    return {"events": len(timeline), "seconds": seconds, "keys": len(by_key)}
+
+
 def arm_iter(db: Path, *, lean: bool = False) -> dict[str, Any]:
     store = SQLiteEventLog(db, synchronous="NORMAL")
     count = 0
