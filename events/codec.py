@@ -56,12 +56,18 @@ def invalid_from(exc: msgspec.ValidationError | msgspec.DecodeError) -> InvalidE
     return InvalidEvent(message, path)
 
 
+TOO_DEEP = "JSON nested too deeply"
+"""The message of JSON nested past the interpreter's recursion limit (about 1,000 levels)."""
+
+
 def decode(data: bytes | str, decoder: msgspec.json.Decoder[T]) -> T:
     """Decode JSON with a typed decoder, raising `InvalidEvent` with the bad field's path."""
     try:
         return decoder.decode(data)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         raise invalid_from(exc) from None
+    except RecursionError:  # msgspec's depth guard: bad input, not a crash
+        raise InvalidEvent(TOO_DEEP, "$") from None
 
 
 def payload_class(event_type: str) -> type[Payload]:
@@ -92,6 +98,8 @@ def decode_payload(
         result: AnyPayload = _DECODERS[event_type].decode(data)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         raise invalid_from(exc).under("$.data") from None  # noqa: EM101 - a path, not a message
+    except RecursionError:
+        raise InvalidEvent(TOO_DEEP, "$.data") from None
     return result
 
 

@@ -8,6 +8,9 @@ import re
 from datetime import UTC, date, datetime
 
 _PARTIAL_DATE = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$")
+_MOMENT = re.compile(
+    r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.(\d+))?(?:[Zz]|[+-]\d{2}:\d{2})$"
+)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -48,6 +51,31 @@ def period_end(text: str) -> date:
     if day is None:
         return date(year, month, calendar.monthrange(year, month)[1])
     return date(year, month, day)
+
+
+def parse_moment(text: str) -> datetime:
+    """An RFC 3339 timestamp with an offset, in UTC; `ValueError` saying what is wrong.
+
+    Digits past the microsecond are cut, never rounded: `known_at=…:00.1234569Z` must not
+    take in an event recorded at `.123457`, after the moment asked for. A moment whose UTC
+    form is off the calendar (`9999-12-31T23:59:59-00:01`) is refused, not a crash.
+    """
+    match = _MOMENT.match(text)
+    if match is None:
+        msg = f"{text!r} is not an RFC 3339 timestamp with an offset (Z for UTC)"
+        raise ValueError(msg)
+    fraction = match[1]
+    if fraction is not None and len(fraction) > 6:
+        start = match.start(1)
+        text = text[:start] + fraction[:6] + text[start + len(fraction) :]
+    try:
+        return datetime.fromisoformat(text.upper()).astimezone(UTC)
+    except ValueError:
+        msg = f"{text!r} is not a real moment"
+        raise ValueError(msg) from None
+    except OverflowError:
+        msg = f"{text!r} is out of range in UTC"
+        raise ValueError(msg) from None
 
 
 def format_timestamp(moment: datetime) -> str:

@@ -23,7 +23,7 @@ from litestar.exceptions import ClientException
 from litestar.typing import FieldDefinition
 from msgspec import Meta
 
-from events.codec import invalid_from
+from events.codec import TOO_DEEP, invalid_from
 from events.envelope import NewEvent, StreamName
 from events.errors import InvalidEvent
 from events.intake import parse_event
@@ -54,6 +54,8 @@ def decode_batch(body: bytes) -> BatchIn:
         raise invalid([invalid_from(exc)]) from None
     except msgspec.DecodeError as exc:
         raise ClientException(status_code=400, detail=str(exc)) from None
+    except RecursionError:  # msgspec's depth guard (about 1,000 levels): bad input
+        raise ClientException(status_code=400, detail=TOO_DEEP) from None
 
 
 def events_of(batch: BatchIn, subject: str) -> list[NewEvent]:

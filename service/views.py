@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Annotated, Any, NamedTuple
 from urllib.parse import parse_qsl, urlencode
 
@@ -16,11 +16,13 @@ from litestar.di import NamedDependency
 from litestar.enums import MediaType
 from litestar.exceptions import NotFoundException
 from litestar.openapi import ResponseSpec
+from litestar.openapi.spec import OpenAPIFormat
 from litestar.params import QueryParameter
 from litestar.response.base import ASGIResponse
 from litestar.status_codes import HTTP_200_OK, HTTP_304_NOT_MODIFIED
 from litestar.types import Receive, Scope, Send, TypeEncodersMap
 
+from events.dates import parse_moment
 from events.errors import InvalidEvent
 from projections import Projections, ViewSpec
 from projections.paging import DEFAULT_PAGE, CursorKey, page_of, parse_cursor
@@ -33,8 +35,13 @@ AsOf = Annotated[
     QueryParameter(description="Only what had certainly happened by this date (YYYY-MM-DD)"),
 ]
 KnownAt = Annotated[
-    datetime | None,
-    QueryParameter(description="Only what the ledger knew at this moment (RFC 3339 with offset)"),
+    str | None,
+    QueryParameter(
+        description="Only what the ledger knew at this moment (RFC 3339 with offset; digits"
+        " past the microsecond are cut)",
+        format=OpenAPIFormat.DATE_TIME,
+        max_length=64,
+    ),
 ]
 AtPosition = Annotated[
     int | None, QueryParameter(ge=0, description="Only the events up to this log position")
@@ -84,25 +91,21 @@ def view_responses(*statuses: int, pages: bool = False) -> dict[int, ResponseSpe
 
 
 def view_spec(
-    ledger: Ledger, as_of: date | None, known_at: datetime | None, at_position: int | None
+    ledger: Ledger, as_of: date | None, known_at: str | None, at_position: int | None
 ) -> ViewSpec:
     """Validate the time-travel parameters (422 naming each bad one)."""
     errors = []
-    if known_at is not None and known_at.utcoffset() is None:
-        errors.append(
-            InvalidEvent(
-                "must be an RFC 3339 timestamp with an offset (Z for UTC)", "query.known_at"
-            )
-        )
+    moment: datetime | None = None
+    if known_at is not None:
+        try:
+            moment = parse_moment(known_at)
+        except ValueError as exc:
+            errors.append(InvalidEvent(str(exc), "query.known_at"))
     if at_position is not None and at_position > ledger.log.head():
         errors.append(InvalidEvent(f"is past the head ({ledger.log.head()})", "query.at_position"))
     if errors:
         raise invalid(errors)
-    return ViewSpec(
-        as_of=as_of,
-        known_at=known_at.astimezone(UTC) if known_at is not None else None,
-        at_position=at_position,
-    )
+    return ViewSpec(as_of=as_of, known_at=moment, at_position=at_position)
 
 
 def provide_view_spec(

@@ -58,6 +58,22 @@ class Test400:
         headers = {**auth, "Content-Type": "application/json"}
         assert_problem(client.post("/v1/events", content=raw, headers=headers), 400)
 
+    @pytest.mark.parametrize("where", ["events", "quote"])
+    def test_json_nested_too_deeply_is_400_and_stores_nothing(self, client, auth, where) -> None:
+        """Arrays nested past msgspec's depth guard: a 400 saying so, not a 500; no event."""
+        deep = "[" * 1200 + "]" * 1200
+        event = json.dumps(org_event())
+        if where == "quote":
+            event = event.replace('"quote": "', f'"quote": {deep}, "x": "', 1)
+            body = f'{{"events": [{event}]}}'
+        else:
+            body = f'{{"events": [{deep}]}}'
+        head = client.get("/v1/events", params={"limit": 1}).json()["head"]
+        headers = {**auth, "Content-Type": "application/json"}
+        response = client.post("/v1/events", content=body.encode(), headers=headers)
+        assert "nested too deeply" in assert_problem(response, 400)["detail"]
+        assert client.get("/v1/events", params={"limit": 1}).json()["head"] == head
+
     def test_an_empty_body_is_400_said_plainly(self, client, auth) -> None:
         """No body at all: a 400 that says so (not Litestar's bare `'data'`)."""
         headers = {**auth, "Content-Type": "application/json"}
@@ -286,6 +302,9 @@ class Test422:
             ({"known_at": "2024-01-01T00:00:00"}, "query.known_at"),
             ({"known_at": "2024-01-01"}, "query.known_at"),
             ({"known_at": "soon"}, "query.known_at"),
+            ({"known_at": "9999-12-31T23:59:59-00:01"}, "query.known_at"),
+            ({"known_at": "0001-01-01T00:00:00+00:01"}, "query.known_at"),
+            ({"known_at": "2024-02-30T00:00:00Z"}, "query.known_at"),
             ({"at_position": 10**9}, "query.at_position"),
             ({"at_position": -1}, "query.at_position"),
             ({"at_position": "ten"}, "query.at_position"),

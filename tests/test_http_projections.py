@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -205,6 +205,24 @@ class TestTimeTravel:
         """`known_at` before anything was recorded gives empty projections."""
         for url in ("/v1/organizations", "/v1/partnerships", "/v1/capacity/sites", "/v1/timeline"):
             assert data(client, url, known_at="2000-01-01T00:00:00Z") == []
+
+    def test_known_at_cuts_digits_past_the_microsecond(self, fresh) -> None:
+        """`known_at` a tenth of a microsecond before an event's recording leaves it out.
+
+        Rounded to the microsecond, that moment would be the recording's own and take the
+        event in: a view as known at a moment must not show what was recorded after it.
+        """
+        client, auth = fresh
+        event = org_event()
+        response = client.post("/v1/events", json={"events": [event]}, headers=auth)
+        recorded = datetime.fromisoformat(response.json()["events"][0]["recorded_at"])
+        just_before = (recorded - timedelta(microseconds=1)).strftime("%Y-%m-%dT%H:%M:%S.%f")
+        ids = {e["id"] for e in data(client, "/v1/organizations")}
+        assert event["data"]["id"] in ids
+        known_then = data(client, "/v1/organizations", known_at=just_before + "9Z")
+        assert event["data"]["id"] not in {e["id"] for e in known_then}
+        known_at_it = data(client, "/v1/organizations", known_at=recorded.isoformat())
+        assert event["data"]["id"] in {e["id"] for e in known_at_it}
 
     @pytest.mark.parametrize("url", PROJECTION_URLS)
     def test_known_at_now_is_the_live_view(self, client, url) -> None:

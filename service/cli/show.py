@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -13,6 +13,7 @@ import click
 import msgspec
 from rich.table import Table
 
+from events.dates import parse_moment
 from events.log import EventLog
 from events.payloads import Money
 from projections import PROJECTION_NAMES, Live, Projections, ViewSpec, build, load_snapshot
@@ -63,14 +64,10 @@ class TimestampParam(click.ParamType[datetime]):
     ) -> datetime:
         if isinstance(value, datetime):
             return value
-        text = str(value)
         try:
-            moment = datetime.fromisoformat(text)
-        except ValueError:
-            self.fail(f"{text!r} is not an RFC 3339 timestamp", param, ctx)
-        if moment.utcoffset() is None or "T" not in text.upper():
-            self.fail(f"{text!r} is not an RFC 3339 timestamp with an offset (e.g. Z)", param, ctx)
-        return moment.astimezone(UTC)
+            return parse_moment(str(value))
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
 
 
 def money(value: Money | None) -> str:
