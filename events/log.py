@@ -8,6 +8,9 @@ from typing import Protocol, runtime_checkable
 
 from events.envelope import AppendResult, Event, NewEvent, VerifyResult
 
+MAX_POSITION = 2**63 - 1
+"""The largest position a log can hold (a signed 64-bit integer in SQLite and PostgreSQL)."""
+
 Progress = Callable[[int], None]
 """Called with the number of items just done, for progress bars."""
 
@@ -44,8 +47,13 @@ class EventLog(Protocol):
         """One event by id, or None."""
         ...
 
-    def stream(self, name: str) -> tuple[list[Event], int]:
-        """A stream's events in order and its current version (0 if it does not exist)."""
+    def stream(
+        self, name: str, after: int = 0, limit: int | None = None
+    ) -> tuple[list[Event], int]:
+        """A stream's events in order and its current version (0 if it does not exist).
+
+        Only the events with a stream version after `after`, at most `limit` (None: all).
+        """
         ...
 
     def head(self) -> int:

@@ -282,14 +282,24 @@ class SQLiteEventLog:
         )
         return None if row is None else to_event(row)
 
-    def stream(self, name: str) -> tuple[list[Event], int]:
-        """A stream's events and its version."""
-        rows = self._reader().execute(
-            f"SELECT {SELECT_COLUMNS} FROM events WHERE stream = ? ORDER BY stream_version",  # noqa: S608 - constant columns
-            (name,),
-        )
-        events = [to_event(row) for row in rows]
-        return events, (events[-1].stream_version if events else 0)
+    def stream(
+        self, name: str, after: int = 0, limit: int | None = None
+    ) -> tuple[list[Event], int]:
+        """A stream's events after version `after` (at most `limit`) and its version."""
+        conn = self._reader()
+        conn.execute("BEGIN")  # the page and the version from one snapshot of the log
+        try:
+            rows = conn.execute(
+                f"SELECT {SELECT_COLUMNS} FROM events WHERE stream = ? AND stream_version > ?"  # noqa: S608 - constant columns
+                " ORDER BY stream_version LIMIT ?",
+                (name, after, -1 if limit is None else limit),
+            ).fetchall()
+            version = conn.execute(
+                "SELECT max(stream_version) FROM events WHERE stream = ?", (name,)
+            ).fetchone()[0]
+        finally:
+            conn.execute("COMMIT")
+        return [to_event(row) for row in rows], int(version or 0)
 
     def _rows(
         self, after: int = 0, upto: int | None = None, columns: str = SELECT_COLUMNS

@@ -101,11 +101,12 @@ class EventPage(msgspec.Struct, kw_only=True):
 
 
 class StreamAnswer(msgspec.Struct, kw_only=True):
-    """One stream's events and its current version."""
+    """One page of a stream's events, its current version and the next page's link, if any."""
 
     stream: str
     version: int
     events: list[EventOut]
+    next: str | None = None
 
 
 class View(msgspec.Struct, kw_only=True):

@@ -293,3 +293,77 @@ class TestPaging:
         """A `limit` under 1, a negative `after` or a non-number is a 422 naming the parameter."""
         body = assert_problem(long_log.get("/v1/events", params=params), 422)
         assert [e["path"] for e in body["errors"]] == [f"query.{next(iter(params))}"]
+
+    @pytest.mark.parametrize("after", [2**63, 10**30])
+    def test_an_after_past_any_position_is_422(self, long_log, after) -> None:
+        """An `after` no log can hold (2**63 and up) is a 422 naming it, not a crash."""
+        body = assert_problem(long_log.get("/v1/events", params={"after": after}), 422)
+        assert [e["path"] for e in body["errors"]] == ["query.after"]
+
+    def test_the_largest_after_is_an_empty_page(self, long_log) -> None:
+        """`after` at the largest position a log can hold is a valid, empty, last page."""
+        body = long_log.get("/v1/events", params={"after": 2**63 - 1}).json()
+        assert (body["events"], body["next"], body["head"]) == ([], None, 250)
+
+
+def test_the_default_page_is_never_over_a_lower_page_limit(tmp_path: Path) -> None:
+    """With a page limit under 100, a request without `limit` gets pages of that limit."""
+    with serving(init_ledger(tmp_path / "ledger.db"), page_limit=4) as client:
+        body = client.get("/v1/events").json()
+        assert [e["position"] for e in body["events"]] == [1, 2, 3, 4]
+        assert body["next"] == "/v1/events?after=4&limit=4"
+        stream = client.get("/v1/events/" + seed_events()[0].event_id).json()["stream"]
+        assert client.get(f"/v1/streams/{stream}").status_code == 200
+
+
+@pytest.fixture(scope="module")
+def long_stream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient[Litestar]]:
+    """A ledger whose stream `organization-long` holds 25 events between others; page limit 10."""
+    db = init_ledger(tmp_path_factory.mktemp("stream") / "ledger.db")
+    with serving(db, page_limit=10) as client:
+        auth = bearer(make_token(db, "loader", "append"))
+        for _ in range(5):
+            mine = [org_event("long") for _ in range(5)]
+            assert post(client, auth, *mine, org_event()).status_code == 201
+        yield client
+
+
+class TestStreamPaging:
+    def test_a_stream_pages_by_version_to_the_end(self, long_stream) -> None:
+        """Following `next` reads versions 1..25 once each, pages of the default size."""
+        url: str | None = "/v1/streams/organization-long"
+        versions: list[int] = []
+        while url is not None:
+            response = long_stream.get(url)
+            body = response.json()
+            assert body["version"] == 25
+            assert len(body["events"]) <= 10
+            versions.extend(e["stream_version"] for e in body["events"])
+            url = body["next"]
+            assert response.headers.get("link") == (None if url is None else f'<{url}>; rel="next"')
+        assert versions == list(range(1, 26))
+
+    def test_after_and_limit_select_versions(self, long_stream) -> None:
+        """`after` is a stream version; `limit` bounds the page."""
+        params = {"after": 20, "limit": 3}
+        body = long_stream.get("/v1/streams/organization-long", params=params).json()
+        assert [e["stream_version"] for e in body["events"]] == [21, 22, 23]
+        assert body["next"] == "/v1/streams/organization-long?after=23&limit=3"
+
+    def test_a_page_past_the_end_is_empty_with_the_version(self, long_stream) -> None:
+        """`after` at or past the version: no events, the version, no `next`."""
+        body = long_stream.get("/v1/streams/organization-long", params={"after": 25}).json()
+        assert (body["events"], body["version"], body["next"]) == ([], 25, None)
+
+    @pytest.mark.parametrize(
+        ("params", "path"),
+        [
+            ({"limit": 11}, "query.limit"),
+            ({"limit": 0}, "query.limit"),
+            ({"after": 2**63}, "query.after"),
+        ],
+    )
+    def test_bad_paging_is_422(self, long_stream, params, path) -> None:
+        """A limit over the page limit or under 1, an impossible `after`: 422 naming it."""
+        response = long_stream.get("/v1/streams/organization-long", params=params)
+        assert [e["path"] for e in assert_problem(response, 422)["errors"]] == [path]

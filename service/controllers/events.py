@@ -14,7 +14,8 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from events.errors import InvalidEvent
-from events.log import EventLog
+from events.log import MAX_POSITION, EventLog
+from projections.paging import DEFAULT_PAGE
 from service.auth import principal, require_scope
 from service.batch import BatchDTO, BatchIn, events_of
 from service.fastpost import FAILED_APPEND
@@ -99,9 +100,12 @@ class EventsController(Controller):
     def list_events(
         self,
         ledger: NamedDependency[Ledger],
-        after: Annotated[int, QueryParameter(ge=0, description="Start after this position")] = 0,
+        after: Annotated[
+            int, QueryParameter(ge=0, le=MAX_POSITION, description="Start after this position")
+        ] = 0,
         limit: Annotated[
-            int | None, QueryParameter(ge=1, description="Page size (default 100)")
+            int | None,
+            QueryParameter(ge=1, description="Page size (default 100, or the page limit if lower)"),
         ] = None,
         stream: Annotated[str | None, QueryParameter(description="Only this stream")] = None,
         types: Annotated[
@@ -110,7 +114,7 @@ class EventsController(Controller):
     ) -> Response[EventPage]:
         """Whole envelopes after a position, in order; `next` (and `Link`) for the next page."""
         page_limit = ledger.settings.page_limit
-        size = 100 if limit is None else limit
+        size = min(DEFAULT_PAGE, page_limit) if limit is None else limit
         if size > page_limit:
             raise invalid([InvalidEvent(f"at most {page_limit} per page", "query.limit")])
         log: EventLog = ledger.log

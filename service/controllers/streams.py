@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-from litestar import Controller, get
+from typing import Annotated
+from urllib.parse import quote, urlencode
+
+from litestar import Controller, Response, get
 from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
-from litestar.params import FromPath
+from litestar.params import FromPath, QueryParameter
 
+from events.errors import InvalidEvent
+from events.log import MAX_POSITION
+from projections.paging import DEFAULT_PAGE
 from service.ledger import Ledger
-from service.problems import problem_responses
+from service.problems import invalid, problem_responses
 from service.schemas import StreamAnswer, event_out
 
 
@@ -22,12 +28,40 @@ class StreamsController(Controller):
         "/{stream:str}",
         operation_id="GetStream",
         summary="One stream's events and version",
-        responses=problem_responses(400, 401, 404, 503),
+        responses=problem_responses(400, 401, 404, 422, 503),
         sync_to_thread=True,
     )
-    def get_stream(self, stream: FromPath[str], ledger: NamedDependency[Ledger]) -> StreamAnswer:
-        """Every event of the stream in order and its current version; 404 for an unknown stream."""
-        events, version = ledger.log.stream(stream)
-        if not events:
+    def get_stream(
+        self,
+        stream: FromPath[str],
+        ledger: NamedDependency[Ledger],
+        after: Annotated[
+            int,
+            QueryParameter(ge=0, le=MAX_POSITION, description="Start after this stream version"),
+        ] = 0,
+        limit: Annotated[
+            int | None,
+            QueryParameter(ge=1, description="Page size (default 100, or the page limit if lower)"),
+        ] = None,
+    ) -> Response[StreamAnswer]:
+        """The stream's events in version order, a page at a time, and its current version.
+
+        404 for a stream with no events; `next` (and `Link`) for the next page.
+        """
+        page_limit = ledger.settings.page_limit
+        size = min(DEFAULT_PAGE, page_limit) if limit is None else limit
+        if size > page_limit:
+            raise invalid([InvalidEvent(f"at most {page_limit} per page", "query.limit")])
+        events, version = ledger.log.stream(stream, after=after, limit=size)
+        if version == 0:
             raise NotFoundException(detail=f"no stream {stream}")
-        return StreamAnswer(stream=stream, version=version, events=[event_out(e) for e in events])
+        next_url = None
+        headers: dict[str, str] = {}
+        if events and events[-1].stream_version < version:
+            query = urlencode([("after", events[-1].stream_version), ("limit", size)])
+            next_url = f"/v1/streams/{quote(stream, safe='')}?{query}"
+            headers["Link"] = f'<{next_url}>; rel="next"'
+        answer = StreamAnswer(
+            stream=stream, version=version, events=[event_out(e) for e in events], next=next_url
+        )
+        return Response(answer, headers=headers)

@@ -52,6 +52,16 @@ class Reads(ConformanceBase):
         assert all(e.stream == "mine" for e in events)
         assert log.stream("nobody") == ([], 0)
 
+    def test_stream_pages_by_version(self, log: EventLog) -> None:
+        """`stream(after=, limit=)`: versions after `after`, at most `limit`; the version."""
+        for n in range(4):
+            log.append([event("paged"), event(f"other-{n}"), event("paged")])
+        assert [e.stream_version for e in log.stream("paged", after=2, limit=3)[0]] == [3, 4, 5]
+        assert log.stream("paged", after=2, limit=3)[1] == 8
+        assert [e.stream_version for e in log.stream("paged", after=6)[0]] == [7, 8]
+        assert log.stream("paged", after=8, limit=5) == ([], 8)
+        assert log.stream("nobody", after=0, limit=1) == ([], 0)
+
     @pytest.mark.parametrize(
         ("kwargs", "expected"),
         [
