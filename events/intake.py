@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Sequence
 
 import msgspec
 
@@ -12,6 +13,7 @@ from events.errors import InvalidEvent
 from events.ids import uuid7
 
 EVENT_IN = msgspec.json.Decoder(EventIn)
+_BATCH_INDEX = re.compile(r"^\$\[(\d+)\](.*)$")
 
 
 def accept(event: EventIn, recorded_by: str | None = None) -> NewEvent:
@@ -50,15 +52,33 @@ class LineError(InvalidEvent):
 
 def parse_ndjson(lines: Iterable[bytes | str], recorded_by: str | None = None) -> list[NewEvent]:
     """Every event of an NDJSON stream, or `LineError` at the first bad line (blanks skipped)."""
-    events: list[NewEvent] = []
+    return [event for _, event in numbered_ndjson(lines, recorded_by)]
+
+
+def numbered_ndjson(
+    lines: Iterable[bytes | str], recorded_by: str | None = None
+) -> list[tuple[int, NewEvent]]:
+    """`parse_ndjson`, each event with its 1-based line number (see `at_line`)."""
+    events: list[tuple[int, NewEvent]] = []
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
-            events.append(parse_event(line, recorded_by))
+            events.append((number, parse_event(line, recorded_by)))
         except InvalidEvent as exc:
             raise LineError(number, exc) from None
     return events
+
+
+def at_line(error: InvalidEvent, numbers: Sequence[int]) -> InvalidEvent:
+    """An error the log raised about a batch's event (`$[2].data…`) as one about its line.
+
+    `numbers` holds each event's line number, in batch order; other errors are as given.
+    """
+    match = _BATCH_INDEX.match(error.path)
+    if match is None or int(match[1]) >= len(numbers):
+        return error
+    return LineError(numbers[int(match[1])], InvalidEvent(error.message, "$" + match[2]))
 
 
 def new_event(  # noqa: PLR0913 - the envelope's fields

@@ -196,8 +196,12 @@ def plan(  # noqa: PLR0913 - the state an append is planned against
         raise InvalidEvent(msg, "$.events")
     ids = [event.event_id for event in batch]
     if len(set(ids)) != len(ids):
-        msg = "an event_id appears twice in the batch"
-        raise InvalidEvent(msg, "$.events")
+        seen: set[str] = set()
+        for index, event_id in enumerate(ids):  # name the second of the two
+            if event_id in seen:
+                msg = f"event_id {event_id} appears twice in the batch"
+                raise InvalidEvent(msg, f"$[{index}].event_id")
+            seen.add(event_id)
     plain = None if expected_versions else _plain_parts(batch)
     if plain is not None and not lookup.stored(ids):
         # nothing stored, nothing to check: the general path below would only place them

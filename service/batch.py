@@ -36,26 +36,55 @@ if TYPE_CHECKING:
     from litestar.openapi.spec import Reference, Schema
 
 
+Version = Annotated[int, Meta(ge=0)]
+
+
 class BatchIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """`AppendBody` with each event still raw JSON: what a batch is before its events."""
 
     events: list[msgspec.Raw]
-    expected_versions: dict[StreamName, Annotated[int, Meta(ge=0)]] | None = None
+    expected_versions: dict[StreamName, Version] | None = None
 
 
-_BATCH = msgspec.json.Decoder(BatchIn)
+class _Wire(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """`BatchIn` with `expected_versions` unchecked, so that each bad entry can be named."""
+
+    events: list[msgspec.Raw]
+    expected_versions: dict[str, msgspec.Raw] | None = None
+
+
+_BATCH = msgspec.json.Decoder(_Wire)
+_STREAM = msgspec.json.Decoder(StreamName)
+_VERSION = msgspec.json.Decoder(Version)
 
 
 def decode_batch(body: bytes) -> BatchIn:
-    """The batch's own fields: 400 if the body is not JSON, 422 naming a bad field's path."""
+    """The batch's own fields: 400 if the body is not JSON, 422 naming each bad field's path.
+
+    A bad entry of `expected_versions` is named by its key (`$.expected_versions["site-x"]`).
+    """
     try:
-        return _BATCH.decode(body)
+        wire = _BATCH.decode(body)
     except msgspec.ValidationError as exc:  # a subclass of DecodeError: JSON, not a batch
         raise invalid([invalid_from(exc)]) from None
     except msgspec.DecodeError as exc:
         raise ClientException(status_code=400, detail=str(exc)) from None
     except RecursionError:  # msgspec's depth guard (about 1,000 levels): bad input
         raise ClientException(status_code=400, detail=TOO_DEEP) from None
+    if wire.expected_versions is None:
+        return BatchIn(events=wire.events)
+    errors: list[InvalidEvent] = []
+    versions: dict[str, int] = {}
+    for stream, raw in wire.expected_versions.items():
+        path = f"$.expected_versions[{msgspec.json.encode(stream).decode()}]"
+        try:
+            _STREAM.decode(msgspec.json.encode(stream))
+            versions[stream] = _VERSION.decode(raw)
+        except msgspec.ValidationError as exc:
+            errors.append(InvalidEvent(invalid_from(exc).message, path))
+    if errors:
+        raise invalid(errors)
+    return BatchIn(events=wire.events, expected_versions=versions)
 
 
 def events_of(batch: BatchIn, subject: str) -> list[NewEvent]:

@@ -108,6 +108,10 @@ def invalid(errors: list[InvalidEvent], detail: str | None = None) -> Problem:
 
 def _from_ledger(exc: LedgerError) -> ProblemDetailsException:
     if isinstance(exc, InvalidEvent):
+        # the log names a batch's event by its index (`$[2].data`); the body holds the
+        # batch under `events`
+        if exc.path.startswith("$["):
+            exc = InvalidEvent(exc.message, "$.events" + exc.path.removeprefix("$"))
         return invalid([exc])
     if isinstance(exc, ConflictError):
         return Problem(409, "conflict", "Conflict", str(exc))

@@ -175,6 +175,28 @@ class TestAppend:
         assert b"unknown event" in out.stderr
         assert head(seeded) == 10
 
+    def test_an_error_of_the_whole_batch_names_its_line(self, seeded: Path) -> None:
+        """An error found once the batch is planned names its line, not its batch index.
+
+        A bad replacement, a repeated id: blank lines are counted, as in every other error.
+        """
+        site = json.loads(ledger(seeded, "events", "--json", "--type", "site_acquired").stdout)
+        correction = good_line(
+            stream="corrections",
+            type="event_corrected",
+            data={"corrects": site["event_id"], "replacement": {"foo": 1}, "reason": "r"},
+        )
+        twice = good_line(event_id="01900000-0000-7000-8000-000000000001")
+        for lines, expected in (
+            ([b"", good_line(), b"", correction], b"line 4: $.data.replacement.foo"),
+            ([twice, b"", twice], b"line 3: $.event_id"),
+        ):
+            out = ledger(seeded, "append", "-", stdin=ndjson(*lines))
+            assert out.returncode == 2
+            assert expected in out.stderr, out.stderr
+            assert len(out.stderr.splitlines()) == 1
+            assert head(seeded) == 10
+
 
 class TestVerify:
     def test_verify_ok(self, seeded: Path) -> None:

@@ -106,15 +106,41 @@ class TestOneDecode:
 
     @pytest.mark.parametrize(
         ("versions", "path"),
-        [({"Not A Stream": 1}, "$.expected_versions"), ({"a": -1}, "$.expected_versions[...]")],
-        ids=["key", "value"],
+        [
+            ({"Not A Stream": 1}, ['$.expected_versions["Not A Stream"]']),
+            ({"a": -1}, ['$.expected_versions["a"]']),
+            ({"ok": 1, "b": "x", "C": 2}, ['$.expected_versions["b"]', '$.expected_versions["C"]']),
+        ],
+        ids=["key", "value", "each"],
     )
     def test_bad_expected_versions_are_named(self, client, auth, versions, path) -> None:
-        """A bad stream name (a key) or version (a value) names `expected_versions`."""
+        """Each bad entry of `expected_versions`, a stream name or a version, by its key."""
         body = {"events": [org_event()], "expected_versions": versions}
         problem = assert_problem(client.post("/v1/events", json=body, headers=auth), 422)
-        assert [e["path"] for e in problem["errors"]] == [path]
+        assert [e["path"] for e in problem["errors"]] == path
         assert "`key`" not in problem["errors"][0]["message"]
+
+    def test_a_duplicate_event_id_names_the_second(self, client, auth) -> None:
+        """An id twice in one batch: 422 at the second one's `event_id`; nothing stored."""
+        first = org_event(event_id=str(uuid.uuid4()))
+        again = org_event(event_id=first["event_id"])
+        body = {"events": [org_event(), first, again]}
+        problem = assert_problem(client.post("/v1/events", json=body, headers=auth), 422)
+        assert [e["path"] for e in problem["errors"]] == ["$.events[2].event_id"]
+        assert client.get(f"/v1/events/{first['event_id']}").status_code == 404
+
+    def test_a_bad_replacement_is_named_under_events(self, client, auth) -> None:
+        """A replacement that does not fit its target: 422 at the path in the body sent."""
+        target = client.get("/v1/events", params={"type": "site_acquired"}).json()["events"][0]
+        correction = org_event(
+            stream="corrections",
+            type="event_corrected",
+            occurred_on="2026",
+            data={"corrects": target["event_id"], "replacement": {"foo": 1}, "reason": "r"},
+        )
+        body = {"events": [org_event(), correction]}
+        problem = assert_problem(client.post("/v1/events", json=body, headers=auth), 422)
+        assert [e["path"] for e in problem["errors"]] == ["$.events[1].data.replacement.foo"]
 
     def test_a_batch_over_the_limit_is_413_whatever_its_events(self, client, auth) -> None:
         """The batch limit is checked before any event is decoded."""

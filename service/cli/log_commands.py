@@ -12,8 +12,8 @@ import msgspec
 from rich.table import Table
 
 from events.codec import CANONICAL
-from events.errors import StoreError
-from events.intake import parse_ndjson
+from events.errors import InvalidEvent, StoreError
+from events.intake import at_line, numbered_ndjson
 from events.seed import seed_events
 from service.cli.common import EXIT_FAILED, Context, opened, pass_context, progress, stdout
 
@@ -55,12 +55,15 @@ def append(ctx: Context, file: IO[bytes], expect: tuple[str, ...]) -> None:
             msg = f"--expect {item!r} is not STREAM=VERSION"
             raise click.BadParameter(msg)
         expected[stream] = int(version)
-    events = parse_ndjson(_lines(file))
-    if not events:
+    numbered = numbered_ndjson(_lines(file))
+    if not numbered:
         msg = "no events in the input"
         raise click.BadParameter(msg)
     with opened(ctx) as log:
-        result = log.append(events, expected or None)
+        try:
+            result = log.append([event for _, event in numbered], expected or None)
+        except InvalidEvent as exc:  # about one event of the batch: say which line
+            raise at_line(exc, [number for number, _ in numbered]) from None
     for committed in result.events:
         sys.stdout.buffer.write(CANONICAL.encode(committed) + b"\n")
     state = "already stored, nothing written" if result.replayed else "appended"
