@@ -11,6 +11,7 @@ from events.codec import decode, decode_payload, payload_class
 from events.envelope import EventIn, Metadata, NewEvent
 from events.errors import InvalidEvent
 from events.ids import uuid7
+from events.payloads import Label
 
 EVENT_IN = msgspec.json.Decoder(EventIn)
 _BATCH_INDEX = re.compile(r"^\$\[(\d+)\](.*)$")
@@ -23,6 +24,12 @@ def accept(event: EventIn, recorded_by: str | None = None) -> NewEvent:
     """
     payload_class(event.type)
     data = decode_payload(event.type, event.data, event.schema_version)
+    if recorded_by is not None:  # `replace` does not validate: a row must stay readable
+        try:
+            msgspec.convert(recorded_by, Label)
+        except msgspec.ValidationError as exc:
+            msg = f"the recorder's name does not fit: {exc}"
+            raise InvalidEvent(msg, "$.metadata.recorded_by") from None
     metadata = msgspec.structs.replace(event.metadata, recorded_by=recorded_by)
     return NewEvent(
         event_id=event.event_id or uuid7(),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 import sqlite3
 from pathlib import Path
@@ -83,6 +84,11 @@ CACHED_TOKENS = 1024
 """Look-ups kept (unknown tokens included); all are dropped when there would be more."""
 
 
+MAX_SUBJECT = 200
+"""The longest subject: within `metadata.recorded_by`'s 500, with room to spare."""
+_SUBJECT = re.compile(rf"^[^\x00-\x1f\x7f]{{1,{MAX_SUBJECT}}}$")
+
+
 class TokenStore:
     """Tokens in the ledger's SQLite file, beside the log."""
 
@@ -117,6 +123,12 @@ class TokenStore:
         """A new token: the secret (to show once) and what is stored of it."""
         if not subject.strip():
             msg = "a token needs a subject"
+            raise ValueError(msg)
+        if not _SUBJECT.match(subject):
+            msg = (
+                f"a token's subject is one line of at most {MAX_SUBJECT} characters, no control"
+                " characters (it is stored as each event's metadata.recorded_by)"
+            )
             raise ValueError(msg)
         unknown = set(scopes) - set(SCOPES)
         if unknown or not scopes:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from http_fixtures import (
+    SEED_COUNT,
     assert_problem,
     bearer,
     init_ledger,
@@ -207,13 +209,35 @@ class TestTokenCommand:
             ("create", "--scope", "append"),
             ("create", "--subject", "x"),
             ("create", "--scope", "append", "--subject", " "),
+            ("create", "--scope", "append", "--subject", "x" * 201),
+            ("create", "--scope", "append", "--subject", "two\nlines"),
             ("revoke", "no-such-token"),
         ],
+        ids=["scope", "no-subject", "no-scope", "blank", "too-long", "control", "unknown-id"],
     )
     def test_bad_token_commands_exit_2(self, tmp_path, args) -> None:
-        """An unknown scope, a missing option, a blank subject or an unknown id exits 2."""
+        """A bad scope, subject or id, a missing option: exit 2, one line, no token stored."""
         db = init_ledger(tmp_path / "ledger.db")
         result = ledger(db, "token", *args)
         assert result.returncode == 2
         assert result.stdout == ""
         assert result.stderr.startswith("ledger: ") or "Usage" in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1 or "Usage" in result.stderr
+        assert json.loads(ledger(db, "token", "list", "--json").stdout) == []
+
+    def test_a_stored_subject_that_does_not_fit_is_refused_not_stored(self, tmp_path) -> None:
+        """A stored subject too long for `recorded_by`: 422, never a row no one can read.
+
+        (A token stored before subjects were checked at creation, say.)
+        """
+        db = init_ledger(tmp_path / "ledger.db")
+        token = make_token(db, "short", "append")
+        with sqlite3.connect(db) as conn:
+            conn.execute("UPDATE tokens SET subject = ?", ("y" * 600,))
+        with serving(db) as client:
+            response = client.post(
+                "/v1/events", json={"events": [org_event()]}, headers=bearer(token)
+            )
+            problem = assert_problem(response, 422)
+            assert [e["path"] for e in problem["errors"]] == ["$.events[0].metadata.recorded_by"]
+            assert client.get("/v1/events", params={"after": SEED_COUNT}).json()["events"] == []

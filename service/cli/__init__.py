@@ -49,6 +49,9 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.Abort:
         click.echo("ledger: aborted", err=True)
         sys.exit(130)
+    except click.exceptions.NoArgsIsHelpError as exc:  # `ledger` alone: the help, as printed
+        click.echo(exc.format_message(), err=True)
+        sys.exit(exc.exit_code)
     except click.ClickException as exc:
         click.echo(f"ledger: {' '.join(exc.format_message().split())}", err=True)
         sys.exit(exc.exit_code or EXIT_BAD_INPUT)
