@@ -381,7 +381,12 @@ class SQLiteEventLog:
         if path.exists():
             msg = f"{path} exists already; a backup writes a new file"
             raise StoreError(msg)
-        target = sqlite3.connect(path)
+        try:
+            target = sqlite3.connect(path)
+            target.execute("PRAGMA user_version").fetchone()  # opens the file now, or fails
+        except sqlite3.Error as exc:
+            msg = f"cannot write a backup at {path}: {exc}"
+            raise StoreError(msg) from None
         done = 0
 
         def report(_status: int, remaining: int, total: int) -> None:
@@ -392,6 +397,9 @@ class SQLiteEventLog:
 
         try:
             self._reader().backup(target, pages=256, progress=report)
+        except sqlite3.Error as exc:
+            msg = f"backup to {path} failed: {exc}"
+            raise StoreError(msg) from None
         finally:
             target.close()
 

@@ -11,8 +11,11 @@ import sqlite3
 from collections.abc import Iterable
 from typing import Any
 
+import msgspec
+
 from events.codec import GENESIS, decode
 from events.errors import ChainBroken, InvalidEvent
+from events.intake import LineError
 from events.log import Progress
 from events.planner import target_of
 from events.rows import EXPORTED, check, row_from_export, to_event
@@ -33,8 +36,9 @@ def insert_export(
             row = row_from_export(decode(line, EXPORTED))
             to_event(row)  # the payload must still decode
         except InvalidEvent as exc:
-            msg = f"line {number}: {exc}"
-            raise InvalidEvent(msg, exc.path) from None
+            raise LineError(number, exc) from None
+        except (msgspec.DecodeError, ValueError) as exc:  # a stored field that does not decode
+            raise LineError(number, InvalidEvent(str(exc), "$")) from None
         reason = check(row, expected, prev)
         if reason is not None:
             raise ChainBroken(expected, f"line {number}: {reason}")

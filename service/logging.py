@@ -59,3 +59,21 @@ def configure_logging(
         logger_factory=_shared(structlog.WriteLogger(sys.stdout)),
         cache_logger_on_first_use=True,
     )
+
+
+def configure_cli_logging() -> None:
+    """Log lines of the other `ledger` commands go to stderr: stdout carries only their data.
+
+    (`ledger replay --json | jq`, say, must not meet a warning about a stale snapshot.) Warnings
+    and errors only, in the console renderer; `ledger serve` configures its own on start.
+    """
+    structlog.configure(
+        processors=[
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.dev.ConsoleRenderer(colors=False),
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
+        logger_factory=_shared(structlog.WriteLogger(sys.stderr)),
+        cache_logger_on_first_use=False,
+    )

@@ -60,6 +60,14 @@ def head(db: Path) -> int:
 
 
 class TestSeedAndRead:
+    @pytest.mark.parametrize("option", ["--after", "--limit"])
+    def test_a_number_past_any_position_names_its_option(self, seeded: Path, option: str):
+        """`--after` or `--limit` past 2**63 - 1: one line naming the option, exit 2."""
+        out = ledger(seeded, "events", option, str(2**63))
+        assert out.returncode == 2
+        assert option.encode() in out.stderr
+        assert len(out.stderr.splitlines()) == 1
+
     def test_seed_is_idempotent(self, tmp_path: Path) -> None:
         """Seeding twice writes nothing the second time and says so on stderr only."""
         db = tmp_path / "l.db"
@@ -197,6 +205,12 @@ class TestAppend:
             assert len(out.stderr.splitlines()) == 1
             assert head(seeded) == 10
 
+    def test_a_byte_order_mark_is_dropped(self, seeded: Path) -> None:
+        """A file saved with a UTF-8 byte order mark appends like one without."""
+        out = ledger(seeded, "append", "-", stdin=b"\xef\xbb\xbf" + ndjson(good_line()))
+        assert out.returncode == 0, out.stderr
+        assert head(seeded) == 11
+
 
 class TestVerify:
     def test_verify_ok(self, seeded: Path) -> None:
@@ -261,6 +275,36 @@ class TestExportImportBackup:
         assert head(target) == 10
         assert ledger(target, "verify").returncode == 0
         assert ledger(seeded, "backup", str(target)).returncode == 1  # never overwrites
+
+    def test_a_backup_that_cannot_be_written_names_its_path(self, seeded: Path, tmp_path: Path):
+        """A backup into a missing directory: one line naming the path, exit 1."""
+        target = tmp_path / "no-such-dir" / "backup.db"
+        out = ledger(seeded, "backup", str(target))
+        assert out.returncode == 1
+        assert str(target).encode() in out.stderr
+        assert len(out.stderr.splitlines()) == 1
+        assert not target.parent.exists()
+
+    @pytest.mark.parametrize(
+        ("edit", "needle"),
+        [
+            (lambda line: line[:-1] + b',"extra":1}', b"line 3: $.extra: Object contains"),
+            (lambda line: line.replace(b'"metadata":{', b'"metadata":[1],"x":{'), b"line 3: "),
+            (lambda line: line.replace(b"Lotte", b"Lo\xfftte"), b"line 3: "),
+        ],
+        ids=["unknown-field", "bad-metadata", "bad-utf8"],
+    )
+    def test_a_bad_export_line_is_named_once(self, seeded: Path, tmp_path: Path, edit, needle):
+        """A line that does not decode: one line naming it (its path once), exit 2, no rows."""
+        lines = ledger(seeded, "export").stdout.splitlines()
+        lines[2] = edit(lines[2])
+        copy = tmp_path / "copy.db"
+        out = ledger(copy, "import", "-", stdin=b"\n".join(lines) + b"\n")
+        assert out.returncode == 2, out.stderr
+        assert needle in out.stderr
+        assert out.stderr.count(b" - at ") <= 1
+        assert len(out.stderr.splitlines()) == 1
+        assert head(copy) == 0
 
 
 class TestBadFiles:

@@ -300,6 +300,14 @@ class TestShowBadOptions:
 
 
 class TestReplay:
+    def test_a_warning_goes_to_stderr_not_into_the_data(self, seeded: Path) -> None:
+        """A rejected snapshot's warning is logged on stderr; stdout holds only the report."""
+        seeded.with_name(seeded.name + ".snapshot").write_bytes(b"garbage")
+        out = ledger(seeded, "replay")
+        assert out.returncode == 0, out.stderr
+        assert b"snapshot_rejected" in out.stderr
+        assert b"snapshot_rejected" not in out.stdout
+
     def test_replay_matches(self, seeded: Path) -> None:
         """A replay of an untouched log matches the live fold: exit 0, every digest printed."""
         out = ledger(seeded, "replay")

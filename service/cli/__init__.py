@@ -12,6 +12,7 @@ from service.cli.log_commands import register as register_log_commands
 from service.cli.serve import serve
 from service.cli.show import replay, show
 from service.cli.tokens import token
+from service.logging import configure_cli_logging
 from service.settings import SettingError
 
 
@@ -42,6 +43,7 @@ cli.add_command(token)
 
 def main(argv: list[str] | None = None) -> None:
     """Run `ledger`; every failure is one line on stderr and a non-zero exit, never a traceback."""
+    configure_cli_logging()
     try:
         cli.main(args=argv, prog_name="ledger", standalone_mode=False)
     except click.exceptions.Exit as exc:

@@ -14,12 +14,20 @@ from rich.table import Table
 from events.codec import CANONICAL
 from events.errors import InvalidEvent, StoreError
 from events.intake import at_line, numbered_ndjson
+from events.log import MAX_POSITION
 from events.seed import seed_events
 from service.cli.common import EXIT_FAILED, Context, opened, pass_context, progress, stdout
 
+BOM = b"\xef\xbb\xbf"
+"""A UTF-8 byte order mark, which some editors put at the start of a file."""
+
 
 def _lines(stream: IO[bytes]) -> Iterator[bytes]:
-    yield from stream
+    """The lines of an NDJSON input, a UTF-8 byte order mark at its start dropped."""
+    first = True
+    for line in stream:
+        yield line.removeprefix(BOM) if first else line
+        first = False
 
 
 @click.command()
@@ -71,8 +79,18 @@ def append(ctx: Context, file: IO[bytes], expect: tuple[str, ...]) -> None:
 
 
 @click.command()
-@click.option("--after", type=click.IntRange(min=0), default=0, help="Start after this position.")
-@click.option("--limit", type=click.IntRange(min=1), default=None, help="At most this many events.")
+@click.option(
+    "--after",
+    type=click.IntRange(min=0, max=MAX_POSITION),
+    default=0,
+    help="Start after this position.",
+)
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1, max=MAX_POSITION),
+    default=None,
+    help="At most this many events.",
+)
 @click.option("--stream", default=None, help="Only this stream.")
 @click.option("--type", "types", multiple=True, help="Only this type; repeatable.")
 @click.option("--json", "as_json", is_flag=True, help="NDJSON of whole envelopes, for programs.")
