@@ -38,7 +38,7 @@ from events.sqlite_group import (
     stage,
 )
 from events.sqlite_import import insert_export
-from events.sqlite_schema import prepare
+from events.sqlite_schema import check_file, prepare
 
 Synchronous = Literal["FULL", "NORMAL", "EXTRA"]
 _SYNC_LEVEL = {"NORMAL": 1, "FULL": 2, "EXTRA": 3}
@@ -88,6 +88,8 @@ class SQLiteEventLog:
             raise StoreError(msg) from None
         try:
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            if create:  # the first connection: nothing is written to a file not a ledger's
+                check_file(conn, self.path)
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if str(mode).lower() != "wal":
                 msg = f"{self.path}: could not switch to WAL (journal_mode is {mode})"

@@ -103,8 +103,12 @@ def apply_locked(conn: sqlite3.Connection, pending: Migrations) -> None:
     conn.execute("COMMIT")
 
 
-def prepare(conn: sqlite3.Connection, path: Path) -> None:
-    """Check that the file is a ledger (or empty), refuse a newer schema, apply migrations."""
+def check_file(conn: sqlite3.Connection, path: Path) -> None:
+    """Refuse a file that is not a ledger (nor empty), or has a newer schema; change nothing.
+
+    Run before anything writes to the file (even `PRAGMA journal_mode = WAL`, which rewrites
+    its header), so that another application's database is left exactly as it was.
+    """
     try:
         tables = {
             row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
@@ -117,13 +121,24 @@ def prepare(conn: sqlite3.Connection, path: Path) -> None:
         if "_sqlite_migrations" not in tables:
             msg = f"{path} is a SQLite database but not a ledger (no recorded migrations)"
             raise NotALedger(msg)
-        applied = {m.name for m in migrations.applied(db)}
-        if not applied:
+        if not migrations.applied(db):
             msg = f"{path} is a SQLite database but not a ledger"
             raise NotALedger(msg)
-        unknown = applied - KNOWN
-        if unknown:
-            names = ", ".join(sorted(unknown))
-            msg = f"{path} has a newer schema than this code knows (migrations {names})"
-            raise SchemaTooNew(msg)
+        refuse_newer(db, migrations, KNOWN, path)
+
+
+def refuse_newer(db: Database, applied_set: Migrations, known: frozenset[str], path: Path) -> None:
+    """`SchemaTooNew` if `applied_set` has migrations recorded in `db` that are not `known`."""
+    if not db["_sqlite_migrations"].exists():
+        return
+    unknown = {m.name for m in applied_set.applied(db)} - known
+    if unknown:
+        names = ", ".join(sorted(unknown))
+        msg = f"{path} has a newer schema than this code knows (migrations {names})"
+        raise SchemaTooNew(msg)
+
+
+def prepare(conn: sqlite3.Connection, path: Path) -> None:
+    """Check that the file is a ledger (or empty), refuse a newer schema, apply migrations."""
+    check_file(conn, path)
     apply_locked(conn, migrations)

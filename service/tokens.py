@@ -15,7 +15,7 @@ from sqlite_utils import Database, Migrations
 
 from events.dates import format_timestamp, utc_now
 from events.errors import StoreError
-from events.sqlite_schema import apply_locked
+from events.sqlite_schema import apply_locked, refuse_newer
 
 Scope = Literal["append", "admin"]
 SCOPES: tuple[Scope, ...] = ("append", "admin")
@@ -89,6 +89,9 @@ MAX_SUBJECT = 200
 _SUBJECT = re.compile(rf"^[^\x00-\x1f\x7f]{{1,{MAX_SUBJECT}}}$")
 
 
+KNOWN = frozenset(m.name for m in migrations._migrations)  # noqa: SLF001 - the set's own list
+
+
 class TokenStore:
     """Tokens in the ledger's SQLite file, beside the log."""
 
@@ -98,6 +101,7 @@ class TokenStore:
             self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             self._conn.execute("PRAGMA busy_timeout = 10000")
             self._conn.execute("PRAGMA synchronous = FULL")
+            refuse_newer(Database(self._conn), migrations, KNOWN, self.path)
             apply_locked(self._conn, migrations)
             triggers = {
                 row[0]

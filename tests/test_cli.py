@@ -322,18 +322,20 @@ class TestBadFiles:
         assert path.read_bytes() == before
 
     def test_other_sqlite_database(self, tmp_path: Path) -> None:
-        """A SQLite file of another application is refused, its tables untouched."""
+        """A SQLite file of another application is refused, not one byte of it changed.
+
+        Not even its journal mode: switching to WAL rewrites the header.
+        """
         path = tmp_path / "other.db"
         with sqlite3.connect(path) as conn:
             conn.execute("CREATE TABLE customers (id INTEGER PRIMARY KEY)")
-        out = ledger(path, "seed")
-        assert out.returncode == 1
-        assert b"not a ledger" in out.stderr
-        with sqlite3.connect(path) as conn:
-            tables = {
-                r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
-            }
-        assert tables == {"customers"}
+        before = path.read_bytes()
+        for args in (["seed"], ["verify"], ["events"], ["token", "list"]):
+            out = ledger(path, *args)
+            assert out.returncode == 1
+            assert b"not a ledger" in out.stderr
+            assert path.read_bytes() == before
+            assert sorted(p.name for p in tmp_path.iterdir()) == ["other.db"]
 
     def test_newer_schema(self, seeded: Path) -> None:
         """A ledger migrated by a newer version of the code is refused with a clear line."""
@@ -346,6 +348,30 @@ class TestBadFiles:
         assert out.returncode == 1
         assert b"newer schema" in out.stderr
         assert len(out.stderr.splitlines()) == 1
+
+    @pytest.mark.parametrize("args", [["token", "list"], ["token", "revoke", "abc"]])
+    def test_token_reads_make_no_ledger(self, tmp_path: Path, args: list[str]) -> None:
+        """Listing or revoking tokens where there is no ledger says so and creates nothing."""
+        path = tmp_path / "never.db"
+        out = ledger(path, *args)
+        assert out.returncode == 1
+        assert b"no ledger at" in out.stderr
+        assert list(tmp_path.iterdir()) == []
+
+    def test_newer_token_schema(self, seeded: Path) -> None:
+        """A token table migrated by newer code is refused too, and no token is written."""
+        assert ledger(seeded, "token", "list").returncode == 0  # the token table exists
+        with sqlite3.connect(seeded) as conn:
+            conn.execute(
+                "INSERT INTO _sqlite_migrations (migration_set, name, applied_at) "
+                "VALUES ('partnership-ledger-tokens', 'm999_from_the_future', '2030-01-01')"
+            )
+        out = ledger(seeded, "token", "create", "--scope", "admin", "--subject", "x")
+        assert out.returncode == 1
+        assert b"newer schema" in out.stderr
+        assert len(out.stderr.splitlines()) == 1
+        with sqlite3.connect(seeded) as conn:
+            assert conn.execute("SELECT count(*) FROM tokens").fetchone()[0] == 0
 
     @pytest.mark.parametrize(
         ("variable", "value"),

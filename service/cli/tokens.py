@@ -10,8 +10,9 @@ from service.cli.common import EXIT_BAD_INPUT, Context, fail, opened, pass_conte
 from service.tokens import SCOPES, Scope, TokenStore
 
 
-def _tokens(ctx: Context) -> TokenStore:
-    with opened(ctx):  # creates or checks the ledger before its token table
+def _tokens(ctx: Context, *, must_exist: bool = True) -> TokenStore:
+    """The token table, once the ledger is checked (created first if not `must_exist`)."""
+    with opened(ctx, must_exist=must_exist):
         pass
     return TokenStore(ctx.settings.database)
 
@@ -36,7 +37,7 @@ def token() -> None:
 @pass_context
 def create(ctx: Context, scopes: tuple[Scope, ...], subject: str) -> None:
     """Create a token and print it once; only its hash is stored."""
-    store = _tokens(ctx)
+    store = _tokens(ctx, must_exist=False)  # a token may come before the first event
     try:
         secret, info = store.create(subject, scopes)
     except ValueError as exc:
@@ -57,7 +58,7 @@ def create(ctx: Context, scopes: tuple[Scope, ...], subject: str) -> None:
 @pass_context
 def list_(ctx: Context, as_json: bool) -> None:
     """List tokens (ids, subjects, scopes; never the secrets)."""
-    store = _tokens(ctx)
+    store = _tokens(ctx)  # listing makes no ledger where there is none
     try:
         infos = store.list()
     finally:
