@@ -1,8 +1,8 @@
-"""Loading an export into an empty SQLite log: every line decoded, hashed and chained.
+"""Loading an export into an empty SQLite log: every line decoded, hashed, chained, checked.
 
-The caller holds the write transaction; a line that does not decode, or whose hashes or
-link do not hold, raises (`InvalidEvent`, `ChainBroken` naming the line) and the caller
-rolls the whole import back.
+The caller holds the write transaction; a line that does not decode, whose hashes or link
+do not hold, or that `append` could not have written next (`events.import_checks`) raises
+(`InvalidEvent`, `ChainBroken` naming the line) and the caller rolls the whole import back.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import msgspec
 
 from events.codec import GENESIS, decode
 from events.errors import ChainBroken, InvalidEvent
+from events.import_checks import ImportChecks
 from events.intake import LineError
 from events.log import Progress
 from events.planner import target_of
@@ -27,6 +28,7 @@ def insert_export(
 ) -> tuple[int, str, str]:
     """Insert the export's rows in order, checking each; the head, its hash, its time."""
     prev, expected = GENESIS, 1
+    rules = ImportChecks()
     last_recorded = ""
     batch: list[tuple[Any, ...]] = []
     for number, line in enumerate(lines, start=1):
@@ -42,7 +44,12 @@ def insert_export(
         reason = check(row, expected, prev)
         if reason is not None:
             raise ChainBroken(expected, f"line {number}: {reason}")
-        batch.append((*row, target_of(row)))
+        target = target_of(row)
+        try:
+            rules.check(row, target)
+        except InvalidEvent as exc:
+            raise LineError(number, exc) from None
+        batch.append((*row, target))
         prev, expected, last_recorded = row.hash, expected + 1, row.recorded_at
         if len(batch) >= CHUNK:
             conn.executemany(INSERT, batch)

@@ -197,3 +197,106 @@ class TestRefusedImports:
         with pytest.raises(StoreError):
             fresh_log.import_lines(exported)
         assert fresh_log.head() == len(exported)
+
+
+Record = dict[str, object]
+
+
+def _forged(lines: Lines, change: Callable[[list[Record]], None]) -> Lines:
+    """Change records, then recompute every hash and link, as a careful forger would.
+
+    The chain alone cannot tell such an export from a real one.
+    """
+    records: list[Record] = [json.loads(line) for line in lines]
+    change(records)
+    prev = "0" * 64
+    out: Lines = []
+    for position, record in enumerate(records, start=1):
+        record["position"], record["prev_hash"] = position, prev
+        record["data_hash"] = data_hash(
+            CANONICAL.encode(record["data"]), CANONICAL.encode(record["source"])
+        )
+        record["hash"] = prev = chain_hash(
+            position=position,
+            event_id=str(record["event_id"]),
+            stream=str(record["stream"]),
+            stream_version=int(str(record["stream_version"])),
+            event_type=str(record["type"]),
+            schema_version=int(str(record["schema_version"])),
+            occurred_on=str(record["occurred_on"]),
+            sequence=record["sequence"],  # type: ignore[arg-type]
+            recorded_at=str(record["recorded_at"]),
+            metadata=CANONICAL.encode(record["metadata"]),
+            data_hash=str(record["data_hash"]),
+            prev_hash=str(record["prev_hash"]),
+        )
+        out.append(CANONICAL.encode(record) + b"\n")
+    return out
+
+
+def _set(index: int, **fields: object) -> Callable[[list[Record]], None]:
+    return lambda records: records[index].update(fields)
+
+
+def _retract_again(records: list[Record]) -> None:
+    again = {**records[-4], "event_id": "01900000-0000-7000-8000-0000000000aa"}
+    again["stream_version"] = int(str(records[-4]["stream_version"])) + 1
+    again["recorded_at"] = records[-1]["recorded_at"]
+    records.append(again)
+
+
+def _retract_unknown(records: list[Record]) -> None:
+    data = records[-4]["data"]
+    assert isinstance(data, dict)
+    data["retracts"] = "01900000-0000-7000-8000-0000000000bb"
+
+
+FORGED: dict[str, tuple[Callable[[list[Record]], None], int, str]] = {
+    "an id that is not a UUID": (_set(3, event_id="x"), 4, "$.event_id"),
+    "a stream name append refuses": (_set(3, stream="Not A Stream"), 4, "$.stream"),
+    "an impossible date": (_set(3, occurred_on="2024-02-30"), 4, "$.occurred_on"),
+    "a gap in a stream's versions": (_set(16, stream_version=9), 17, "$.stream_version"),
+    "recorded_at going back": (
+        _set(12, recorded_at="2001-01-01T00:00:00.000000Z"),
+        13,
+        "$.recorded_at",
+    ),
+    "recorded_at ahead of the clock": (
+        _set(16, recorded_at="2999-01-01T00:00:00.000000Z"),
+        17,
+        "$.recorded_at",
+    ),
+    "recorded_at in another form": (
+        _set(16, recorded_at="2999-01-01T00:00:00Z"),
+        17,
+        "$.recorded_at",
+    ),
+    "an id used twice": (
+        lambda records: records[16].update(event_id=records[2]["event_id"]),
+        17,
+        "$.event_id",
+    ),
+    "a retraction of an unknown event": (_retract_unknown, 14, "$.data"),
+    "a second retraction of one event": (_retract_again, 18, "$.data"),
+}
+
+
+class TestForgedImports:
+    @pytest.mark.parametrize("how", list(FORGED))
+    def test_what_append_refuses_import_refuses(
+        self, exported: Lines, target: SQLiteEventLog, how: str
+    ) -> None:
+        """A valid chain over a row append would refuse: line and field named, nothing stored.
+
+        The same export, unforged, then imports.
+        """
+        change, line, path = FORGED[how]
+        forged = _forged(exported, change)
+        assert forged != exported
+        with pytest.raises(InvalidEvent) as caught:
+            target.import_lines(forged)
+        assert str(caught.value).startswith(f"line {line}: {path}:"), str(caught.value)
+        assert target.head() == 0
+        assert _forged(exported, lambda _records: None) == exported
+        assert target.import_lines(exported) == len(exported)
+        assert target.verify().ok
