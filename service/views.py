@@ -184,10 +184,17 @@ async def cached_answer(request: Request[Any, Any, Any]) -> Response[Any] | None
 
 
 def not_modified(headers: Iterable[tuple[bytes, bytes]], etag: str) -> bool:
-    """Whether an `If-None-Match` header among the request's ASGI `headers` names `etag`."""
+    """Whether an `If-None-Match` header among the request's ASGI `headers` matches `etag`.
+
+    By RFC 9110's weak comparison (`W/"x"` matches `"x"`), and `*` matches any answer.
+    """
+    opaque = etag.removeprefix("W/")
     for name, value in headers:
-        if name == b"if-none-match" and etag in {t.strip() for t in value.decode().split(",")}:
-            return True
+        if name == b"if-none-match":
+            for given in value.decode("latin-1").split(","):
+                tag = given.strip()
+                if tag == "*" or tag.removeprefix("W/") == opaque:
+                    return True
     return False
 
 

@@ -274,6 +274,22 @@ class TestETag:
         response = client.get("/v1/timeline", headers={"If-None-Match": f'"old", {etag}'})
         assert response.status_code == 304
 
+    @pytest.mark.parametrize("form", ["weak", "star", "star-in-list"])
+    def test_weak_comparison_and_star_give_304(self, client, form) -> None:
+        """`If-None-Match` compares weakly (RFC 9110): `W/"x"` matches `"x"`; `*` matches."""
+        etag = client.get("/v1/timeline").headers["etag"]
+        header = {"weak": f"W/{etag}", "star": "*", "star-in-list": '"old", *'}[form]
+        response = client.get("/v1/timeline", headers={"If-None-Match": header})
+        assert response.status_code == 304
+        assert response.content == b""
+        unknown = client.get("/v1/organizations/nobody", headers={"If-None-Match": header})
+        assert_problem(unknown, 404)
+
+    def test_a_header_that_is_not_utf8_is_not_a_crash(self, client) -> None:
+        """`If-None-Match` bytes that are not UTF-8 match nothing: 200, not 500."""
+        response = client.get("/v1/timeline", headers={"If-None-Match": b'"\xff\xfe"'})
+        assert response.status_code == 200
+
     def test_coordinates_change_the_etag(self, client) -> None:
         """Two views with different states have different ETags."""
         now = client.get("/v1/partnerships").headers["etag"]
