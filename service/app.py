@@ -31,7 +31,7 @@ from service.hits import COMPRESSED_FROM, cached_answers_middleware
 from service.ledger import Ledger
 from service.logging import configure_logging
 from service.metrics import MetricsController, RequestMetrics, prometheus_config
-from service.middleware import request_log_middleware
+from service.middleware import head_as_get, request_log_middleware
 from service.problems import internal_error, problem_details_plugin
 from service.settings import Settings
 from service.views import provide_page_ask, provide_view_spec
@@ -129,5 +129,5 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
         # A GET answered at the head before is sent again without routing (service.hits).
         handler = cached_answers_middleware(handler, lambda: app.state.get("ledger"), metrics)
     # Around the router, not a route: 404s and 405s (no route) get their log line and id too.
-    app.asgi_handler = request_log_middleware(handler)
+    app.asgi_handler = request_log_middleware(head_as_get(handler))
     return app

@@ -1,4 +1,7 @@
-"""One canonical log line per request, with a `request_id` bound for every line inside it."""
+"""The outer ASGI layers: the canonical request log line, and HEAD answered as GET.
+
+One log line per request, with a `request_id` bound for every line inside it.
+"""
 
 from __future__ import annotations
 
@@ -55,5 +58,26 @@ def request_log_middleware(app: ASGIApp) -> ASGIApp:
                 duration_ms=round((time.perf_counter() - started) * 1000, 3),
             )
             structlog.contextvars.clear_contextvars()
+
+    return middleware
+
+
+def head_as_get(app: ASGIApp) -> ASGIApp:
+    """Answer HEAD as GET would, headers and status alike, without the body (RFC 9110 9.3.2).
+
+    Every GET route thus takes HEAD, as HTTP asks of a general-purpose server.
+    """
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != ScopeType.HTTP or scope["method"] != "HEAD":
+            await app(scope, receive, send)
+            return
+
+        async def bodiless(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                message = {**message, "body": b""}
+            await send(message)
+
+        await app({**scope, "method": "GET"}, receive, bodiless)
 
     return middleware

@@ -154,6 +154,32 @@ class Test405:
         assert_problem(client.request(method, url), 405)
 
 
+class TestHead:
+    @pytest.mark.parametrize(
+        "url",
+        [
+            "/v1/organizations",
+            f"/v1/capacity/sites/{DAEJEON}",
+            "/v1/events?limit=2",
+            "/health/live",
+            "/v1/organizations/nobody",
+        ],
+    )
+    def test_head_answers_as_get_without_a_body(self, client, url) -> None:
+        """HEAD: GET's status, type, length and ETag, and no body (RFC 9110 9.3.2)."""
+        got, head = client.get(url), client.head(url)
+        assert head.status_code == got.status_code
+        assert head.content == b""
+        for name in ("content-type", "content-length", "etag"):
+            assert head.headers.get(name) == got.headers.get(name), name
+
+    def test_head_of_a_post_only_route_is_405(self, client) -> None:
+        """A route without GET takes no HEAD either."""
+        response = client.head("/v1/audit/replay")
+        assert response.status_code == 405
+        assert response.content == b""
+
+
 class Test409:
     def test_a_version_conflict_is_409(self, client, auth) -> None:
         """An `expected_versions` that is not the stream's version is a 409 problem."""
