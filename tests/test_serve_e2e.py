@@ -204,6 +204,34 @@ def test_a_bad_setting_stops_start_up_with_one_line(tmp_path: Path) -> None:
     assert not (tmp_path / "ledger.db").exists()
 
 
+@pytest.mark.parametrize("where", ["busy-port", "bad-host"])
+def test_an_address_it_cannot_listen_on_is_one_line(tmp_path: Path, where: str) -> None:
+    """A taken port, or an address not this machine's: one line, exit 2, nothing created.
+
+    (192.0.2.1 is TEST-NET-1: numeric, so no name is looked up, and never assigned here.)
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        env = environment(tmp_path / "ledger.db", taken.getsockname()[1])
+        if where == "bad-host":
+            env["LEDGER_HOST"] = "192.0.2.1"
+        result = subprocess.run(
+            [LEDGER, "serve"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+            stdin=subprocess.DEVNULL,
+        )
+    assert result.returncode == 2, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "LEDGER_HOST" in result.stderr
+    assert result.stdout == ""
+    assert not (tmp_path / "ledger.db").exists()
+
+
 def test_sigterm_under_concurrent_appends_keeps_every_acknowledged_one(tmp_path: Path) -> None:
     """16 clients appending when SIGTERM comes: exit 0, and every 201 is stored where it said.
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import signal
+import socket
 from types import FrameType
 
 import click
 
-from service.cli.common import Context, pass_context
+from service.cli.common import Context, fail, pass_context
 
 
 def _stopped(_signum: int, _frame: FrameType | None) -> None:
@@ -68,9 +69,10 @@ def serve(ctx: Context, /, **flags: str | None) -> None:
 
     from service.app import create_app  # noqa: PLC0415 - keeps the other commands' start-up light
 
+    listener = _listen(settings.host, settings.port)  # before the ledger opens: nothing to undo
     app = create_app(settings)
     signal.signal(signal.SIGTERM, _stopped)
-    uvicorn.run(
+    config = uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
@@ -79,3 +81,27 @@ def serve(ctx: Context, /, **flags: str | None) -> None:
         server_header=False,
         timeout_graceful_shutdown=30,
     )
+    uvicorn.Server(config).run(sockets=[listener])
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A socket bound to the address, or one line saying why it cannot be (never a traceback).
+
+    Bound here and handed to the server, so the address checked is the address served.
+    """
+    try:
+        family, kind, proto, _name, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except (OSError, UnicodeError) as exc:
+        fail(f"LEDGER_HOST {host!r} is not an address to listen on: {exc}")
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        reason = exc.strerror or str(exc)
+        fail(f"cannot listen on {host} port {port} (LEDGER_HOST, LEDGER_PORT): {reason}")
+    sock.set_inheritable(True)
+    return sock
