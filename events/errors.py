@@ -58,6 +58,17 @@ class SchemaTooNew(StoreError):
     """A ledger database written by a newer version of the code."""
 
 
+class CorruptEvent(StoreError):
+    """A stored row that no longer decodes: the file was changed outside the ledger."""
+
+    def __init__(self, position: int, reason: str) -> None:
+        super().__init__(
+            f"the stored event at position {position} does not decode ({reason});"
+            " the database was changed outside the ledger: run `ledger verify`"
+        )
+        self.position = position
+
+
 class ChainBroken(LedgerError):
     """A hash chain that does not verify (on import, say); `position` is the first bad one."""
 

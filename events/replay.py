@@ -18,6 +18,7 @@ from typing import Any
 import msgspec
 
 from events.envelope import Source
+from events.errors import CorruptEvent, InvalidEvent
 from events.payloads import PAYLOAD_TYPES, AnyPayload
 from events.rows import stored_payload
 from events.upcasters import current_version
@@ -80,13 +81,17 @@ def replayed(rows: Iterable[tuple[Any, ...]]) -> Iterator[Replayed]:
         source,
         data,
     ) in rows:
-        moment = moments.get(recorded_at)
-        if moment is None:
-            if len(moments) >= _SHARED:
-                moments.clear()
-            moment = moments[recorded_at] = datetime.fromisoformat(recorded_at)
-        decoder = decoders.get((event_type, schema_version))
-        payload = stored_payload(decoder, event_type, data, schema_version)
+        try:
+            moment = moments.get(recorded_at)
+            if moment is None:
+                if len(moments) >= _SHARED:
+                    moments.clear()
+                moment = moments[recorded_at] = datetime.fromisoformat(recorded_at)
+            decoder = decoders.get((event_type, schema_version))
+            payload = stored_payload(decoder, event_type, data, schema_version)
+            provenance = decode_source(source)
+        except (InvalidEvent, msgspec.DecodeError, ValueError) as exc:  # see rows.stored_event
+            raise CorruptEvent(position, str(exc)) from None
         yield (
             position,
             event_id,
@@ -95,6 +100,6 @@ def replayed(rows: Iterable[tuple[Any, ...]]) -> Iterator[Replayed]:
             occurred_on,
             sequence,
             moment,
-            decode_source(source),
+            provenance,
             payload,
         )

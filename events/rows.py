@@ -13,6 +13,7 @@ import msgspec
 
 from events.codec import CANONICAL, GENESIS, chain_hash, data_hash, decode_payload
 from events.envelope import Event, Metadata, NewEvent, Source
+from events.errors import CorruptEvent, InvalidEvent
 from events.payloads import PAYLOAD_TYPES, AnyPayload
 from events.upcasters import current_version
 
@@ -144,6 +145,17 @@ def stored_payload(
         else:
             return payload
     return decode_payload(event_type, data, schema_version)
+
+
+def stored_event(row: tuple[Any, ...]) -> Event:
+    """`to_event` of a row read from the store: a row that does not decode is `CorruptEvent`.
+
+    (Not bad input, as the same failure is on import: the store holds only rows it checked.)
+    """
+    try:
+        return to_event(row)
+    except (InvalidEvent, msgspec.DecodeError, ValueError) as exc:
+        raise CorruptEvent(int(row[0]), str(exc)) from None
 
 
 def to_event(row: tuple[Any, ...]) -> Event:
@@ -318,5 +330,6 @@ __all__ = [
     "export_line",
     "place",
     "row_from_export",
+    "stored_event",
     "to_event",
 ]

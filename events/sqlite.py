@@ -26,7 +26,7 @@ from events.groupcommit import AppendRequest, GroupCommitter, Ready
 from events.log import Progress
 from events.prepared import prepare_batch
 from events.replay import REPLAY_COLUMNS, Replayed, replayed
-from events.rows import SELECT_COLUMNS, Row, check, export_line, to_event
+from events.rows import SELECT_COLUMNS, Row, check, export_line, stored_event
 from events.sqlite_group import (
     BUSY_TIMEOUT_MS,
     BusyTimeout,
@@ -273,7 +273,7 @@ class SQLiteEventLog:
             f"SELECT {SELECT_COLUMNS} FROM events WHERE {' AND '.join(where)}"  # noqa: S608 - only placeholders
             " ORDER BY position LIMIT ?"
         )
-        return [to_event(row) for row in self._reader().execute(sql, args)]
+        return [stored_event(row) for row in self._reader().execute(sql, args)]
 
     def get(self, event_id: str) -> Event | None:
         """One event by id."""
@@ -282,7 +282,7 @@ class SQLiteEventLog:
             .execute(f"SELECT {SELECT_COLUMNS} FROM events WHERE event_id = ?", (event_id,))  # noqa: S608 - constant columns
             .fetchone()
         )
-        return None if row is None else to_event(row)
+        return None if row is None else stored_event(row)
 
     def stream(
         self, name: str, after: int = 0, limit: int | None = None
@@ -301,7 +301,7 @@ class SQLiteEventLog:
             ).fetchone()[0]
         finally:
             conn.execute("COMMIT")
-        return [to_event(row) for row in rows], int(version or 0)
+        return [stored_event(row) for row in rows], int(version or 0)
 
     def _rows(
         self, after: int = 0, upto: int | None = None, columns: str = SELECT_COLUMNS
@@ -324,7 +324,7 @@ class SQLiteEventLog:
     def iter_events(self, after: int = 0, upto: int | None = None) -> Iterator[Event]:
         """Every event after a position, decoded, in order."""
         for row in self._rows(after, upto):
-            yield to_event(row)
+            yield stored_event(row)
 
     def iter_replay(self, after: int = 0, upto: int | None = None) -> Iterator[Replayed]:
         """`iter_events` for a replay: only what the projections fold (`events.replay`)."""

@@ -234,6 +234,21 @@ class TestVerify:
         assert out.returncode == 1
         assert f"broken at position {position}".encode() in out.stdout
 
+    @pytest.mark.parametrize("args", [["events"], ["show", "timeline"], ["replay"], ["export"]])
+    def test_a_row_changed_by_hand_is_a_store_failure(self, seeded: Path, args) -> None:
+        """A stored row that no longer decodes: exit 1 naming its position, not "bad input"."""
+        with sqlite3.connect(seeded) as conn:
+            conn.execute("DROP TRIGGER events_no_update")  # as someone editing the file would
+            conn.execute("UPDATE events SET data = '{\"id\": 7}' WHERE position = 2")
+        out = ledger(seeded, *args)
+        if args == ["export"]:  # an export copies rows as stored: verify catches them
+            assert out.returncode == 0
+            assert ledger(seeded, "verify").returncode == 1
+            return
+        assert out.returncode == 1, out.stderr
+        assert b"position 2 does not decode" in out.stderr
+        assert len(out.stderr.splitlines()) == 1
+
 
 class TestExportImportBackup:
     def test_round_trip_keeps_every_hash(self, seeded: Path, tmp_path: Path) -> None:

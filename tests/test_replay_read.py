@@ -23,7 +23,7 @@ from test_upcasting import EXPECTED, TYPE, V1_DATA, goal_to_purpose, insert_old_
 
 from events.codec import canonical
 from events.envelope import Source
-from events.errors import InvalidEvent
+from events.errors import CorruptEvent
 from events.ids import seed_id
 from events.intake import new_event
 from events.payloads import EventCorrected, EventRetracted, InvestmentCommitted
@@ -245,7 +245,10 @@ class TestLeanReadOfStoredRows:
             unregister_upcaster(TYPE, 1)
 
     def test_a_bad_stored_payload_names_its_field(self, db_path: Path) -> None:
-        """A row whose data no longer fits the schema fails as `iter_events` fails."""
+        """A row whose data no longer fits the schema fails as `iter_events` fails.
+
+        Both say which stored position, and which field, as a `CorruptEvent` (exit 1, 503).
+        """
         log = SQLiteEventLog(db_path)
         try:
             log.append(seed_events()[:3])
@@ -257,15 +260,13 @@ class TestLeanReadOfStoredRows:
             conn.commit()
         log = SQLiteEventLog(db_path)
         try:
-            with pytest.raises(InvalidEvent) as lean:
+            with pytest.raises(CorruptEvent) as lean:
                 list(log.iter_replay())
-            with pytest.raises(InvalidEvent) as whole:
+            with pytest.raises(CorruptEvent) as whole:
                 list(log.iter_events())
-            assert (lean.value.path, lean.value.message) == (
-                whole.value.path,
-                whole.value.message,
-            )
-            assert lean.value.path.startswith("$.data")
+            assert str(lean.value) == str(whole.value)
+            assert lean.value.position == 2
+            assert "$.data.id" in str(lean.value)
         finally:
             log.close()
 

@@ -15,7 +15,7 @@ from conformance import correction, event
 from events.codec import GENESIS, canonical, chain_hash, data_hash
 from events.dates import format_timestamp, utc_now
 from events.envelope import Metadata, Source
-from events.errors import InvalidEvent
+from events.errors import CorruptEvent, InvalidEvent
 from events.ids import uuid7
 from events.intake import parse_event
 from events.payloads import FacilityPlanAnnounced
@@ -219,10 +219,14 @@ class TestReadingOldRows:
     def test_without_the_upcaster_the_old_shape_does_not_decode(
         self, old_row: Row, reopened: SQLiteEventLog
     ) -> None:
-        """The upcaster is what makes the old row readable: without it, `goal` is unknown."""
-        with pytest.raises(InvalidEvent) as caught:
+        """The upcaster is what makes the old row readable: without it, `goal` is unknown.
+
+        The row is then one the store cannot read: `CorruptEvent` naming its position and field.
+        """
+        with pytest.raises(CorruptEvent) as caught:
             reopened.get(old_row.event_id)
-        assert caught.value.path == "$.data.goal"
+        assert caught.value.position == old_row.position
+        assert "$.data.goal" in str(caught.value)
 
 
 class TestWritingWithAnUpcaster:
