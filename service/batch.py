@@ -26,6 +26,7 @@ from msgspec import Meta
 from events.codec import TOO_DEEP, invalid_from
 from events.envelope import NewEvent, StreamName
 from events.errors import InvalidEvent
+from events.field_errors import every_error
 from events.intake import parse_event
 from service.problems import invalid
 from service.schemas import AppendBody
@@ -97,8 +98,8 @@ def events_of(batch: BatchIn, subject: str) -> list[NewEvent]:
     for index, raw in enumerate(batch.events):
         try:
             events.append(parse_event(raw, subject))
-        except InvalidEvent as exc:
-            errors.append(exc.under(f"$.events[{index}]"))
+        except InvalidEvent as exc:  # each bad field of it, not only the first
+            errors.extend(e.under(f"$.events[{index}]") for e in every_error(raw, exc))
     if errors:
         raise invalid(errors)
     if not events:

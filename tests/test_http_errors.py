@@ -320,6 +320,28 @@ class Test422:
         assert_problem(response, 422)
         assert client.get(f"/v1/events/{good['event_id']}").status_code == 404
 
+    def test_every_bad_field_of_an_event_is_listed(self, client, auth) -> None:
+        """Four mistakes in one event, two in another: a 422 names all six, nothing stored.
+
+        msgspec stops at the first; the envelope's and the payload's fields are each checked.
+        """
+        first = site_acquired(
+            location={"country": "us"}, price={"amount": "1.10", "currency": "usd"}
+        )
+        first.update(stream="Not A Stream", occurred_on="2024-02-30")
+        second = org_event(type="no_such_type", extra=1)
+        head = client.get("/v1/events", params={"limit": 1}).json()["head"]
+        body = assert_problem(post_json(client, {"events": [first, second]}, auth), 422)
+        assert sorted(e["path"] for e in body["errors"]) == [
+            "$.events[0].data.location.country",
+            "$.events[0].data.price.currency",
+            "$.events[0].occurred_on",
+            "$.events[0].stream",
+            "$.events[1].extra",
+            "$.events[1].type",
+        ]
+        assert client.get("/v1/events", params={"limit": 1}).json()["head"] == head
+
     @pytest.mark.parametrize(
         ("params", "path"),
         [
