@@ -186,10 +186,9 @@ def test_serve_append_read_stop_and_restart(tmp_path: Path) -> None:
     ), "ready before the start had derived its answers"
 
 
-def test_a_bad_setting_stops_start_up_with_one_line(tmp_path: Path) -> None:
-    """`ledger serve` with a bad port exits non-zero at once, one line naming the setting."""
-    env = environment(tmp_path / "ledger.db", 8000) | {"LEDGER_PORT": "http"}
-    result = subprocess.run(
+def serve_refused(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """`ledger serve` expected to refuse to start: run to its (bounded) end."""
+    return subprocess.run(
         [LEDGER, "serve"],
         env=env,
         capture_output=True,
@@ -198,6 +197,11 @@ def test_a_bad_setting_stops_start_up_with_one_line(tmp_path: Path) -> None:
         check=False,
         stdin=subprocess.DEVNULL,
     )
+
+
+def test_a_bad_setting_stops_start_up_with_one_line(tmp_path: Path) -> None:
+    """`ledger serve` with a bad port exits non-zero at once, one line naming the setting."""
+    result = serve_refused(environment(tmp_path / "ledger.db", 8000) | {"LEDGER_PORT": "http"})
     assert result.returncode != 0
     assert len(result.stderr.strip().splitlines()) == 1
     assert "LEDGER_PORT" in result.stderr
@@ -216,15 +220,7 @@ def test_an_address_it_cannot_listen_on_is_one_line(tmp_path: Path, where: str) 
         env = environment(tmp_path / "ledger.db", taken.getsockname()[1])
         if where == "bad-host":
             env["LEDGER_HOST"] = "192.0.2.1"
-        result = subprocess.run(
-            [LEDGER, "serve"],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-            stdin=subprocess.DEVNULL,
-        )
+        result = serve_refused(env)
     assert result.returncode == 2, result.stderr
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert "LEDGER_HOST" in result.stderr
