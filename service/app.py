@@ -102,7 +102,7 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
         guards=[require_reader] if settings.read_token_required else [],
         lifespan=[lifespan],
         middleware=[prometheus.middleware],
-        plugins=[problem_details_plugin()],
+        plugins=[problem_details_plugin(settings.body_limit)],
         exception_handlers={Exception: on_500},
         request_max_body_size=settings.body_limit,
         compression_config=CompressionConfig(backend="gzip", minimum_size=COMPRESSED_FROM),

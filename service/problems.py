@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import partial
 from typing import Any
 
 import msgspec
 import structlog
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
+from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from litestar.openapi import ResponseSpec
 from litestar.plugins.problem_details import (
     ProblemDetailsConfig,
@@ -151,7 +153,7 @@ def _from_validation(exc: ValidationException) -> ProblemDetailsException:
     return Problem(exc.status_code, "validation", "Invalid request", detail, {"errors": errors})
 
 
-def _from_http(exc: HTTPException) -> ProblemDetailsException:
+def _from_http(exc: HTTPException, body_limit: int) -> ProblemDetailsException:
     title = {
         400: "Bad request",
         401: "Unauthorized",
@@ -164,7 +166,10 @@ def _from_http(exc: HTTPException) -> ProblemDetailsException:
         503: "Service unavailable",
     }.get(exc.status_code, "Error")
     slug = title.lower().replace(" ", "-")
-    return Problem(exc.status_code, slug, title, str(exc.detail), headers=exc.headers)
+    detail = str(exc.detail)
+    if isinstance(exc, RequestEntityTooLarge):  # Litestar's, for `request_max_body_size`
+        detail = f"the request body is over the limit of {body_limit:,} bytes"
+    return Problem(exc.status_code, slug, title, detail, headers=exc.headers)
 
 
 def internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
@@ -181,15 +186,15 @@ def internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[
     return problem.to_response(request)
 
 
-def problem_details_plugin() -> ProblemDetailsPlugin:
-    """The plugin with every mapping of the service."""
+def problem_details_plugin(body_limit: int) -> ProblemDetailsPlugin:
+    """The plugin with every mapping of the service (`body_limit`: to name it in a 413)."""
     return ProblemDetailsPlugin(
         ProblemDetailsConfig(
             enable_for_all_http_exceptions=True,
             exception_to_problem_detail_map={
                 LedgerError: _from_ledger,
                 ValidationException: _from_validation,
-                HTTPException: _from_http,
+                HTTPException: partial(_from_http, body_limit=body_limit),
             },
         )
     )

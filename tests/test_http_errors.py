@@ -198,10 +198,11 @@ class Test409:
 
 class Test413:
     def test_a_body_over_the_limit_is_413(self, client, auth) -> None:
-        """A request body over `body_limit` is a 413 problem, whatever it holds."""
+        """A request body over `body_limit` is a 413 problem naming the limit."""
         event = org_event()
         event["source"]["quote"] = "x" * BODY_LIMIT
-        assert_problem(post_json(client, {"events": [event]}, auth), 413)
+        problem = assert_problem(post_json(client, {"events": [event]}, auth), 413)
+        assert f"{BODY_LIMIT:,} bytes" in problem["detail"]
 
     def test_a_batch_over_the_limit_is_413(self, client, auth) -> None:
         """A batch of more than `batch_limit` events is a 413 problem naming the limit."""
