@@ -9,13 +9,13 @@ it counts itself in the Prometheus request metrics under the route, like any req
 
 Everything else goes on to Litestar's route, with the body it read replayed: a request
 whose headers are not the plain case (a `Content-Type` other than exactly
-`application/json`, no `Content-Length`, a header given twice), no token or one that does
-not grant the scope, a body over the limit or that does not decode or validate, a batch of
-more than `FAST_BATCH` events, a log that cannot be awaited, a ledger not ready. So every
-error answer (401, 403, 400, 413, 415, 422) is the route's, as before. An append that fails
-(409, 503, 500) is not tried again: its error travels in the request's scope
-(`FAILED_APPEND`) and the route, having checked the request as usual, raises it instead of
-appending.
+`application/json`, no `Content-Length`, a `Content-Encoding`, a header given twice), no
+token or one that does not grant the scope, a body over the limit or that does not decode
+or validate, a batch of more than `FAST_BATCH` events, a log that cannot be awaited, a
+ledger not ready. So every error answer (401, 403, 400, 413, 415, 422) is the route's, as
+before. An append that fails (409, 503, 500) is not tried again: its error travels in the
+request's scope (`FAILED_APPEND`) and the route, having checked the request as usual,
+raises it instead of appending.
 """
 
 from __future__ import annotations
@@ -50,7 +50,15 @@ _LENGTH_DIGITS: Final = 19
 """Longer `Content-Length` values go to the route (and `int()` would refuse past 4,300)."""
 
 _ANSWER = msgspec.json.Encoder()
-_WATCHED = frozenset({b"content-type", b"content-length", b"authorization", b"transfer-encoding"})
+_WATCHED = frozenset(
+    {
+        b"content-type",
+        b"content-length",
+        b"authorization",
+        b"transfer-encoding",
+        b"content-encoding",
+    }
+)
 
 
 def fast_append_middleware(
@@ -96,6 +104,8 @@ def _plain(ledger: Ledger, headers: Iterable[tuple[bytes, bytes]]) -> _Plain | N
                 return None
             found[name] = value
     if found.get(b"content-type") != b"application/json" or b"transfer-encoding" in found:
+        return None
+    if b"content-encoding" in found:  # the route refuses a coded body (415)
         return None
     token = bearer_token(found.get(b"authorization", b"").decode("latin-1"))
     info = ledger.tokens.check(token) if token is not None else None

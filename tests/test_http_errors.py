@@ -216,6 +216,14 @@ class Test413:
 
 
 class Test415:
+    @pytest.mark.parametrize("coding", ["gzip", "br", "deflate"])
+    def test_a_coded_body_is_415(self, client, auth, coding) -> None:
+        """A body in a content coding the service does not take: 415 saying so, not a 400."""
+        raw = json.dumps({"events": [org_event()]}).encode()
+        headers = {**auth, "Content-Type": "application/json", "Content-Encoding": coding}
+        problem = assert_problem(client.post("/v1/events", content=raw, headers=headers), 415)
+        assert coding in problem["detail"]
+
     @pytest.mark.parametrize(
         "content_type", ["text/plain", "application/x-www-form-urlencoded", "application/xml"]
     )
