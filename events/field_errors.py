@@ -19,6 +19,7 @@ from events.dates import parse_partial_date
 from events.envelope import EventIn
 from events.errors import InvalidEvent
 from events.payloads import PAYLOAD_TYPES
+from events.upcasters import current_version
 
 _FIELDS = msgspec.json.Decoder(dict[str, msgspec.Raw])
 
@@ -41,16 +42,19 @@ def every_error(raw: bytes | str, first: InvalidEvent) -> list[InvalidEvent]:
     errors = _struct_errors(EventIn, fields, "$", nested=frozenset({"data"}))
     if "occurred_on" in fields and not any(e.path == "$.occurred_on" for e in errors):
         errors.extend(_calendar_error(fields["occurred_on"], "$.occurred_on"))
-    event_type = _type_of(fields)
-    if event_type in PAYLOAD_TYPES and "data" in fields:
+    event_type, version = _decoded(fields, "type"), _decoded(fields, "schema_version")
+    if not isinstance(event_type, str) or any(e.path == "$.type" for e in errors):
+        pass  # the type's own error is listed: a payload of no known type is not checked
+    elif event_type not in PAYLOAD_TYPES:
+        errors.append(InvalidEvent(f"unknown event type {event_type!r}", "$.type"))
+    elif "data" in fields and version in (None, current_version(event_type)):
+        # (a payload at an older schema version is upcast first: only `first` speaks for it)
         try:
             data = _FIELDS.decode(fields["data"])
         except (msgspec.DecodeError, RecursionError):
             errors.append(InvalidEvent("Expected `object`", "$.data"))
         else:
             errors.extend(_struct_errors(PAYLOAD_TYPES[event_type], data, "$.data"))
-    elif isinstance(event_type, str) and not any(e.path == "$.type" for e in errors):
-        errors.append(InvalidEvent(f"unknown event type {event_type!r}", "$.type"))
     found = {first.path: first}  # msgspec's own words for the field it stopped at
     for error in errors:
         found.setdefault(error.path, error)
@@ -99,8 +103,9 @@ def _calendar_error(raw: msgspec.Raw, path: str) -> list[InvalidEvent]:
     return []
 
 
-def _type_of(fields: dict[str, msgspec.Raw]) -> object:
+def _decoded(fields: dict[str, msgspec.Raw], name: str) -> object:
+    """A field's JSON value, or None if it is missing or not JSON."""
     try:
-        return msgspec.json.decode(fields["type"]) if "type" in fields else None
-    except msgspec.DecodeError:
+        return msgspec.json.decode(fields[name]) if name in fields else None
+    except (msgspec.DecodeError, RecursionError):
         return None

@@ -90,8 +90,8 @@ def replayed(rows: Iterable[tuple[Any, ...]]) -> Iterator[Replayed]:
             decoder = decoders.get((event_type, schema_version))
             payload = stored_payload(decoder, event_type, data, schema_version)
             provenance = decode_source(source)
-        except (InvalidEvent, msgspec.DecodeError, ValueError) as exc:  # see rows.stored_event
-            raise CorruptEvent(position, str(exc)) from None
+        except (InvalidEvent, msgspec.DecodeError, ValueError, LookupError) as exc:
+            raise CorruptEvent(position, str(exc)) from None  # as in `rows.stored_event`
         yield (
             position,
             event_id,

@@ -154,7 +154,7 @@ def stored_event(row: tuple[Any, ...]) -> Event:
     """
     try:
         return to_event(row)
-    except (InvalidEvent, msgspec.DecodeError, ValueError) as exc:
+    except (InvalidEvent, msgspec.DecodeError, ValueError, LookupError) as exc:
         raise CorruptEvent(int(row[0]), str(exc)) from None
 
 

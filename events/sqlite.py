@@ -300,7 +300,8 @@ class SQLiteEventLog:
                 "SELECT max(stream_version) FROM events WHERE stream = ?", (name,)
             ).fetchone()[0]
         finally:
-            conn.execute("COMMIT")
+            if conn.in_transaction:  # a read: nothing to keep; the connection left clean
+                conn.execute("ROLLBACK")
         return [stored_event(row) for row in rows], int(version or 0)
 
     def _rows(

@@ -39,7 +39,7 @@ def insert_export(
             to_event(row)  # the payload must still decode
         except InvalidEvent as exc:
             raise LineError(number, exc) from None
-        except (msgspec.DecodeError, ValueError) as exc:  # a stored field that does not decode
+        except (msgspec.DecodeError, ValueError, LookupError) as exc:  # e.g. no upcaster for it
             raise LineError(number, InvalidEvent(str(exc), "$")) from None
         reason = check(row, expected, prev)
         if reason is not None:

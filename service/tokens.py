@@ -86,7 +86,7 @@ CACHED_TOKENS = 1024
 
 MAX_SUBJECT = 200
 """The longest subject: within `metadata.recorded_by`'s 500, with room to spare."""
-_SUBJECT = re.compile(rf"^[^\x00-\x1f\x7f]{{1,{MAX_SUBJECT}}}$")
+_SUBJECT = re.compile(rf"[^\x00-\x1f\x7f-\x9f\u2028\u2029]{{1,{MAX_SUBJECT}}}")
 
 
 KNOWN = frozenset(m.name for m in migrations._migrations)  # noqa: SLF001 - the set's own list
@@ -128,7 +128,7 @@ class TokenStore:
         if not subject.strip():
             msg = "a token needs a subject"
             raise ValueError(msg)
-        if not _SUBJECT.match(subject):
+        if not _SUBJECT.fullmatch(subject):
             msg = (
                 f"a token's subject is one line of at most {MAX_SUBJECT} characters, no control"
                 " characters (it is stored as each event's metadata.recorded_by)"

@@ -234,12 +234,15 @@ class TestVerify:
         assert out.returncode == 1
         assert f"broken at position {position}".encode() in out.stdout
 
+    @pytest.mark.parametrize(
+        "change", ["data = '{\"id\": 7}'", "schema_version = 0"], ids=["data", "no-upcaster"]
+    )
     @pytest.mark.parametrize("args", [["events"], ["show", "timeline"], ["replay"], ["export"]])
-    def test_a_row_changed_by_hand_is_a_store_failure(self, seeded: Path, args) -> None:
+    def test_a_row_changed_by_hand_is_a_store_failure(self, seeded: Path, args, change) -> None:
         """A stored row that no longer decodes: exit 1 naming its position, not "bad input"."""
         with sqlite3.connect(seeded) as conn:
             conn.execute("DROP TRIGGER events_no_update")  # as someone editing the file would
-            conn.execute("UPDATE events SET data = '{\"id\": 7}' WHERE position = 2")
+            conn.execute(f"UPDATE events SET {change} WHERE position = 2")  # noqa: S608
         out = ledger(seeded, *args)
         if args == ["export"]:  # an export copies rows as stored: verify catches them
             assert out.returncode == 0

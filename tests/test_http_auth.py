@@ -211,9 +211,21 @@ class TestTokenCommand:
             ("create", "--scope", "append", "--subject", " "),
             ("create", "--scope", "append", "--subject", "x" * 201),
             ("create", "--scope", "append", "--subject", "two\nlines"),
+            ("create", "--scope", "append", "--subject", "alice\n"),
+            ("create", "--scope", "append", "--subject", "c1\x85control"),
             ("revoke", "no-such-token"),
         ],
-        ids=["scope", "no-subject", "no-scope", "blank", "too-long", "control", "unknown-id"],
+        ids=[
+            "scope",
+            "no-subject",
+            "no-scope",
+            "blank",
+            "too-long",
+            "control",
+            "trailing-newline",
+            "c1-control",
+            "unknown-id",
+        ],
     )
     def test_bad_token_commands_exit_2(self, tmp_path, args) -> None:
         """A bad scope, subject or id, a missing option: exit 2, one line, no token stored."""

@@ -216,6 +216,12 @@ class Test413:
 
 
 class Test415:
+    def test_the_identity_coding_is_taken(self, client, auth) -> None:
+        """`Content-Encoding: identity` is no coding at all: the append is taken."""
+        raw = json.dumps({"events": [org_event()]}).encode()
+        headers = {**auth, "Content-Type": "application/json", "Content-Encoding": "identity"}
+        assert client.post("/v1/events", content=raw, headers=headers).status_code == 201
+
     @pytest.mark.parametrize("coding", ["gzip", "br", "deflate"])
     def test_a_coded_body_is_415(self, client, auth, coding) -> None:
         """A body in a content coding the service does not take: 415 saying so, not a 400."""
@@ -350,6 +356,30 @@ class Test422:
             "$.events[1].type",
         ]
         assert client.get("/v1/events", params={"limit": 1}).json()["head"] == head
+
+    @pytest.mark.parametrize(
+        ("change", "paths"),
+        [
+            ({"type": [1]}, ["$.events[0].type"]),
+            ({"type": {"a": 1}}, ["$.events[0].type"]),
+            ({"schema_version": [1]}, ["$.events[0].schema_version"]),
+            ({"data": [1]}, ["$.events[0].data"]),
+            ({"data": None}, ["$.events[0].data"]),
+        ],
+        ids=["type-array", "type-object", "version-array", "data-array", "data-null"],
+    )
+    def test_odd_json_in_an_event_is_a_422_naming_it(self, client, auth, change, paths) -> None:
+        """A field of the wrong JSON kind, where listing every error looks closer: a 422."""
+        event = {**org_event(), **change}
+        body = assert_problem(post_json(client, {"events": [event]}, auth), 422)
+        assert sorted(e["path"] for e in body["errors"]) == paths
+
+    def test_a_known_type_without_data_is_not_called_unknown(self, client, auth) -> None:
+        """A missing `data` is named; the type, a known one, is not said to be unknown."""
+        event = org_event()
+        del event["data"]
+        body = assert_problem(post_json(client, {"events": [event]}, auth), 422)
+        assert [e["path"] for e in body["errors"]] == ["$.events[0].data"]
 
     @pytest.mark.parametrize(
         ("params", "path"),

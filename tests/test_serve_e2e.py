@@ -88,13 +88,16 @@ def logged(lines: list[dict[str, Any]], event: str) -> list[dict[str, Any]]:
 
 
 @contextmanager
-def serving(db: Path, log: Path) -> Iterator[Server]:
-    """Start `ledger serve` on a free port and wait (bounded) until it says it is ready."""
+def serving(db: Path, log: Path, **env: str) -> Iterator[Server]:
+    """Start `ledger serve` on a free port and wait (bounded) until it says it is ready.
+
+    `env`: settings over the test's own (`LEDGER_HOST`, say); it is probed on 127.0.0.1.
+    """
     port = free_port()
     with log.open("wb") as out, (log.with_suffix(".err")).open("wb") as err:
         process = subprocess.Popen(
             [LEDGER, "serve"],
-            env=environment(db, port),
+            env=environment(db, port) | env,
             stdout=out,
             stderr=err,
             stdin=subprocess.DEVNULL,
@@ -184,6 +187,23 @@ def test_serve_append_read_stop_and_restart(tmp_path: Path) -> None:
     assert second.index(warmed) < min(
         i for i, line in enumerate(second) if ready_200.items() <= line.items()
     ), "ready before the start had derived its answers"
+
+
+def test_ctrl_c_stops_as_sigterm_does_and_localhost_is_ipv4(tmp_path: Path) -> None:
+    """SIGINT: a graceful stop, exit 0, snapshot written; `localhost` served on 127.0.0.1.
+
+    (uvicorn chooses IPv4 for a host without a colon, whatever `/etc/hosts` lists first;
+    the socket bound before the server starts is chosen the same way.)
+    """
+    db = tmp_path / "ledger.db"
+    assert run(db, "seed").returncode == 0
+    with serving(db, tmp_path / "out.log", LEDGER_HOST="localhost") as server:
+        server.process.send_signal(signal.SIGINT)
+        code = server.process.wait(timeout=STOP_WITHIN)
+        err = (tmp_path / "out.err").read_text()
+    assert code == 0, err
+    assert "aborted" not in err
+    assert logged(server.lines(), "snapshot written")
 
 
 def serve_refused(env: dict[str, str]) -> subprocess.CompletedProcess[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import socket
 from types import FrameType
@@ -81,27 +82,25 @@ def serve(ctx: Context, /, **flags: str | None) -> None:
         server_header=False,
         timeout_graceful_shutdown=30,
     )
-    uvicorn.Server(config).run(sockets=[listener])
+    # Ctrl-C: uvicorn stops gracefully, then raises it again (as `uvicorn.run` swallows it)
+    with contextlib.suppress(KeyboardInterrupt):
+        uvicorn.Server(config).run(sockets=[listener])
 
 
 def _listen(host: str, port: int) -> socket.socket:
     """A socket bound to the address, or one line saying why it cannot be (never a traceback).
 
-    Bound here and handed to the server, so the address checked is the address served.
+    Bound here and handed to the server, so the address checked is the address served; the
+    family chosen as uvicorn chooses it (IPv6 for a host with a colon, else IPv4, so that
+    `localhost` is 127.0.0.1 whatever `/etc/hosts` lists first).
     """
-    try:
-        family, kind, proto, _name, address = socket.getaddrinfo(
-            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-        )[0]
-    except (OSError, UnicodeError) as exc:
-        fail(f"LEDGER_HOST {host!r} is not an address to listen on: {exc}")
-    sock = socket.socket(family, kind, proto)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(address)
-    except OSError as exc:
+        sock.bind((host, port))
+    except (OSError, UnicodeError) as exc:
         sock.close()
-        reason = exc.strerror or str(exc)
+        reason = getattr(exc, "strerror", None) or str(exc)
         fail(f"cannot listen on {host} port {port} (LEDGER_HOST, LEDGER_PORT): {reason}")
-    sock.set_inheritable(True)
     return sock

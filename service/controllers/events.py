@@ -34,8 +34,8 @@ async def append_checks(request: Request[Any, Any, Any]) -> None:
     where HTTP says 415 (RFC 9110 15.5.16).
     """
     await require_scope(request)
-    coding = request.headers.get("content-encoding", "identity").strip().lower()
-    if coding != "identity":
+    coding = request.headers.get("content-encoding", "").strip().lower()
+    if coding not in {"", "identity"}:
         raise ClientException(status_code=415, detail=f"send the body uncoded, not in {coding!r}")
 
 
