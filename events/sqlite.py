@@ -38,7 +38,7 @@ from events.sqlite_group import (
     stage,
 )
 from events.sqlite_import import insert_export
-from events.sqlite_schema import check_file, prepare
+from events.sqlite_schema import check_file, prepare, unopenable
 
 Synchronous = Literal["FULL", "NORMAL", "EXTRA"]
 _SYNC_LEVEL = {"NORMAL": 1, "FULL": 2, "EXTRA": 3}
@@ -99,6 +99,9 @@ class SQLiteEventLog:
             if level != _SYNC_LEVEL[self.synchronous]:
                 msg = f"{self.path}: synchronous is {level}, not {self.synchronous}"
                 raise StoreError(msg)  # noqa: TRY301 - the handlers below close the connection
+        except sqlite3.OperationalError as exc:  # a file it may not write (read-only, say)
+            conn.close()
+            raise unopenable(self.path, exc) from None
         except sqlite3.DatabaseError as exc:
             conn.close()
             msg = f"{self.path} is not a ledger database ({exc})"

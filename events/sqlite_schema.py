@@ -7,7 +7,7 @@ from pathlib import Path
 
 from sqlite_utils import Database, Migrations
 
-from events.errors import NotALedger, SchemaTooNew
+from events.errors import NotALedger, SchemaTooNew, StoreError
 
 migrations = Migrations("partnership-ledger")
 
@@ -103,6 +103,14 @@ def apply_locked(conn: sqlite3.Connection, pending: Migrations) -> None:
     conn.execute("COMMIT")
 
 
+def unopenable(path: Path, exc: sqlite3.Error) -> StoreError:
+    """The error of a file SQLite could not open or write (a read-only file system, say)."""
+    return StoreError(
+        f"cannot open {path} for writing ({exc}); a ledger writes its file and, for the WAL,"
+        " files beside it in the same directory"
+    )
+
+
 def check_file(conn: sqlite3.Connection, path: Path) -> None:
     """Refuse a file that is not a ledger (nor empty), or has a newer schema; change nothing.
 
@@ -113,6 +121,8 @@ def check_file(conn: sqlite3.Connection, path: Path) -> None:
         tables = {
             row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
         }
+    except sqlite3.OperationalError as exc:  # not "not a database": a file it cannot open
+        raise unopenable(path, exc) from None
     except sqlite3.DatabaseError as exc:
         msg = f"{path} is not a ledger database ({exc})"
         raise NotALedger(msg) from None

@@ -16,7 +16,8 @@ def open_log(settings: Settings, *, must_exist: bool = False) -> EventLog:
         msg = "the PostgreSQL backend is not part of this build yet; use a SQLite path"
         raise StoreError(msg)
     path = Path(settings.database)
-    if must_exist and not path.exists():
+    if must_exist and (not path.exists() or (path.is_file() and path.stat().st_size == 0)):
+        # an empty file is no ledger either: a command that only reads does not make it one
         msg = f"no ledger at {path} (create one with `ledger seed` or `ledger append`)"
         raise StoreError(msg)
     return SQLiteEventLog(path, synchronous=settings.synchronous)

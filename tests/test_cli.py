@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -354,6 +356,37 @@ class TestBadFiles:
             assert b"not a ledger" in out.stderr
             assert path.read_bytes() == before
             assert sorted(p.name for p in tmp_path.iterdir()) == ["other.db"]
+
+    @pytest.mark.parametrize("args", [["verify"], ["events"], ["export"], ["show", "timeline"]])
+    def test_an_empty_file_is_no_ledger_to_read(self, tmp_path: Path, args: list[str]) -> None:
+        """A command that only reads finds no ledger in a 0-byte file and writes none into it."""
+        path = tmp_path / "empty.db"
+        path.write_bytes(b"")
+        out = ledger(path, *args)
+        assert out.returncode == 1
+        assert b"no ledger at" in out.stderr
+        assert path.read_bytes() == b""
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.db"]
+
+    def test_a_read_only_file_system_is_said_plainly(self, seeded: Path) -> None:
+        """A ledger on a read-only mount: "cannot open … for writing", not "not a ledger"."""
+        if shutil.which("unshare") is None or os.geteuid() != 0:
+            pytest.skip("needs root and unshare to mount a read-only view")
+        script = (
+            'mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" && '
+            f'{LEDGER} --database "$1/ledger.db" verify'
+        )
+        out = subprocess.run(
+            ["unshare", "-m", "--propagation", "private", "sh", "-c", script, "sh", seeded.parent],
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
+        assert out.returncode == 1, out.stderr
+        assert b"cannot open" in out.stderr
+        assert b"for writing" in out.stderr
+        assert b"not a ledger" not in out.stderr
+        assert len(out.stderr.splitlines()) == 1
 
     def test_newer_schema(self, seeded: Path) -> None:
         """A ledger migrated by a newer version of the code is refused with a clear line."""
