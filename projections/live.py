@@ -27,6 +27,7 @@ from projections.selection import (
     Record,
     Selection,
     ViewSpec,
+    record_of,
     reselect,
     select,
     select_replayed,
@@ -168,9 +169,8 @@ class Live:
             records = list(self._records)
             facts = []
             for event in events:
-                make = RECORD_CLASSES.get(event.type)
-                if make is not None:
-                    records.append(make(event.position, event.event_id, event.data))
+                if event.type in RECORD_CLASSES:
+                    records.append(record_of(event))
                 else:
                     facts.append(fact_of(event))
             if len(facts) <= _INSERTS:

@@ -64,11 +64,15 @@ def _utc(moment: dt.datetime | None) -> dt.datetime | None:
 class Record(msgspec.Struct, frozen=True, array_like=True, gc=False):
     """What selection keeps of a correction or retraction: where it is, and what it says.
 
-    One subclass per record type (`RECORD_CLASSES`), tagged with the type, like the facts.
+    `occurred_on`, `sequence` and `event_id` order several corrections of one event
+    (`_latest_records`). One subclass per record type (`RECORD_CLASSES`), tagged with the
+    type, like the facts.
     """
 
     position: int
     event_id: str
+    occurred_on: str
+    sequence: int | None
     data: AnyPayload
 
 
@@ -87,6 +91,13 @@ RECORD_CLASSES: Final[dict[str, type[Record]]] = {
 """The record class of each record type."""
 
 
+def record_of(event: Event) -> Record:
+    """The record of a stored correction or retraction."""
+    return RECORD_CLASSES[event.type](
+        event.position, event.event_id, event.occurred_on, event.sequence, event.data
+    )
+
+
 def _split(events: Iterable[Event]) -> tuple[list[Fact], list[Record], int]:
     """The announcements' facts, the record events apart, and the highest position.
 
@@ -102,7 +113,7 @@ def _split(events: Iterable[Event]) -> tuple[list[Fact], list[Record], int]:
             position = event.position
         make = classes.get(event.type)
         if make is None:
-            records.append(RECORD_CLASSES[event.type](event.position, event.event_id, event.data))
+            records.append(record_of(event))
         else:
             kept.append(
                 make(
@@ -131,7 +142,7 @@ def _split_replayed(rows: Iterable[Replayed]) -> tuple[list[Fact], list[Record],
             position = at
         make = classes.get(event_type)
         if make is None:
-            records.append(RECORD_CLASSES[event_type](at, event_id, data))
+            records.append(RECORD_CLASSES[event_type](at, event_id, occurred_on, sequence, data))
         else:
             append(make(event_id, occurred_on, sequence, stream, at, moment, source, data))
     return kept, records, position
@@ -174,17 +185,25 @@ def _filtered(
 
 
 def _latest_records(records: Iterable[Record]) -> tuple[set[str], dict[str, Record]]:
-    """The retracted event ids, and each corrected event's winning correction."""
+    """The retracted event ids, and each corrected event's winning correction.
+
+    Of several corrections of one event the latest in valid-time order wins (`sort_key`:
+    its date, then `sequence`, then its id), as the events themselves say, never by the
+    order they were recorded in: two ledgers holding the same corrections agree. (The
+    ledger's own ids are time-ordered, so of two corrections dated alike the one made
+    later wins; a client with ids of its own orders them by date or `sequence`.)
+    """
     retracted: set[str] = set()
     latest: dict[str, Record] = {}
+    keys: dict[str, SortKey] = {}
     for record in records:
         data = record.data
         if isinstance(data, EventRetracted):
             retracted.add(data.retracts)
         elif isinstance(data, EventCorrected):
-            current = latest.get(data.corrects)
-            if current is None or record.position > current.position:
-                latest[data.corrects] = record
+            key = sort_key(record)
+            if data.corrects not in keys or key > keys[data.corrects]:
+                latest[data.corrects], keys[data.corrects] = record, key
     return retracted, latest
 
 
@@ -205,10 +224,11 @@ def apply_records(
 ) -> tuple[list[Fact], dict[str, str], list[Fact]]:
     """Drop the retracted facts, replace the corrected ones' data; keep the order given.
 
-    Of several corrections of one event the one with the highest position wins. A
-    corrected event keeps its own envelope (`occurred_on`, `sequence`, id); only `data`
-    changes. A replacement the current payload schema refuses is ignored (the original
-    stands), so one bad stored correction cannot make every view fail. Also returns the
+    Of several corrections of one event the latest in valid-time order wins
+    (`_latest_records`). A corrected event keeps its own envelope (`occurred_on`,
+    `sequence`, id); only `data` changes. A replacement the current payload schema refuses
+    is ignored (the original stands), so one bad stored correction cannot make every view
+    fail. Also returns the
     facts with a correction, as they were (`withheld`).
     """
     retracted, latest = _latest_records(records)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Final
+from typing import Final, Protocol
 
 import msgspec
 
@@ -104,7 +104,20 @@ def period_start_text(occurred_on: str) -> str:
     return occurred_on + "-01-01"
 
 
-def sort_key(event: Event | Fact) -> SortKey:
+class Dated(Protocol):
+    """Whatever has a place in valid-time order: an event, a fact, a correction's record."""
+
+    @property
+    def occurred_on(self) -> str: ...  # noqa: D102 - the envelope's field
+
+    @property
+    def sequence(self) -> int | None: ...  # noqa: D102 - the envelope's field
+
+    @property
+    def event_id(self) -> str: ...  # noqa: D102 - the envelope's field
+
+
+def sort_key(event: Dated) -> SortKey:
     """An event's place in valid-time order; depends on the event only, never on its position."""
     return (period_start_text(event.occurred_on), event.sequence or 0, event.event_id)
 

@@ -316,6 +316,43 @@ class TestReplay:
         for digest in proj.digests().values():  # type: ignore[attr-defined]
             assert digest.encode() in out.stdout
 
+    def test_two_corrections_recorded_in_either_order_agree(self, tmp_path: Path) -> None:
+        """Two corrections of one event, appended in either order: the same answers.
+
+        Two ledgers, the same digests, the later-dated correction winning; replay agrees.
+        """
+        investment = next(e for e in seed_events() if e.type == "investment_committed")
+
+        def correction(jobs: int, occurred_on: str) -> NewEvent:
+            data = msgspec.to_builtins(investment.data)
+            data["jobs"] = jobs
+            fix = EventCorrected(corrects=investment.event_id, replacement=data, reason="r")
+            return new_event(
+                fix,
+                stream="site-daejeon",
+                occurred_on=occurred_on,
+                source=Source(url=SEED_URL, quote="correction"),
+            )
+
+        early, late = correction(310, "2024-03"), correction(320, "2024-04")
+        answers = []
+        for name, order in (("a", [early, late]), ("b", [late, early])):
+            db = tmp_path / f"{name}.db"
+            log = SQLiteEventLog(db)
+            try:
+                log.append(seed_events())
+                for event in order:
+                    log.append([event])
+            finally:
+                log.close()
+            assert ledger(db, "replay").returncode == 0
+            out = ledger(db, "show", "capacity", "--json")
+            assert out.returncode == 0, out.stderr
+            answers.append(json.loads(out.stdout))
+        assert answers[0] == answers[1]
+        site = next(s for s in answers[0]["data"]["sites"] if s["site"] == investment.data.site)
+        assert [i["jobs"] for i in site["investments"]] == [320]
+
     def test_replay_after_a_correction(self, tmp_path: Path) -> None:
         """After a correction lands in the past, replay still agrees (the live fold rebuilds)."""
         db = tmp_path / "l.db"

@@ -50,11 +50,17 @@ def mou(*parties: str, agreement: str = "m") -> MemorandumSigned:
     return MemorandumSigned(agreement=agreement, parties=parties)
 
 
-def correct(number: int, target: Event, data: Payload, position: int | None = None) -> Event:
+def correct(
+    number: int,
+    target: Event,
+    data: Payload,
+    position: int | None = None,
+    occurred_on: str = "2030",
+) -> Event:
     fix = EventCorrected(
         corrects=target.event_id, replacement=msgspec.to_builtins(data), reason="fix"
     )
-    return ev(number, fix, "2030", position=position)
+    return ev(number, fix, occurred_on, position=position)
 
 
 class TestValidTime:
@@ -107,16 +113,46 @@ class TestValidTime:
 class TestRecords:
     """Corrections and retractions as facts about the record."""
 
-    def test_highest_position_correction_wins(self):
-        """Of two corrections of one event, the one at the higher position counts."""
+    @pytest.mark.parametrize("recorded", ["in date order", "against date order"])
+    def test_the_correction_latest_in_valid_time_wins(self, recorded):
+        """Of two corrections of one event the later-dated counts, whichever came first.
+
+        A view is a function of the set of events (DESIGN 5), not of their recording order.
+        """
         target = ev(1, invest("a", "s", usd(1)))
-        first = correct(2, target, invest("a", "s", usd(2)), position=3)
-        second = correct(3, target, invest("a", "s", usd(3)), position=2)
-        site = build([target, first, second]).capacity_site("s")
+        early = correct(2, target, invest("a", "s", usd(2)), occurred_on="2030-01")
+        late = correct(3, target, invest("a", "s", usd(3)), occurred_on="2030-02")
+        if recorded == "in date order":
+            early, late = (
+                msgspec.structs.replace(early, position=2),
+                msgspec.structs.replace(late, position=3),
+            )
+        else:
+            early, late = (
+                msgspec.structs.replace(early, position=3),
+                msgspec.structs.replace(late, position=2),
+            )
+        proj = build([target, early, late])
+        site = proj.capacity_site("s")
+        assert site is not None
+        assert site.committed == {"USD": Decimal(3)}
+        assert proj.timeline()[0].corrected_by == late.event_id
+
+    def test_corrections_dated_alike_are_ordered_by_sequence_then_id(self):
+        """Dated alike: the higher `sequence` wins; with none, the higher id.
+
+        (The ids the ledger makes are time-ordered: the correction made later wins.)
+        """
+        target = ev(1, invest("a", "s", usd(1)))
+        higher_id = correct(9, target, invest("a", "s", usd(2)), position=3)
+        lower_id = correct(2, target, invest("a", "s", usd(3)), position=2)
+        site = build([target, higher_id, lower_id]).capacity_site("s")
         assert site is not None
         assert site.committed == {"USD": Decimal(2)}
-        entry = build([target, first, second]).timeline()[0]
-        assert entry.corrected_by == first.event_id
+        sequenced = msgspec.structs.replace(lower_id, sequence=1)
+        site = build([target, higher_id, sequenced]).capacity_site("s")
+        assert site is not None
+        assert site.committed == {"USD": Decimal(3)}
 
     def test_correction_keeps_the_event_in_place(self):
         """A corrected event keeps its valid time: a replacement cannot move it in the fold."""
