@@ -11,10 +11,44 @@ from events.codec import decode, decode_payload, payload_class
 from events.envelope import EventIn, Metadata, NewEvent
 from events.errors import InvalidEvent
 from events.ids import uuid7
-from events.payloads import Label
+from events.payloads import (
+    AnyPayload,
+    InvestmentCommitted,
+    Label,
+    OrganizationRegistered,
+    SiteAcquired,
+)
 
 EVENT_IN = msgspec.json.Decoder(EventIn)
 _BATCH_INDEX = re.compile(r"^\$\[(\d+)\](.*)$")
+
+
+MAX_AMOUNT_DIGITS = 30
+"""Money below 10**30, to at most 30 decimal places: exact sums stay within Decimal's reach."""
+
+
+def check_rules(data: AnyPayload, at: str = "$.data") -> None:
+    """What a new payload must keep beyond its type (`InvalidEvent` naming the field).
+
+    `at`: the payload's own path (`$` for a correction's replacement, as `convert_payload`).
+
+    Kept here, not in the payload types, so that rows stored before a rule existed still
+    decode: a rule stops new events only.
+    """
+    if isinstance(data, OrganizationRegistered) and data.parent == data.id:
+        msg = "an organization is not its own parent"
+        raise InvalidEvent(msg, f"{at}.parent")
+    if isinstance(data, InvestmentCommitted):
+        money, path = data.amount, f"{at}.amount.amount"
+    elif isinstance(data, SiteAcquired) and data.price is not None:
+        money, path = data.price, f"{at}.price.amount"
+    else:
+        return
+    amount = money.amount
+    exponent = amount.as_tuple().exponent
+    if amount and (amount.adjusted() >= MAX_AMOUNT_DIGITS or int(exponent) < -MAX_AMOUNT_DIGITS):
+        msg = f"must be below 1E+{MAX_AMOUNT_DIGITS}, to at most {MAX_AMOUNT_DIGITS} decimal places"
+        raise InvalidEvent(msg, path)
 
 
 def accept(event: EventIn, recorded_by: str | None = None) -> NewEvent:
@@ -24,6 +58,7 @@ def accept(event: EventIn, recorded_by: str | None = None) -> NewEvent:
     """
     payload_class(event.type)
     data = decode_payload(event.type, event.data, event.schema_version)
+    check_rules(data)
     if recorded_by is not None:  # `replace` does not validate: a row must stay readable
         try:
             msgspec.convert(recorded_by, Label)

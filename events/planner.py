@@ -16,6 +16,7 @@ import msgspec
 from events.codec import CANONICAL, convert_payload
 from events.envelope import AppendResult, Committed, NewEvent
 from events.errors import IdempotencyConflict, InvalidEvent, TargetConflict, VersionConflict
+from events.intake import check_rules
 from events.payloads import RECORD_TYPES, EventCorrected, EventRetracted
 from events.prepared import Parts, parts_of, placed
 from events.rows import Encoded, Row
@@ -121,6 +122,7 @@ def _normalize_records(batch: Sequence[NewEvent], known: dict[str, Stored]) -> l
             if isinstance(data, EventCorrected):
                 try:
                     replacement = convert_payload(target_type, data.replacement)
+                    check_rules(replacement, at="$")
                 except InvalidEvent as exc:
                     raise exc.under(f"$[{index}].data.replacement") from None
                 normalized = msgspec.to_builtins(replacement)

@@ -374,6 +374,42 @@ class Test422:
         body = assert_problem(post_json(client, {"events": [event]}, auth), 422)
         assert sorted(e["path"] for e in body["errors"]) == paths
 
+    @pytest.mark.parametrize(
+        ("event", "path"),
+        [
+            (
+                org_event("selfish", data={"id": "selfish", "name": "S", "parent": "selfish"}),
+                "parent",
+            ),
+            (site_acquired(price={"amount": "1E+1000", "currency": "USD"}), "price.amount"),
+            (site_acquired(price={"amount": "1E+30", "currency": "USD"}), "price.amount"),
+            (site_acquired(price={"amount": "1E-31", "currency": "USD"}), "price.amount"),
+        ],
+        ids=["own-parent", "huge", "at-the-bound", "too-fine"],
+    )
+    def test_rules_beyond_the_types_are_422(self, client, auth, event, path) -> None:
+        """An organization its own parent; money no exact sum could hold: 422 naming it."""
+        body = assert_problem(post_json(client, {"events": [event]}, auth), 422)
+        assert [e["path"] for e in body["errors"]] == [f"$.events[0].data.{path}"]
+
+    def test_the_largest_amount_is_taken(self, client, auth) -> None:
+        """Just under the bound, with decimals: appended, and summed exactly."""
+        event = site_acquired(price={"amount": "9" * 28 + ".25", "currency": "USD"})
+        assert post_json(client, {"events": [event]}, auth).status_code == 201
+
+    def test_a_replacement_keeps_the_rules_too(self, client, auth) -> None:
+        """A correction cannot bring in what an append refuses: 422 under its replacement."""
+        target = client.get("/v1/events", params={"type": "site_acquired"}).json()["events"][0]
+        replacement = {**target["data"], "price": {"amount": "1E+40", "currency": "USD"}}
+        correction = org_event(
+            stream="corrections",
+            type="event_corrected",
+            occurred_on="2026",
+            data={"corrects": target["event_id"], "replacement": replacement, "reason": "r"},
+        )
+        body = assert_problem(post_json(client, {"events": [correction]}, auth), 422)
+        assert [e["path"] for e in body["errors"]] == ["$.events[0].data.replacement.price.amount"]
+
     def test_a_known_type_without_data_is_not_called_unknown(self, client, auth) -> None:
         """A missing `data` is named; the type, a known one, is not said to be unknown."""
         event = org_event()
