@@ -228,8 +228,7 @@ def apply_records(
     (`_latest_records`). A corrected event keeps its own envelope (`occurred_on`,
     `sequence`, id); only `data` changes. A replacement the current payload schema refuses
     is ignored (the original stands), so one bad stored correction cannot make every view
-    fail. Also returns the
-    facts with a correction, as they were (`withheld`).
+    fail. Also returns the facts with a correction, as they were (`withheld`).
     """
     retracted, latest = _latest_records(records)
     corrected: dict[str, str] = {}
