@@ -105,6 +105,9 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
         plugins=[problem_details_plugin(settings.body_limit)],
         exception_handlers={Exception: on_500},
         request_max_body_size=settings.body_limit,
+        # no stdlib logging set-up of Litestar's own: `configure_logging` routes it (or, in
+        # tests, leaves it to pytest)
+        logging_config=None,
         compression_config=CompressionConfig(backend="gzip", minimum_size=COMPRESSED_FROM),
         openapi_config=OpenAPIConfig(
             title="partnership-ledger",

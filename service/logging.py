@@ -59,6 +59,30 @@ def configure_logging(
         logger_factory=_shared(structlog.WriteLogger(sys.stdout)),
         cache_logger_on_first_use=True,
     )
+    _route_stdlib(renderer, _LEVELS.get(level, logging.INFO))
+
+
+def _route_stdlib(renderer: structlog.typing.Processor, level: int) -> None:
+    """Lines of the standard library's loggers (uvicorn's, say) through the same renderer.
+
+    One format on stdout, whoever logs: a JSON line with `level`, `timestamp` and `logger`
+    where uvicorn printed `INFO - 2026-… - uvicorn.error - …` on stderr.
+    """
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+            foreign_pre_chain=[
+                structlog.stdlib.add_log_level,
+                structlog.stdlib.add_logger_name,
+                structlog.processors.TimeStamper(fmt="iso", utc=True),
+                structlog.processors.format_exc_info,
+            ],
+        )
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
 
 
 def configure_cli_logging() -> None:
