@@ -210,10 +210,10 @@ def test_ctrl_c_stops_as_sigterm_does_and_localhost_is_ipv4(tmp_path: Path) -> N
     assert all({"event", "level", "timestamp"} <= set(line) for line in uvicorn_lines)
 
 
-def serve_refused(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    """`ledger serve` expected to refuse to start: run to its (bounded) end."""
+def serve_refused(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """`ledger serve ARGS…` expected to refuse to start: run to its (bounded) end."""
     return subprocess.run(
-        [LEDGER, "serve"],
+        [LEDGER, "serve", *args],
         env=env,
         capture_output=True,
         text=True,
@@ -250,6 +250,18 @@ def test_an_address_it_cannot_listen_on_is_one_line(tmp_path: Path, where: str) 
     assert "LEDGER_HOST" in result.stderr
     assert result.stdout == ""
     assert not (tmp_path / "ledger.db").exists()
+
+
+def test_every_setting_is_also_a_flag_of_serve(tmp_path: Path) -> None:
+    """`--nats-url` (LEDGER_NATS_URL) is taken like every other setting of `ledger serve`."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        env = environment(tmp_path / "ledger.db", 8000)
+        result = serve_refused(env, "--nats-url", "nats://127.0.0.1:4222", "--port", port)
+    assert "No such option" not in result.stderr
+    assert "cannot listen" in result.stderr  # got as far as binding: every flag was taken
 
 
 def test_sigterm_under_concurrent_appends_keeps_every_acknowledged_one(tmp_path: Path) -> None:

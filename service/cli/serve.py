@@ -43,18 +43,25 @@ def _stopped(_signum: int, _frame: FrameType | None) -> None:
 @click.option(
     "--page-limit",
     envvar="LEDGER_PAGE_LIMIT",
-    help="Largest page of GET /v1/events [env LEDGER_PAGE_LIMIT; default 1000]",
+    help="Largest page of any list (events, streams, projections) [env LEDGER_PAGE_LIMIT;"
+    " default 1000]",
 )
 @click.option(
     "--snapshot-every",
     envvar="LEDGER_SNAPSHOT_EVERY",
-    help="Snapshot after N folded events (or a tenth of the log if more), 0 never "
+    help="Snapshot after N folded events (or a tenth of the log if more), 0 only on shutdown "
     "[env LEDGER_SNAPSHOT_EVERY; default 1000]",
 )
 @click.option(
     "--snapshot-path",
     envvar="LEDGER_SNAPSHOT_PATH",
     help="Snapshot file [env LEDGER_SNAPSHOT_PATH; default DATABASE.snapshot]",
+)
+@click.option(
+    "--nats-url",
+    envvar="LEDGER_NATS_URL",
+    help="NATS server for the relay [env LEDGER_NATS_URL; default nats://127.0.0.1:4222;"
+    " checked, not used until the NATS relay lands]",
 )
 @click.option(
     "--read-token-required",
