@@ -33,7 +33,8 @@ def check_rules(data: AnyPayload, at: str = "$.data") -> None:
     `at`: the payload's own path (`$` for a correction's replacement, as `convert_payload`).
 
     Kept here, not in the payload types, so that rows stored before a rule existed still
-    decode: a rule stops new events only.
+    decode. (A retry of such a row, sent again, is refused like a new event: the intake
+    cannot tell the two apart before the log is asked.)
     """
     if isinstance(data, OrganizationRegistered) and data.parent == data.id:
         msg = "an organization is not its own parent"
@@ -45,8 +46,8 @@ def check_rules(data: AnyPayload, at: str = "$.data") -> None:
     else:
         return
     amount = money.amount
-    exponent = amount.as_tuple().exponent
-    if amount and (amount.adjusted() >= MAX_AMOUNT_DIGITS or int(exponent) < -MAX_AMOUNT_DIGITS):
+    places = -int(amount.as_tuple().exponent)  # finite: the type refuses NaN and infinities
+    if places > MAX_AMOUNT_DIGITS or (amount and amount.adjusted() >= MAX_AMOUNT_DIGITS):
         msg = f"must be below 1E+{MAX_AMOUNT_DIGITS}, to at most {MAX_AMOUNT_DIGITS} decimal places"
         raise InvalidEvent(msg, path)
 

@@ -49,8 +49,19 @@ _MAX_CACHED_STREAMS = 100_000
 class SQLiteEventLog:
     """The event log in one SQLite file."""
 
-    def __init__(self, path: str | os.PathLike[str], *, synchronous: Synchronous = "FULL") -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        synchronous: Synchronous = "FULL",
+        create: bool = True,
+    ) -> None:
+        """Open the ledger at `path`; `create` False: refuse a file with no ledger in it yet.
+
+        (A command that only reads must not make a ledger of an empty file or database.)
+        """
         self.path = Path(path)
+        self._create = create
         if synchronous not in _SYNC_LEVEL:
             msg = f"synchronous must be one of {', '.join(_SYNC_LEVEL)}, not {synchronous!r}"
             raise ValueError(msg)
@@ -88,8 +99,10 @@ class SQLiteEventLog:
             raise StoreError(msg) from None
         try:
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            if create:  # the first connection: nothing is written to a file not a ledger's
-                check_file(conn, self.path)
+            # the first connection: nothing is written to a file not a ledger's
+            if create and not check_file(conn, self.path) and not self._create:
+                msg = f"no ledger at {self.path} (create one with `ledger seed` or `ledger append`)"
+                raise StoreError(msg)  # noqa: TRY301 - the handlers below close the connection
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if str(mode).lower() != "wal":
                 msg = f"{self.path}: could not switch to WAL (journal_mode is {mode})"

@@ -111,11 +111,12 @@ def unopenable(path: Path, exc: sqlite3.Error) -> StoreError:
     )
 
 
-def check_file(conn: sqlite3.Connection, path: Path) -> None:
+def check_file(conn: sqlite3.Connection, path: Path) -> bool:
     """Refuse a file that is not a ledger (nor empty), or has a newer schema; change nothing.
 
     Run before anything writes to the file (even `PRAGMA journal_mode = WAL`, which rewrites
-    its header), so that another application's database is left exactly as it was.
+    its header), so that another application's database is left exactly as it was. True for
+    a ledger, False for an empty file or database (no table yet): one a ledger can be made in.
     """
     try:
         tables = {
@@ -135,6 +136,7 @@ def check_file(conn: sqlite3.Connection, path: Path) -> None:
             msg = f"{path} is a SQLite database but not a ledger"
             raise NotALedger(msg)
         refuse_newer(db, migrations, KNOWN, path)
+    return bool(tables)
 
 
 def refuse_newer(db: Database, applied_set: Migrations, known: frozenset[str], path: Path) -> None:

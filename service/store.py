@@ -16,8 +16,9 @@ def open_log(settings: Settings, *, must_exist: bool = False) -> EventLog:
         msg = "the PostgreSQL backend is not part of this build yet; use a SQLite path"
         raise StoreError(msg)
     path = Path(settings.database)
-    if must_exist and (not path.exists() or (path.is_file() and path.stat().st_size == 0)):
-        # an empty file is no ledger either: a command that only reads does not make it one
+    if must_exist and not path.exists():
         msg = f"no ledger at {path} (create one with `ledger seed` or `ledger append`)"
         raise StoreError(msg)
-    return SQLiteEventLog(path, synchronous=settings.synchronous)
+    # an empty file or database is no ledger either: a command that only reads (must_exist)
+    # does not make it one (SQLiteEventLog refuses before it writes anything)
+    return SQLiteEventLog(path, synchronous=settings.synchronous, create=not must_exist)

@@ -357,15 +357,24 @@ class TestBadFiles:
             assert path.read_bytes() == before
             assert sorted(p.name for p in tmp_path.iterdir()) == ["other.db"]
 
-    @pytest.mark.parametrize("args", [["verify"], ["events"], ["export"], ["show", "timeline"]])
-    def test_an_empty_file_is_no_ledger_to_read(self, tmp_path: Path, args: list[str]) -> None:
-        """A command that only reads finds no ledger in a 0-byte file and writes none into it."""
+    @pytest.mark.parametrize("kind", ["0-byte file", "database with no table"])
+    @pytest.mark.parametrize(
+        "args", [["verify"], ["events"], ["export"], ["show", "timeline"], ["token", "list"]]
+    )
+    def test_an_empty_file_is_no_ledger_to_read(
+        self, tmp_path: Path, args: list[str], kind: str
+    ) -> None:
+        """A command that only reads finds no ledger in an empty file and writes none into it."""
         path = tmp_path / "empty.db"
         path.write_bytes(b"")
+        if kind == "database with no table":
+            with sqlite3.connect(path) as conn:
+                conn.execute("VACUUM")  # a valid SQLite file of one page, nothing in it
+        before = path.read_bytes()
         out = ledger(path, *args)
         assert out.returncode == 1
         assert b"no ledger at" in out.stderr
-        assert path.read_bytes() == b""
+        assert path.read_bytes() == before
         assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.db"]
 
     def test_a_read_only_file_system_is_said_plainly(self, seeded: Path) -> None:

@@ -317,9 +317,10 @@ class TestReplay:
             assert digest.encode() in out.stdout
 
     def test_two_corrections_recorded_in_either_order_agree(self, tmp_path: Path) -> None:
-        """Two corrections of one event, appended in either order: the same answers.
+        """Two corrections of one event, appended in either order: the same answer.
 
-        Two ledgers, the same digests, the later-dated correction winning; replay agrees.
+        Two ledgers: the same capacity answer, its view digest included, the later-dated
+        correction winning; each ledger's replay agrees with its live state.
         """
         investment = next(e for e in seed_events() if e.type == "investment_committed")
 

@@ -384,8 +384,9 @@ class Test422:
             (site_acquired(price={"amount": "1E+1000", "currency": "USD"}), "price.amount"),
             (site_acquired(price={"amount": "1E+30", "currency": "USD"}), "price.amount"),
             (site_acquired(price={"amount": "1E-31", "currency": "USD"}), "price.amount"),
+            (site_acquired(price={"amount": "0E-5000", "currency": "USD"}), "price.amount"),
         ],
-        ids=["own-parent", "huge", "at-the-bound", "too-fine"],
+        ids=["own-parent", "huge", "at-the-bound", "too-fine", "zero-too-fine"],
     )
     def test_rules_beyond_the_types_are_422(self, client, auth, event, path) -> None:
         """An organization its own parent; money no exact sum could hold: 422 naming it."""
@@ -393,9 +394,11 @@ class Test422:
         assert [e["path"] for e in body["errors"]] == [f"$.events[0].data.{path}"]
 
     def test_the_largest_amount_is_taken(self, client, auth) -> None:
-        """Just under the bound, with decimals: appended, and summed exactly."""
+        """Just under the bound, with decimals (and a zero written with an exponent): taken."""
         event = site_acquired(price={"amount": "9" * 28 + ".25", "currency": "USD"})
         assert post_json(client, {"events": [event]}, auth).status_code == 201
+        zero = site_acquired(price={"amount": "0E+100", "currency": "USD"})
+        assert post_json(client, {"events": [zero]}, auth).status_code == 201
 
     def test_a_replacement_keeps_the_rules_too(self, client, auth) -> None:
         """A correction cannot bring in what an append refuses: 422 under its replacement."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import sys
 from collections.abc import Iterator
 
@@ -29,12 +30,15 @@ class CountingStdout(io.StringIO):
 def stdout(monkeypatch: pytest.MonkeyPatch) -> Iterator[CountingStdout]:
     out = CountingStdout()
     monkeypatch.setattr(sys, "stdout", out)
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
     configure_logging("info", "json")
     try:
         yield out
     finally:
         structlog.contextvars.clear_contextvars()
         structlog.reset_defaults()
+        root.handlers[:], root.level = handlers, level  # configure_logging routes the stdlib's
 
 
 def test_a_line_is_one_write_of_one_json_object(stdout: CountingStdout) -> None:
