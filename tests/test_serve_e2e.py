@@ -252,6 +252,31 @@ def test_an_address_it_cannot_listen_on_is_one_line(tmp_path: Path, where: str) 
     assert not (tmp_path / "ledger.db").exists()
 
 
+@pytest.mark.parametrize("kind", ["no-such-folder", "a-folder", "postgresql-url"])
+def test_a_database_it_cannot_open_is_one_line(tmp_path: Path, kind: str) -> None:
+    """A `LEDGER_DATABASE` it cannot open stops start-up with one line naming the setting.
+
+    Before the server starts: not a traceback in the lifespan's log line and a server that
+    exits without saying why on stderr.
+    """
+    database = {
+        "no-such-folder": str(tmp_path / "missing" / "ledger.db"),
+        "a-folder": str(tmp_path),
+        "postgresql-url": "postgresql://127.0.0.1:1/none",
+    }[kind]
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = environment(tmp_path / "unused.db", port) | {"LEDGER_DATABASE": database}
+    result = serve_refused(env)
+    assert result.returncode == 1, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "LEDGER_DATABASE" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    assert result.stdout == ""
+    assert not (tmp_path / "missing").exists()
+
+
 def test_every_setting_is_also_a_flag_of_serve(tmp_path: Path) -> None:
     """`--nats-url` (LEDGER_NATS_URL) is taken like every other setting of `ledger serve`."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:

@@ -9,7 +9,9 @@ from types import FrameType
 
 import click
 
-from service.cli.common import Context, fail, pass_context
+from events.errors import StoreError
+from service.cli.common import EXIT_FAILED, Context, fail, pass_context
+from service.store import open_log
 
 
 def _stopped(_signum: int, _frame: FrameType | None) -> None:
@@ -78,6 +80,11 @@ def serve(ctx: Context, /, **flags: str | None) -> None:
     from service.app import create_app  # noqa: PLC0415 - keeps the other commands' start-up light
 
     listener = _listen(settings.host, settings.port)  # before the ledger opens: nothing to undo
+    try:  # a database it cannot open stops here in one line, not in the server's lifespan
+        open_log(settings).close()
+    except StoreError as exc:
+        listener.close()
+        fail(f"{' '.join(str(exc).split())} (LEDGER_DATABASE, --database)", EXIT_FAILED)
     app = create_app(settings)
     signal.signal(signal.SIGTERM, _stopped)
     config = uvicorn.Config(
