@@ -32,6 +32,7 @@ from service.ledger import Ledger
 from service.logging import configure_logging
 from service.metrics import MetricsController, RequestMetrics, prometheus_config
 from service.middleware import head_as_get, request_log_middleware
+from service.openapi import WRITE_SECURITY, VariadicTuples, components
 from service.problems import internal_error, problem_details_plugin
 from service.settings import Settings
 from service.views import provide_page_ask, provide_view_spec
@@ -102,7 +103,7 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
         guards=[require_reader] if settings.read_token_required else [],
         lifespan=[lifespan],
         middleware=[prometheus.middleware],
-        plugins=[problem_details_plugin(settings.body_limit)],
+        plugins=[problem_details_plugin(settings.body_limit), VariadicTuples()],
         exception_handlers={Exception: on_500},
         request_max_body_size=settings.body_limit,
         # no stdlib logging set-up of Litestar's own: `configure_logging` routes it (or, in
@@ -118,6 +119,8 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
             ),
             path="/schema",
             use_handler_docstrings=True,
+            components=components(),
+            security=WRITE_SECURITY if settings.read_token_required else None,
             render_plugins=[JsonRenderPlugin(), SwaggerRenderPlugin()],
         ),
         state=State({"settings": settings}),

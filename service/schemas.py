@@ -74,7 +74,7 @@ class EventBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     event_id: EventId | None = None
     sequence: Sequence | None = None
     schema_version: SchemaVersion | None = None
-    metadata: Metadata = Metadata()
+    metadata: Metadata = msgspec.field(default_factory=Metadata)
 
 
 class AppendBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

@@ -82,10 +82,15 @@ def view_responses(*statuses: int, pages: bool = False) -> dict[int, ResponseSpe
     return {
         200: ResponseSpec(
             ViewPage if pages else ViewAnswer,
+            generate_examples=False,
             description="The view it was computed at, and the data"
             + (" (one page of it, with `next`, when `limit` or `after` is given)" if pages else ""),
         ),
-        304: ResponseSpec(None, description="Not modified: the `If-None-Match` ETag still holds"),
+        304: ResponseSpec(
+            None,
+            description="Not modified: the `If-None-Match` ETag still holds",
+            generate_examples=False,
+        ),
         **problem_responses(400, 422, *statuses),
     }
 

@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import jsonschema_rs
 import pytest
 import structlog
 from http_fixtures import SEED_COUNT, bearer, init_ledger, make_token, org_event, serving
@@ -222,6 +223,53 @@ class TestOpenAPIRoute:
         assert {"/v1/events", "/v1/partnerships/{org_a}/{org_b}", "/health/ready"} <= set(
             document["paths"]
         )
+
+    def test_a_tagged_event_read_back_matches_its_declared_schema(self, fresh) -> None:
+        """A real `GET /v1/events/{id}` answer, tags and all, validates against `EventOut`.
+
+        Litestar rendered `metadata.tags` with items `oneOf: [string, {}]`, which no string
+        satisfies (it matches both): every tagged event broke the published schema.
+        """
+        client, auth = fresh
+        event = org_event(
+            event_id=str(uuid.uuid4()),
+            metadata={"tags": ["deal", "korea"], "correlation_id": "c-1"},
+        )
+        assert client.post("/v1/events", json={"events": [event]}, headers=auth).status_code == 201
+        document = client.get("/schema/openapi.json").json()
+        answer = client.get(f"/v1/events/{event['event_id']}").json()
+        assert answer["metadata"]["tags"] == ["deal", "korea"]
+        schema = {"$ref": "#/components/schemas/EventOut", "components": document["components"]}
+        validator = jsonschema_rs.Draft202012Validator(schema)
+        assert [error.message for error in validator.iter_errors(answer)] == []
+        tags = document["components"]["schemas"]["Metadata"]["properties"]["tags"]
+        assert tags["items"] == {"type": "string"}
+        assert tags["maxItems"] == 50
+
+    def test_the_document_is_the_same_every_time(self, tmp_path: Path) -> None:
+        """Two apps give byte-identical documents: no random examples, nothing run-dependent."""
+        documents = []
+        for name in ("a", "b"):
+            with serving(init_ledger(tmp_path / f"{name}.db")) as client:
+                documents.append(client.get("/schema/openapi.json").content)
+        assert documents[0] == documents[1]
+        assert b'"examples"' not in documents[0]
+
+    @pytest.mark.parametrize("reads_need_a_token", [False, True])
+    def test_the_bearer_scheme_is_declared_where_a_token_is_needed(
+        self, tmp_path: Path, reads_need_a_token: bool
+    ) -> None:
+        """Writes name the bearer scheme; reads too when the service requires a token for them."""
+        db = init_ledger(tmp_path / "ledger.db")
+        with serving(db, read_token_required=reads_need_a_token) as client:
+            document = client.get("/schema/openapi.json").json()
+        scheme = document["components"]["securitySchemes"]["bearer"]
+        assert (scheme["type"], scheme["scheme"]) == ("http", "bearer")
+        paths = document["paths"]
+        assert paths["/v1/events"]["post"]["security"] == [{"bearer": []}]
+        assert paths["/v1/audit/replay"]["post"]["security"] == [{"bearer": []}]
+        assert "security" not in paths["/v1/events"]["get"]
+        assert document.get("security") == ([{"bearer": []}] if reads_need_a_token else None)
 
     def test_the_schema_root_answers(self, client) -> None:
         """`/schema` answers (the renderers' index), without the need of a token."""

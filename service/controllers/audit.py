@@ -10,6 +10,7 @@ from litestar.status_codes import HTTP_200_OK
 from projections import build
 from service.auth import require_scope
 from service.ledger import Ledger
+from service.openapi import WRITE_SECURITY
 from service.problems import problem_responses
 from service.schemas import VerifyAnswer
 
@@ -59,6 +60,7 @@ class AuditController(Controller):
         operation_id="ReplayAudit",
         summary="Rebuild from zero and compare digests with live",
         opt={"scope": "admin"},
+        security=WRITE_SECURITY,
         before_request=require_scope,
         status_code=HTTP_200_OK,
         responses=problem_responses(401, 403, 503),

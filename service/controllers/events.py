@@ -20,6 +20,7 @@ from service.auth import principal, require_scope
 from service.batch import BatchDTO, BatchIn, events_of
 from service.fastpost import FAILED_APPEND
 from service.ledger import Ledger
+from service.openapi import WRITE_SECURITY
 from service.problems import invalid, problem_responses
 from service.schemas import AppendAnswer, EventOut, EventPage, event_out
 
@@ -50,12 +51,17 @@ class EventsController(Controller):
         operation_id="AppendEvents",
         summary="Append a batch of events atomically",
         opt={"scope": "append"},
+        security=WRITE_SECURITY,
         before_request=append_checks,
         dto=BatchDTO,
         return_dto=None,
         status_code=HTTP_201_CREATED,
         responses={
-            200: ResponseSpec(AppendAnswer, description="An idempotent replay: the first places"),
+            200: ResponseSpec(
+                AppendAnswer,
+                description="An idempotent replay: the first places",
+                generate_examples=False,
+            ),
             **problem_responses(400, 401, 403, 409, 413, 415, 422, 503),
         },
     )
