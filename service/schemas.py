@@ -127,10 +127,10 @@ class ViewAnswer(msgspec.Struct, kw_only=True):
 
 
 class ViewPage(msgspec.Struct, kw_only=True):
-    """A projection's list: whole, or one page of it (`limit` or `after` given).
+    """One page of a projection's list (the whole list when it fits in one).
 
-    A page has `next`, the URL of the following page (null on the last). `view.digest` is
-    the whole projection's, so every page of one view carries the same.
+    `next` is the URL of the following page (null on the last). `view.digest` is the whole
+    projection's, so every page of one view carries the same.
     """
 
     view: View

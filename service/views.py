@@ -50,9 +50,8 @@ Limit = Annotated[
     int | None,
     QueryParameter(
         ge=1,
-        description="Page the list: at most this many entries (at most the page limit, 1000"
-        " by default; once `after` is given, 100 or the page limit if lower); without it"
-        " and `after`, the whole list",
+        description="At most this many entries per page; by default, and at most, the page"
+        " limit (1000 unless configured). A list longer than a page ends with `next`.",
     ),
 ]
 After = Annotated[
@@ -65,9 +64,9 @@ After = Annotated[
 
 
 class PageAsk(NamedTuple):
-    """What a list request asks of paging: nothing (the whole list), or a page."""
+    """What a list request asks of paging: a page of `limit` entries, after a cursor or not."""
 
-    limit: int | None
+    limit: int
     after: str | None
 
 
@@ -77,14 +76,14 @@ _ENCODER = msgspec.json.Encoder(decimal_format="string")
 def view_responses(*statuses: int, pages: bool = False) -> dict[int, ResponseSpec]:
     """OpenAPI `responses` of a projection route: the view envelope, 304 and its problems.
 
-    `pages`: a list route, whose answer may be one page of the list (`ViewPage`).
+    `pages`: a list route, whose answer is one page of the list (`ViewPage`).
     """
     return {
         200: ResponseSpec(
             ViewPage if pages else ViewAnswer,
             generate_examples=False,
             description="The view it was computed at, and the data"
-            + (" (one page of it, with `next`, when `limit` or `after` is given)" if pages else ""),
+            + (" (one page of it, with `next`: null on the last page)" if pages else ""),
         ),
         304: ResponseSpec(
             None,
@@ -126,24 +125,23 @@ def provide_view_spec(
 def provide_page_ask(
     ledger: NamedDependency[Ledger], limit: Limit = None, after: After = None
 ) -> PageAsk:
-    """The `page` dependency of the list routes: `limit` within the page limit (else 422)."""
+    """The `page` dependency of the list routes: `limit` within the page limit (else 422).
+
+    Without `limit`, a page is the page limit: no answer is larger than the limit allows.
+    """
     page_limit = ledger.settings.page_limit
     if limit is not None and limit > page_limit:
         raise invalid([InvalidEvent(f"at most {page_limit} per page", "query.limit")])
-    if limit is None and after is not None:
-        limit = min(DEFAULT_PAGE, page_limit)
-    return PageAsk(limit, after)
+    return PageAsk(page_limit if limit is None else limit, after)
 
 
-def paging(name: str, ask: PageAsk) -> Paging | None:
-    """The page a list request asks for, its cursor parsed (422 naming `after`); None: all."""
-    if ask.limit is None and ask.after is None:
-        return None
+def paging(name: str, ask: PageAsk) -> Paging:
+    """The page a list request asks for, its cursor parsed (422 naming `after`)."""
     try:
         after = None if ask.after is None else parse_cursor(name, ask.after)
     except ValueError as exc:
         raise invalid([InvalidEvent(str(exc), "query.after")]) from None
-    return Paging(name, after, ask.limit if ask.limit is not None else DEFAULT_PAGE)
+    return Paging(name, after, ask.limit)
 
 
 async def answer(  # noqa: PLR0913 - the request, the view, how to make its data, a page

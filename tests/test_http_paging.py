@@ -39,15 +39,20 @@ def ledger(tmp_path: Path) -> Iterator[tuple[TestClient[Litestar], dict[str, str
     """The seed plus organizations and memoranda, so every list spans several pages."""
     db = init_ledger(tmp_path / "ledger.db")
     with serving(db, page_limit=PAGE_LIMIT) as client:
-        auth = bearer(make_token(db, "writer", "append"))
-        orgs = [org_event(f"paging-org-{i}") for i in range(EXTRA_ORGS)]
-        memoranda = [
-            partnership_event(LOTTE, f"paging-org-{i}", f"2023-0{i + 1}-15")
-            for i in range(EXTRA_ORGS)
-        ]
-        response = client.post("/v1/events", json={"events": orgs + memoranda}, headers=auth)
-        assert response.status_code == 201, response.text
-        yield client, auth
+        yield client, populate(client, db)
+
+
+def populate(client: TestClient[Litestar], db: Path) -> dict[str, str]:
+    """Append organizations and memoranda to the seed; the writer token's header."""
+    auth = bearer(make_token(db, "writer", "append"))
+    orgs = [org_event(f"paging-org-{i}") for i in range(EXTRA_ORGS)]
+    memoranda = [
+        partnership_event(LOTTE, f"paging-org-{i}", f"2023-0{i + 1}-15")
+        for i in range(EXTRA_ORGS)
+    ]
+    response = client.post("/v1/events", json={"events": orgs + memoranda}, headers=auth)
+    assert response.status_code == 201, response.text
+    return auth
 
 
 def walk(client: TestClient[Litestar], url: str, **params: Any) -> list[dict[str, Any]]:
@@ -74,7 +79,8 @@ class TestPages:
         """Following `next` from the first page gives every entry once, in the list's order."""
         client, _ = ledger
         whole = client.get(url).json()
-        assert set(whole) == {"view", "data"}  # no paging asked: the whole list, as before
+        assert whole["next"] is None  # no `limit`: a page of the page limit, the whole list here
+        assert len(whole["data"]) <= PAGE_LIMIT
         pages = walk(client, url, limit=limit)
         assert [entry for page in pages for entry in page["data"]] == whole["data"]
         assert all(len(page["data"]) == limit for page in pages[:-1])
@@ -83,7 +89,7 @@ class TestPages:
         assert all(page["view"] == whole["view"] for page in pages)
 
     def test_after_alone_takes_the_default_page(self, ledger) -> None:
-        """`after` without `limit` pages by 100 (50 here, the page limit): the rest at once."""
+        """`after` without `limit` pages by the page limit (50 here): the rest at once."""
         client, _ = ledger
         whole = client.get("/v1/timeline").json()["data"]
         first = client.get("/v1/timeline", params={"limit": 3}).json()
@@ -95,11 +101,27 @@ class TestPages:
         """With a page limit under 100, `after` alone pages by the page limit (found by review)."""
         db = init_ledger(tmp_path / "ledger.db")
         with serving(db, page_limit=3) as client:
-            whole = client.get("/v1/timeline").json()["data"]
+            whole = [entry for page in walk(client, "/v1/timeline") for entry in page["data"]]
             assert len(whole) > 3
             page = client.get("/v1/timeline", params={"after": "1900-01-01,0,a"}).json()
             assert page["data"] == whole[:3]
             assert page["next"] is not None
+
+    @pytest.mark.parametrize("url", LISTS)
+    def test_no_answer_is_larger_than_the_page_limit(self, tmp_path, url) -> None:
+        """Without `limit`, a list answers one page of the page limit, and `next` (found by
+        review: `--page-limit 5` still answered all 184 organizations at once)."""
+        db = init_ledger(tmp_path / "ledger.db")
+        with serving(db, page_limit=2) as client:
+            populate(client, db)
+            first = client.get(url).json()
+            pages = walk(client, url)
+            with serving(db) as unlimited:
+                whole = unlimited.get(url).json()
+        assert len(first["data"]) == 2
+        assert first["next"] is not None
+        assert all(len(page["data"]) <= 2 for page in pages)
+        assert [entry for page in pages for entry in page["data"]] == whole["data"]
 
     def test_next_keeps_the_time_travel_parameters(self, ledger) -> None:
         """The next page is of the same view: `as_of`, `known_at`, `at_position` carry over."""

@@ -23,6 +23,7 @@ from litestar.testing import TestClient
 from events.seed import DAEJEON, DEAL_2024, EAST_SYRACUSE, LOTTE, MERCK, MILLIPORE, MOU_2022
 
 VIEW_KEYS = {"position", "as_of", "known_at", "at_position", "digest"}
+LIST_URLS = {"/v1/organizations", "/v1/partnerships", "/v1/capacity/sites", "/v1/timeline"}
 PROJECTION_URLS = [
     "/v1/organizations",
     f"/v1/organizations/{MILLIPORE}",
@@ -72,12 +73,19 @@ def data(client: TestClient[Litestar], url: str, **params: object) -> object:
 class TestShape:
     @pytest.mark.parametrize("url", PROJECTION_URLS)
     def test_answers_view_and_data(self, client, url) -> None:
-        """Every projection answers `{"view": {position, as_of, known_at, …, digest}, "data"}`."""
+        """Every projection answers `{"view": {position, as_of, known_at, …, digest}, "data"}`.
+
+        A list answers one page of it, with `next` (null: the seed's lists fit in one page).
+        """
         response = client.get(url)
         assert response.status_code == 200
         assert response.headers["content-type"] == "application/json"
         body = response.json()
-        assert set(body) == {"view", "data"}
+        if url in LIST_URLS:
+            assert set(body) == {"view", "data", "next"}
+            assert body["next"] is None
+        else:
+            assert set(body) == {"view", "data"}
         view = body["view"]
         assert set(view) == VIEW_KEYS
         assert view["position"] == SEED_COUNT
