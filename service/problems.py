@@ -132,6 +132,10 @@ def _no_body(exc: ValidationException) -> bool:
     return len(items) == 1 and isinstance(items[0], Mapping) and items[0].get("message") == "'data'"
 
 
+_PLAINER = {"Invalid RFC3339 encoded date": "expected a date, YYYY-MM-DD"}
+"""Litestar's (msgspec's) wording of a parameter's error, where it leaves out what to send."""
+
+
 def _from_validation(exc: ValidationException) -> ProblemDetailsException:
     if _no_body(exc):  # as for a body that is not JSON: a 400, said plainly
         return Problem(400, "bad-request", "Bad request", "the request has no body: send JSON")
@@ -146,7 +150,8 @@ def _from_validation(exc: ValidationException) -> ProblemDetailsException:
                     path = "$" if key in {None, "data"} else f"$.{key}"
                 else:
                     path = f"{source}.{key}" if source and key else str(key or "$")
-                errors.append({"path": path, "message": str(item.get("message", ""))})
+                message = str(item.get("message", ""))
+                errors.append({"path": path, "message": _PLAINER.get(message, message)})
     detail = "; ".join(f"{e['path']}: {e['message']}" for e in errors) or str(exc.detail)
     if exc.status_code == 400 and errors:
         return Problem(422, "validation", "Invalid request", detail, {"errors": errors})

@@ -25,7 +25,7 @@ from litestar.types import Receive, Scope, Send, TypeEncodersMap
 from events.dates import parse_moment
 from events.errors import InvalidEvent
 from projections import Projections, ViewSpec
-from projections.paging import DEFAULT_PAGE, CursorKey, page_of, parse_cursor
+from projections.paging import CursorKey, page_of, parse_cursor
 from service.ledger import CachedAnswer, Ledger
 from service.problems import invalid, problem_responses
 from service.schemas import View, ViewAnswer, ViewPage

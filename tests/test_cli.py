@@ -111,6 +111,29 @@ class TestSeedAndRead:
         assert b"partnership_agreed" in out.stdout
         assert b"10 events" in out.stdout
 
+    def test_the_table_shows_recorded_at_as_known_at_takes_it(self, seeded: Path) -> None:
+        """`recorded at` is the whole RFC 3339 moment, to the microsecond, as stored.
+
+        Found by a review: the table cut it to the second, and a `--known-at` copied from it
+        left out the very event it was copied from.
+        """
+        stored = json.loads(ledger(seeded, "events", "--json", "--limit", "1").stdout)
+        out = ledger(seeded, "events", "--limit", "1").stdout.decode()
+        assert stored["recorded_at"].endswith("Z")
+        assert stored["recorded_at"] in out
+        shown = ledger(seeded, "show", "timeline", "--json", "--known-at", stored["recorded_at"])
+        assert json.loads(shown.stdout)["view"]["position"] >= 1
+
+    def test_an_unknown_type_is_one_line_naming_the_option(self, seeded: Path) -> None:
+        """A misspelt `--type` is refused (exit 2, the known types listed), not an empty log."""
+        out = ledger(seeded, "events", "--type", "investment_commited")
+        assert out.returncode == 2
+        assert out.stdout == b""
+        [line] = out.stderr.decode().splitlines()
+        assert "--type" in line
+        assert "'investment_commited'" in line
+        assert "investment_committed" in line
+
     def test_read_of_missing_database_is_one_line(self, tmp_path: Path) -> None:
         """Reading a ledger that does not exist says so in one line and creates nothing."""
         db = tmp_path / "nope.db"

@@ -442,6 +442,13 @@ class Test422:
         body = assert_problem(client.get(url, params=params), 422)
         assert path in [e["path"] for e in body["errors"]]
 
+    @pytest.mark.parametrize("as_of", ["2023", "2023-12", "yesterday"])
+    def test_a_bad_as_of_says_what_to_send(self, client, as_of) -> None:
+        """The 422 of a bad `as_of` says the form it takes (not only "invalid RFC3339 date")."""
+        body = assert_problem(client.get("/v1/timeline", params={"as_of": as_of}), 422)
+        [error] = body["errors"]
+        assert error == {"path": "query.as_of", "message": "expected a date, YYYY-MM-DD"}
+
     def test_at_position_one_past_the_head_is_422(self, client) -> None:
         """`at_position` of the head is a view; one past it is a 422 naming the head."""
         head = client.get("/v1/events", params={"limit": 1}).json()["head"]

@@ -294,6 +294,17 @@ class TestPaging:
         body = assert_problem(long_log.get("/v1/events", params=params), 422)
         assert [e["path"] for e in body["errors"]] == [f"query.{next(iter(params))}"]
 
+    def test_an_unknown_type_is_422_with_the_limit_too(self, long_log) -> None:
+        """A misspelt `type` is a 422 naming it and listing the types, not an empty page.
+
+        With a limit over the page limit in the same request, both are named.
+        """
+        params = {"type": ["site_acquired", "investment_commited"], "limit": 10**6}
+        body = assert_problem(long_log.get("/v1/events", params=params), 422)
+        assert [e["path"] for e in body["errors"]] == ["query.limit", "query.type"]
+        assert "'investment_commited'" in body["errors"][1]["message"]
+        assert "investment_committed" in body["errors"][1]["message"]
+
     @pytest.mark.parametrize("after", [2**63, 10**30])
     def test_an_after_past_any_position_is_422(self, long_log, after) -> None:
         """An `after` no log can hold (2**63 and up) is a 422 naming it, not a crash."""

@@ -47,8 +47,7 @@ def populate(client: TestClient[Litestar], db: Path) -> dict[str, str]:
     auth = bearer(make_token(db, "writer", "append"))
     orgs = [org_event(f"paging-org-{i}") for i in range(EXTRA_ORGS)]
     memoranda = [
-        partnership_event(LOTTE, f"paging-org-{i}", f"2023-0{i + 1}-15")
-        for i in range(EXTRA_ORGS)
+        partnership_event(LOTTE, f"paging-org-{i}", f"2023-0{i + 1}-15") for i in range(EXTRA_ORGS)
     ]
     response = client.post("/v1/events", json={"events": orgs + memoranda}, headers=auth)
     assert response.status_code == 201, response.text
@@ -109,8 +108,10 @@ class TestPages:
 
     @pytest.mark.parametrize("url", LISTS)
     def test_no_answer_is_larger_than_the_page_limit(self, tmp_path, url) -> None:
-        """Without `limit`, a list answers one page of the page limit, and `next` (found by
-        review: `--page-limit 5` still answered all 184 organizations at once)."""
+        """Without `limit`, a list answers one page of the page limit, and `next`.
+
+        Found by a review: `--page-limit 5` still answered all 184 organizations at once.
+        """
         db = init_ledger(tmp_path / "ledger.db")
         with serving(db, page_limit=2) as client:
             populate(client, db)

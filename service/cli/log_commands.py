@@ -11,12 +11,21 @@ import click
 import msgspec
 from rich.table import Table
 
-from events.codec import CANONICAL
+from events.codec import CANONICAL, payload_class
+from events.dates import format_timestamp
 from events.errors import InvalidEvent, StoreError
 from events.intake import at_line, numbered_ndjson
 from events.log import MAX_POSITION
 from events.seed import seed_events
-from service.cli.common import EXIT_FAILED, Context, opened, pass_context, progress, stdout
+from service.cli.common import (
+    EXIT_FAILED,
+    Context,
+    fail,
+    opened,
+    pass_context,
+    progress,
+    stdout,
+)
 
 BOM = b"\xef\xbb\xbf"
 """A UTF-8 byte order mark, which some editors put at the start of a file."""
@@ -104,6 +113,11 @@ def events(  # noqa: PLR0913 - one parameter per option
     as_json: bool,
 ) -> None:
     """List the log in order: a table for people, --json for programs."""
+    for name in types:
+        try:  # a misspelt type would read as a log without such events
+            payload_class(name)
+        except InvalidEvent as exc:
+            fail(f"--type: {exc.message}")
     with opened(ctx, must_exist=True) as log:
         page = log.read(
             after=after, limit=limit or 1_000_000_000, stream=stream, types=list(types) or None
@@ -123,7 +137,7 @@ def events(  # noqa: PLR0913 - one parameter per option
             event.type,
             event.stream,
             str(event.stream_version),
-            event.recorded_at.strftime("%Y-%m-%d %H:%M:%S"),
+            format_timestamp(event.recorded_at),  # as `--known-at` takes it, to the microsecond
             event.event_id,
         )
     stdout().print(table)

@@ -13,6 +13,7 @@ from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
+from events.codec import payload_class
 from events.errors import InvalidEvent
 from events.log import MAX_POSITION, EventLog
 from projections.paging import DEFAULT_PAGE
@@ -133,8 +134,18 @@ class EventsController(Controller):
         """Whole envelopes after a position, in order; `next` (and `Link`) for the next page."""
         page_limit = ledger.settings.page_limit
         size = min(DEFAULT_PAGE, page_limit) if limit is None else limit
-        if size > page_limit:
-            raise invalid([InvalidEvent(f"at most {page_limit} per page", "query.limit")])
+        errors = (
+            []
+            if size <= page_limit
+            else [InvalidEvent(f"at most {page_limit} per page", "query.limit")]
+        )
+        for name in types or ():
+            try:  # a misspelt type would read as a log without such events
+                payload_class(name)
+            except InvalidEvent as exc:
+                errors.append(InvalidEvent(exc.message, "query.type"))
+        if errors:
+            raise invalid(errors)
         log: EventLog = ledger.log
         events = log.read(after=after, limit=size, stream=stream, types=types)
         head = log.head()
