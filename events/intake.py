@@ -15,7 +15,9 @@ from events.payloads import (
     AnyPayload,
     InvestmentCommitted,
     Label,
+    MemorandumSigned,
     OrganizationRegistered,
+    PartnershipAgreed,
     SiteAcquired,
 )
 
@@ -39,6 +41,8 @@ def check_rules(data: AnyPayload, at: str = "$.data") -> None:
     if isinstance(data, OrganizationRegistered) and data.parent == data.id:
         msg = "an organization is not its own parent"
         raise InvalidEvent(msg, f"{at}.parent")
+    if isinstance(data, MemorandumSigned | PartnershipAgreed):
+        _check_parties(data.parties, f"{at}.parties")
     if isinstance(data, InvestmentCommitted):
         money, path = data.amount, f"{at}.amount.amount"
     elif isinstance(data, SiteAcquired) and data.price is not None:
@@ -50,6 +54,19 @@ def check_rules(data: AnyPayload, at: str = "$.data") -> None:
     if places > MAX_AMOUNT_DIGITS or (amount and amount.adjusted() >= MAX_AMOUNT_DIGITS):
         msg = f"must be below 1E+{MAX_AMOUNT_DIGITS}, to at most {MAX_AMOUNT_DIGITS} decimal places"
         raise InvalidEvent(msg, path)
+    if int(amount.as_tuple().exponent) > 0:  # kept as given: 1.5E+8 in every answer and total
+        msg = f"write the amount in plain digits ({amount:f}, not {amount})"
+        raise InvalidEvent(msg, path)
+
+
+def _check_parties(parties: tuple[str, ...], path: str) -> None:
+    """Each party once: an agreement of an organization with itself is no partnership."""
+    seen: set[str] = set()
+    for index, party in enumerate(parties):
+        if party in seen:
+            msg = f"{party} is a party already"
+            raise InvalidEvent(msg, f"{path}[{index}]")
+        seen.add(party)
 
 
 def accept(event: EventIn, recorded_by: str | None = None) -> NewEvent:

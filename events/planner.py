@@ -113,11 +113,12 @@ def _normalize_records(batch: Sequence[NewEvent], known: dict[str, Stored]) -> l
             target_type = types_in_batch.get(target) or (
                 known[target].type if target in known else None
             )
+            kind = "a correction" if isinstance(data, EventCorrected) else "a retraction"
             if target_type is None:
-                msg = f"event {event.event_id} refers to unknown event {target}"
+                msg = f"{kind} of {target}: no such event is stored"
                 raise TargetConflict(msg)
             if target_type in RECORD_TYPES:
-                msg = f"event {event.event_id} refers to {target}, itself a {target_type}"
+                msg = f"{kind} of {target}: that event is itself an {target_type}"
                 raise TargetConflict(msg)
             if isinstance(data, EventCorrected):
                 try:
@@ -215,6 +216,16 @@ def plan(  # noqa: PLR0913 - the state an append is planned against
     if replay is not None:
         return replay
     versions = _check_versions(lookup, expected_versions)
+    _check_retractions(lookup, parts)
+    return _place(lookup, parts, versions, head=head, head_hash=head_hash, recorded_at=recorded_at)
+
+
+def _check_retractions(lookup: Lookup, parts: list[Parts]) -> None:
+    """A retraction of an event retracted already, or a correction of one: `TargetConflict`.
+
+    A correction of a retracted event would never show, in any view at any moment it could
+    be known (a retraction is for good).
+    """
     retracted: set[str] = set()
     for p in parts:
         data = p.encoded.event.data
@@ -223,7 +234,11 @@ def plan(  # noqa: PLR0913 - the state an append is planned against
                 msg = f"event {data.retracts} is already retracted"
                 raise TargetConflict(msg)
             retracted.add(data.retracts)
-    return _place(lookup, parts, versions, head=head, head_hash=head_hash, recorded_at=recorded_at)
+        elif isinstance(data, EventCorrected) and (
+            data.corrects in retracted or lookup.retracted(data.corrects)
+        ):
+            msg = f"a correction of {data.corrects}: that event is retracted"
+            raise TargetConflict(msg)
 
 
 def _plain_parts(batch: Sequence[NewEvent]) -> list[Parts] | None:

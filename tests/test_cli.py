@@ -205,7 +205,7 @@ class TestAppend:
         )
         out = ledger(seeded, "append", "-", stdin=ndjson(line))
         assert out.returncode == 2
-        assert b"unknown event" in out.stderr
+        assert b"a retraction of 00000000-0000-7000-8000-000000000000: no such event" in out.stderr
         assert head(seeded) == 10
 
     def test_an_error_of_the_whole_batch_names_its_line(self, seeded: Path) -> None:

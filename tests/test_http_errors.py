@@ -242,6 +242,14 @@ class Test415:
         assert_problem(response, 415)
 
 
+def memorandum(parties: list[str]) -> dict[str, Any]:
+    return org_event(
+        stream="agreement-test",
+        type="memorandum_signed",
+        data={"agreement": "test-mou", "parties": parties, "scope": ["a scope"]},
+    )
+
+
 def site_acquired(**data: Any) -> dict[str, Any]:
     event = org_event(
         stream="site-test",
@@ -385,20 +393,42 @@ class Test422:
             (site_acquired(price={"amount": "1E+30", "currency": "USD"}), "price.amount"),
             (site_acquired(price={"amount": "1E-31", "currency": "USD"}), "price.amount"),
             (site_acquired(price={"amount": "0E-5000", "currency": "USD"}), "price.amount"),
+            (site_acquired(price={"amount": "1.5E+8", "currency": "USD"}), "price.amount"),
+            (site_acquired(price={"amount": "0E+100", "currency": "USD"}), "price.amount"),
+            (memorandum(["acme", "beta", "acme"]), "parties[2]"),
         ],
-        ids=["own-parent", "huge", "at-the-bound", "too-fine", "zero-too-fine"],
+        ids=[
+            "own-parent",
+            "huge",
+            "at-the-bound",
+            "too-fine",
+            "zero-too-fine",
+            "exponent",
+            "zero-exponent",
+            "party-twice",
+        ],
     )
     def test_rules_beyond_the_types_are_422(self, client, auth, event, path) -> None:
-        """An organization its own parent; money no exact sum could hold: 422 naming it."""
+        """Rules beyond the types: a 422 naming the field.
+
+        An organization its own parent; money no exact sum could hold, or written with an
+        exponent (it would show so in every answer); a party named twice.
+        """
         body = assert_problem(post_json(client, {"events": [event]}, auth), 422)
         assert [e["path"] for e in body["errors"]] == [f"$.events[0].data.{path}"]
 
     def test_the_largest_amount_is_taken(self, client, auth) -> None:
-        """Just under the bound, with decimals (and a zero written with an exponent): taken."""
+        """Just under the bound, with decimals (and the finest amount, in plain digits): taken."""
         event = site_acquired(price={"amount": "9" * 28 + ".25", "currency": "USD"})
         assert post_json(client, {"events": [event]}, auth).status_code == 201
-        zero = site_acquired(price={"amount": "0E+100", "currency": "USD"})
-        assert post_json(client, {"events": [zero]}, auth).status_code == 201
+        finest = site_acquired(price={"amount": "0." + "0" * 29 + "1", "currency": "USD"})
+        assert post_json(client, {"events": [finest]}, auth).status_code == 201
+
+    def test_an_exponent_is_refused_saying_the_plain_digits(self, client, auth) -> None:
+        """`1.5E+8` is refused with what to write instead: `150000000`."""
+        event = site_acquired(price={"amount": "1.5E+8", "currency": "USD"})
+        body = assert_problem(post_json(client, {"events": [event]}, auth), 422)
+        assert "150000000" in body["errors"][0]["message"]
 
     def test_a_replacement_keeps_the_rules_too(self, client, auth) -> None:
         """A correction cannot bring in what an append refuses: 422 under its replacement."""

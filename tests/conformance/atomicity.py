@@ -49,6 +49,24 @@ BATCH_CASES: dict[str, tuple[BatchCase, type[LedgerError]]] = {
         lambda p: (_mid(retraction(p.retracted.event_id)), None),
         TargetConflict,
     ),
+    "correction of a retracted event": (
+        lambda p: (
+            _mid(correction(p.retracted.event_id, msgspec.to_builtins(p.retracted.data))),
+            None,
+        ),
+        TargetConflict,
+    ),
+    "a retraction and a correction of one event in the batch": (
+        lambda p: (
+            [
+                event("batch-a"),
+                retraction(p.site.event_id),
+                correction(p.site.event_id, site_builtins()),
+            ],
+            None,
+        ),
+        TargetConflict,
+    ),
     "retraction of a retraction": (
         lambda p: (_mid(retraction(p.retraction.event_id)), None),
         TargetConflict,
