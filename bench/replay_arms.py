@@ -14,12 +14,14 @@ import resource
 import sqlite3
 import sys
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import msgspec
 from replay_generator import TAIL
 
+from events.log import hash_at
 from events.payloads import PAYLOAD_TYPES, RECORD_TYPES
 from events.rows import SELECT_COLUMNS
 from events.sqlite import SQLiteEventLog
@@ -254,7 +256,7 @@ def arm_snapshot_prep(db: Path, out: Path, fallback: bool) -> dict[str, Any]:
     try:
         live = Live()
         live.rebuild_replayed(store.iter_replay(upto=at))
-        out.write_bytes(dump_snapshot(live))
+        out.write_bytes(dump_snapshot(live, anchor=hash_at(store, live.position) or ""))
     finally:
         store.close()
     return {"position": live.position, "tail_end": end, "bytes": out.stat().st_size}
@@ -269,7 +271,7 @@ def arm_snapshot(db: Path, snapshot: Path, end: int) -> dict[str, Any]:
     rebuilt = False
     try:
         start = time.perf_counter()
-        live = load_snapshot(snapshot.read_bytes())
+        live = load_snapshot(snapshot.read_bytes(), anchor_at=partial(hash_at, store))
         if live is None:
             msg = "the snapshot was refused"
             raise SystemExit(msg)

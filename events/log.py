@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
+from events.codec import GENESIS
 from events.envelope import AppendResult, Event, NewEvent, VerifyResult
 
 MAX_POSITION = 2**63 - 1
@@ -83,3 +84,16 @@ class EventLog(Protocol):
     def close(self) -> None:
         """Finish pending appends and release the store."""
         ...
+
+
+def hash_at(log: EventLog, position: int) -> str | None:
+    """The log's chain hash at `position` (`GENESIS` at 0, before any event); None past its head.
+
+    What a snapshot of the log's state at `position` is anchored to (`projections.snapshot`).
+    """
+    if position == 0:
+        return GENESIS
+    if not 0 < position <= log.head():
+        return None
+    page = log.read(after=position - 1, limit=1)
+    return page[0].hash if page and page[0].position == position else None

@@ -1,12 +1,16 @@
 """Snapshots of live state: bytes to store, and back, refused when stale or damaged.
 
-A snapshot is MessagePack: `{"version", "payload_versions", "checksum", "body"}`.
+A snapshot is MessagePack:
+`{"version", "payload_versions", "position", "anchor", "checksum", "body"}`.
 `body` holds the fold state's facts (corrected data included), the corrections applied,
 the head position and the frontier, and what `Live.merge` selects again from (the
 corrections and retractions seen, and the corrected facts as they were);
 `checksum` is the SHA-256 of the body's bytes; `payload_versions` the schema version of
 each payload type the facts were decoded at,
-so a snapshot written before an upcaster was added is refused rather than misread. The
+so a snapshot written before an upcaster was added is refused rather than misread;
+`anchor` the chain hash of the log at `position`, so a snapshot of another log (a file
+left beside a database since replaced, say) or of a log since cut short is refused
+rather than trusted: the reader says which hash its log has there. The
 facts decode in one pass (arrays tagged by their type); the state's indexes are refolded
 on load. Storing the bytes is the service's job.
 """
@@ -14,7 +18,7 @@ on load. Storing the bytes is the service's job.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Final, Union
 
 import msgspec
@@ -27,7 +31,7 @@ from projections.live import Captured, Live
 from projections.selection import RECORD_CLASSES, Record
 from projections.state import FACT_TYPES, Fact, SortKey, fold_all, scan_order
 
-SNAPSHOT_VERSION: Final = 4
+SNAPSHOT_VERSION: Final = 5
 """The snapshot format; bump it on any change of the fold state's schema."""
 
 
@@ -61,6 +65,8 @@ class _Envelope(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     payload_versions: dict[str, int]
     checksum: str
     body: msgspec.Raw
+    position: int = 0  # absent before version 5, which then fails on its version
+    anchor: str = ""
 
 
 _ENCODER = msgspec.msgpack.Encoder()
@@ -98,8 +104,12 @@ def _payload_versions() -> dict[str, int]:
     return {name: current_version(name) for name in sorted(PAYLOAD_TYPES)}
 
 
-def dump_snapshot(live: Live | Captured) -> bytes:
-    """The bytes of a live state's snapshot (of a `Live` now, or as `Live.capture` took it)."""
+def dump_snapshot(live: Live | Captured, *, anchor: str = "") -> bytes:
+    """The bytes of a live state's snapshot (of a `Live` now, or as `Live.capture` took it).
+
+    `anchor`: the chain hash of the log at the state's position (`GENESIS` at 0); a
+    state of no log (a test's) has none.
+    """
     captured = live.capture() if isinstance(live, Live) else live
     body = _ENCODER.encode(
         _Body(
@@ -114,6 +124,8 @@ def dump_snapshot(live: Live | Captured) -> bytes:
     envelope = _Envelope(
         version=SNAPSHOT_VERSION,
         payload_versions=_payload_versions(),
+        position=captured.position,
+        anchor=anchor,
         checksum=hashlib.sha256(body).hexdigest(),
         body=msgspec.Raw(body),
     )
@@ -124,33 +136,53 @@ def _reject(reason: str, **details: object) -> None:
     structlog.get_logger().warning("snapshot_rejected", reason=reason, **details)
 
 
-def _checked_body(data: bytes) -> bytes | None:
-    """The body of a snapshot of this version whose checksum holds, else None (logged)."""
+def _checked_body(data: bytes, anchor_at: Callable[[int], str | None] | None) -> bytes | None:
+    """The body of a snapshot of this version and log whose checksum holds, else None.
+
+    Every refusal is logged. `anchor_at(position)`: the log's chain hash there, or None
+    past its head; no `anchor_at`: a state of no log, not checked against one.
+    """
     try:
         envelope = _ENVELOPE.decode(data)
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
         _reject("undecodable", error=str(exc))
         return None
-    if envelope.version != SNAPSHOT_VERSION:
-        _reject("version", found=envelope.version, expected=SNAPSHOT_VERSION)
-        return None
-    if envelope.payload_versions != _payload_versions():
-        _reject("payload_versions", found=envelope.payload_versions)
-        return None
     body = bytes(envelope.body)
-    if hashlib.sha256(body).hexdigest() != envelope.checksum:
-        _reject("checksum")
+    refusal = _refusal(envelope, body)
+    if refusal is None and anchor_at is not None:
+        anchor = anchor_at(envelope.position)
+        if anchor is None:
+            refusal = "ahead of the log"
+        elif anchor != envelope.anchor:
+            refusal = "another log"
+    if refusal is not None:
+        _reject(refusal, position=envelope.position, found=envelope.version)
         return None
     return body
 
 
-def load_snapshot(data: bytes) -> Live | None:
+def _refusal(envelope: _Envelope, body: bytes) -> str | None:
+    """Why a snapshot's envelope cannot be used by this code, if it cannot."""
+    if envelope.version != SNAPSHOT_VERSION:
+        return "version"
+    if envelope.payload_versions != _payload_versions():
+        return "payload_versions"
+    if hashlib.sha256(body).hexdigest() != envelope.checksum:
+        return "checksum"
+    return None
+
+
+def load_snapshot(
+    data: bytes, *, anchor_at: Callable[[int], str | None] | None = None
+) -> Live | None:
     """The live state a snapshot holds, or None (with a warning logged) if it is unusable.
 
     Unusable: another `SNAPSHOT_VERSION` or payload schema versions, a checksum that does
-    not match, or content that does not decode or does not hold together.
+    not match, a position past the log's head or an anchor that is not the log's chain
+    hash there (`anchor_at(position)`), or content that does not decode or does not hold
+    together.
     """
-    body = _checked_body(data)
+    body = _checked_body(data, anchor_at)
     if body is None:
         return None
     with paused_gc():  # one pause for the whole load: it only allocates what it keeps

@@ -23,12 +23,14 @@ import gc
 import os
 import threading
 import time
+from functools import partial
 from itertools import islice
 from pathlib import Path
 
 import structlog
 
-from events.log import EventLog
+from events.errors import StoreError
+from events.log import EventLog, hash_at
 from projections import (
     Captured,
     Live,
@@ -134,16 +136,15 @@ class Projector:
         if self.snapshot_path is None or not self.snapshot_path.exists():
             return None
         try:
-            live = load_snapshot(self.snapshot_path.read_bytes())
-        except OSError as exc:
+            live = load_snapshot(
+                self.snapshot_path.read_bytes(), anchor_at=partial(hash_at, self.events)
+            )
+        except (OSError, StoreError) as exc:  # the file, or the log's row it is anchored to
             log.warning(
                 "snapshot unreadable, replaying from zero",
                 path=str(self.snapshot_path),
                 error=str(exc),
             )
-            return None
-        if live is not None and live.position > self.events.head():
-            log.warning("snapshot ahead of the log, replaying from zero", position=live.position)
             return None
         if live is not None:
             log.info("snapshot loaded", position=live.position, path=str(self.snapshot_path))
@@ -239,7 +240,11 @@ class Projector:
         if self.snapshot_path is None:
             return
         tmp = self.snapshot_path.with_name(self.snapshot_path.name + ".tmp")
-        data = dump_snapshot(captured)
+        anchor = hash_at(self.events, captured.position)
+        if anchor is None:  # the log is shorter than the state: it cannot be (a log never shrinks)
+            msg = f"the log has no position {captured.position}"
+            raise StoreError(msg)
+        data = dump_snapshot(captured, anchor=anchor)
         with tmp.open("wb") as handle:
             handle.write(data)
             handle.flush()

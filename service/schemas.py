@@ -139,7 +139,11 @@ class ViewPage(msgspec.Struct, kw_only=True):
 
 
 class VerifyAnswer(msgspec.Struct, kw_only=True):
-    """The outcome of a hash-chain verification."""
+    """The outcome of a hash-chain verification.
+
+    `head` is the last position whose chain holds (the log's head when `ok`), `checked` the
+    rows read, `first_bad_position` and `reason` where and why it breaks.
+    """
 
     ok: bool
     head: int

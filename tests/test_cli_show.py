@@ -401,7 +401,34 @@ class TestReplay:
         live = Live()
         live.rebuild(events[:-1])  # the snapshot will claim position 10 but miss the last event
         forged = Live(live.state, position=10, frontier=live.frontier)
-        Path(f"{db}.snapshot").write_bytes(dump_snapshot(forged))
+        Path(f"{db}.snapshot").write_bytes(dump_snapshot(forged, anchor=events[-1].hash))
         out = ledger(db, "replay")
         assert out.returncode == 1
         assert b"NO" in out.stdout
+
+    def test_a_snapshot_of_another_ledger_is_not_trusted(self, tmp_path: Path) -> None:
+        """A snapshot left beside a database since replaced: refused, though its position fits.
+
+        (Found by a review: nothing tied a snapshot to its log, only to a position at most
+        the head.) Replay says so on stderr and compares live with the log alone.
+        """
+        from projections import Live, dump_snapshot  # noqa: PLC0415 - only this test builds one
+
+        other, db = tmp_path / "other.db", tmp_path / "l.db"
+        for path, events in ((other, seed_events()), (db, seed_events()[:9])):
+            log = SQLiteEventLog(path)
+            try:
+                log.append(events)
+                if path == db:
+                    log.append(registered(["late-comer"]))
+                stored = list(log.iter_events())
+            finally:
+                log.close()
+            if path == other:
+                live = Live()
+                live.rebuild(stored)
+                Path(f"{db}.snapshot").write_bytes(dump_snapshot(live, anchor=stored[-1].hash))
+        out = ledger(db, "replay")
+        assert out.returncode == 0, out.stderr
+        assert b"(no snapshot)" in out.stdout
+        assert b"another log" in out.stderr

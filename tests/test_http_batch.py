@@ -57,7 +57,7 @@ def site_bought(amount: str) -> bytes:
 
 class TestOneDecode:
     @pytest.mark.parametrize(
-        "amount", ["1.10", "1e3", "326000000", "0.000001", "123456789012345678901234567.123"]
+        "amount", ["1.10", "15e-4", "326000000", "0.000001", "123456789012345678901234567.123"]
     )
     def test_an_amount_sent_as_a_number_is_stored_as_the_command_line_stores_it(
         self, client, auth, amount

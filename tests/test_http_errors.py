@@ -196,6 +196,45 @@ class Test409:
         assert event_id in assert_problem(response, 409)["detail"]
 
 
+def record(kind: str, target: str) -> dict[str, Any]:
+    """A retraction of `target`, or a correction of it to another organization name."""
+    if kind == "retraction":
+        data: dict[str, Any] = {"retracts": target, "reason": "not true"}
+    else:
+        replacement = {"id": "test-org", "name": "Renamed", "country": "US"}
+        data = {"corrects": target, "replacement": replacement, "reason": "a typo"}
+    kind_type = {"retraction": "event_retracted", "correction": "event_corrected"}[kind]
+    return org_event(stream="records", type=kind_type, occurred_on="2026", data=data)
+
+
+class Test409OfRecords:
+    """Corrections and retractions that cannot apply: a 409 at append time (issue 4).
+
+    Of an unknown id, or of a retracted event; nothing of the batch is stored.
+    """
+
+    @pytest.mark.parametrize("kind", ["retraction", "correction"])
+    def test_of_an_unknown_event(self, client, auth, kind) -> None:
+        head = client.get("/v1/events", params={"limit": 1}).json()["head"]
+        unknown = str(uuid.uuid4())
+        batch = [org_event(), record(kind, unknown)]
+        body = assert_problem(post_json(client, {"events": batch}, auth), 409)
+        assert f"a {kind} of {unknown}: no such event is stored" in body["detail"]
+        assert client.get("/v1/events", params={"limit": 1}).json()["head"] == head
+
+    @pytest.mark.parametrize("kind", ["retraction", "correction"])
+    def test_of_a_retracted_event(self, client, auth, kind) -> None:
+        target = org_event(event_id=str(uuid.uuid4()))
+        assert post_json(client, {"events": [target]}, auth).status_code == 201
+        first = record("retraction", target["event_id"])
+        assert post_json(client, {"events": [first]}, auth).status_code == 201
+        head = client.get("/v1/events", params={"limit": 1}).json()["head"]
+        batch = [org_event(), record(kind, target["event_id"])]
+        body = assert_problem(post_json(client, {"events": batch}, auth), 409)
+        assert "retracted" in body["detail"]
+        assert client.get("/v1/events", params={"limit": 1}).json()["head"] == head
+
+
 class Test413:
     def test_a_body_over_the_limit_is_413(self, client, auth) -> None:
         """A request body over `body_limit` is a 413 problem naming the limit."""

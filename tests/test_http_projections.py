@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -367,6 +368,51 @@ class TestAudit:
             == (client.get("/v1/partnerships").json()["view"]["digest"])
         )
         assert replay["timeline"]["live"] == client.get("/v1/timeline").json()["view"]["digest"]
+
+
+def rename_behind_the_ledger(db: Path, position: int) -> None:
+    """Change one byte of a row's `data` with sqlite3, as someone editing the file would."""
+    with sqlite3.connect(db) as conn:
+        conn.execute("DROP TRIGGER IF EXISTS events_no_update")
+        (data,) = conn.execute("SELECT data FROM events WHERE position = ?", (position,)).fetchone()
+        tampered = data.replace('"name":"', '"name":"X', 1)
+        assert tampered != data
+        conn.execute("UPDATE events SET data = ? WHERE position = ?", (tampered, position))
+    conn.close()
+
+
+class TestAuditOfABrokenLedger:
+    def test_verify_names_the_first_bad_position(self, tmp_path: Path) -> None:
+        """A row changed behind the ledger: `ok` false, its position, and the verified head."""
+        db = init_ledger(tmp_path / "ledger.db")
+        rename_behind_the_ledger(db, 3)
+        with serving(db) as client:
+            body = client.get("/v1/audit/verify").json()
+        assert body["ok"] is False
+        assert body["first_bad_position"] == 3
+        assert body["head"] == 2  # the last position whose chain holds
+        assert body["reason"]
+
+    def test_replay_tells_live_and_log_apart(self, tmp_path: Path) -> None:
+        """A row changed after it was folded: the replay's digest differs from the live one.
+
+        The organizations (whose name changed) and the views that show names do not match;
+        `match` is false for the whole answer.
+        """
+        db = init_ledger(tmp_path / "ledger.db")
+        token = make_token(db, "auditor", "admin")
+        with serving(db) as client:
+            assert client.get("/v1/organizations").status_code == 200  # live state is folded
+            rename_behind_the_ledger(db, 1)
+            body = client.post("/v1/audit/replay", headers=bearer(token)).json()
+        assert body["match"] is False
+        organizations = body["projections"]["organizations"]
+        assert organizations["match"] is False
+        assert organizations["live"] != organizations["replayed"]
+        assert all(
+            pair["match"] is (pair["live"] == pair["replayed"])
+            for pair in body["projections"].values()
+        )
 
 
 class TestHealth:

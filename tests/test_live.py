@@ -284,3 +284,37 @@ class TestCarriedAnswers:
 
 
 LOC = Location(country="US")
+
+
+class TestCarriedSummaries:
+    """A summary derived in one live view is carried into the next and updated there."""
+
+    def test_a_carried_summary_keeps_each_currency_apart(self):
+        """USD at one site, then EUR at another of the same country and organization.
+
+        The summaries carried from view to view keep two totals, as a from-zero build does
+        (never one sum). Deterministic: the property test finds a bug of this kind only on
+        some draws (found by mutation).
+        """
+        kr = Location(country="KR")
+
+        def money(site: str, amount: int, currency: str) -> InvestmentCommitted:
+            value = Money(amount=Decimal(amount), currency=currency)
+            return InvestmentCommitted(org="a", site=site, amount=value, location=kr)
+
+        events = [
+            ev(1, OrganizationRegistered(id="a", name="A", country="KR"), "2022"),
+            ev(2, money("s1", 10, "USD"), "2023"),
+            ev(3, money("s2", 5, "EUR"), "2024"),
+            ev(4, money("s1", 1, "USD"), "2025"),
+        ]
+        live = live_of(events[:2])
+        for upto in (3, 4):
+            before = live.projections()
+            before.capacity_summary("country"), before.capacity_summary("organization")
+            assert live.apply(events[upto - 1])
+            after, built = live.projections(), build(events[:upto])
+            for by in ("country", "organization"):
+                assert after.capacity_summary(by) == built.capacity_summary(by)
+        [country] = build(events).capacity_summary("country")
+        assert msgspec.to_builtins(country)["committed"] == {"EUR": "5", "USD": "11"}

@@ -19,6 +19,7 @@ from typing import Any
 
 import msgspec
 import pytest
+from structlog.testing import capture_logs
 from test_upcasting import EXPECTED, TYPE, V1_DATA, goal_to_purpose, insert_old_row
 
 from events.codec import canonical
@@ -150,6 +151,56 @@ class TestLeanReplay:
         assert answers(projector.catch_up()) == answers(build(history.iter_events()))
         spec = ViewSpec(as_of=dt.date(2023, 6, 30))
         assert answers(projector.view(spec)) == answers(build(history.iter_events(), spec))
+
+
+class TestProjectorRefusesASnapshotOfAnotherLog:
+    """A snapshot is of one log, refused (a warning, then a replay) if it is of another.
+
+    That is: at a position past the log's head, or whose chain hash there is not the log's.
+    """
+
+    @pytest.mark.parametrize("kind", ["ahead of the log", "another log"])
+    def test_refused_and_replayed(self, tmp_path: Path, kind: str) -> None:
+        snapshot = tmp_path / "live.snapshot"
+        first = SQLiteEventLog(tmp_path / "first.db")
+        try:
+            first.append(seed_events())
+            Projector(first, snapshot, 0).snapshot()
+        finally:
+            first.close()
+        second = SQLiteEventLog(tmp_path / "second.db")
+        try:
+            second.append(seed_events()[:5])  # a backup restored from earlier, say
+            if kind == "another log":  # as long as the first, another last five events
+                extra = [
+                    new_event(e.data, stream=e.stream, occurred_on="2030", source=FIX)
+                    for e in seed_events()[:5]
+                ]
+                second.append(extra)
+                assert second.head() == len(seed_events())
+            with capture_logs() as logs:
+                started = Projector(second, snapshot, 0)
+            refusals = [entry for entry in logs if entry["event"] == "snapshot_rejected"]
+            assert [entry["reason"] for entry in refusals] == [kind]
+            assert answers(started.catch_up()) == answers(build(second.iter_events()))
+        finally:
+            second.close()
+
+    def test_the_same_log_is_trusted(self, tmp_path: Path) -> None:
+        """The snapshot of this very log loads (the anchor is its chain hash at the position)."""
+        snapshot = tmp_path / "live.snapshot"
+        log = SQLiteEventLog(tmp_path / "ledger.db")
+        try:
+            log.append(seed_events())
+            Projector(log, snapshot, 0).snapshot()
+            with capture_logs() as logs:
+                started = Projector(log, snapshot, 0)
+            assert [entry["event"] for entry in logs if "snapshot" in entry["event"]] == [
+                "snapshot loaded"
+            ]
+            assert started.position == log.head()
+        finally:
+            log.close()
 
 
 class TestProjectorMerges:

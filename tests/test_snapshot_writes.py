@@ -186,10 +186,10 @@ class TestOffThePath:
         entered, release = threading.Event(), threading.Event()
         encode = projector.dump_snapshot
 
-        def held(captured: Captured) -> bytes:
+        def held(captured: Captured, *, anchor: str) -> bytes:
             entered.set()
             assert release.wait(WAIT)
-            return encode(captured)
+            return encode(captured, anchor=anchor)
 
         monkeypatch.setattr(projector, "dump_snapshot", held)
         path = tmp_path / "live.snapshot"

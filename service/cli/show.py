@@ -6,6 +6,7 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ import msgspec
 from rich.table import Table
 
 from events.dates import parse_moment
-from events.log import EventLog
+from events.log import EventLog, hash_at
 from events.payloads import Money
 from projections import PROJECTION_NAMES, Live, Projections, ViewSpec, build, load_snapshot
 from projections.capacity import SummaryBy
@@ -322,8 +323,8 @@ def _live(log: EventLog, advance: Callable[[int], None]) -> Projections:
 def _snapshot(log: EventLog, path: Path) -> Projections | None:
     if not path.exists():
         return None
-    live = load_snapshot(path.read_bytes())
-    if live is None or live.position > log.head():
+    live = load_snapshot(path.read_bytes(), anchor_at=partial(hash_at, log))
+    if live is None:
         return None
     for event in log.iter_events(after=live.position):
         if not live.apply(event):

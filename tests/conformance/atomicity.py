@@ -39,6 +39,14 @@ def _mid(bad: NewEvent) -> list[NewEvent]:
     return [event("batch-a"), bad, event("batch-b")]
 
 
+def _record_of_a_correction(
+    prior: Prior, record: Callable[[str], NewEvent]
+) -> tuple[list[NewEvent], None]:
+    """A correction of the site, then a correction or retraction of that correction."""
+    first = correction(prior.site.event_id, site_builtins("2"))
+    return [event("batch-a"), first, record(first.event_id)], None
+
+
 BATCH_CASES: dict[str, tuple[BatchCase, type[LedgerError]]] = {
     "correction of an unknown id": (
         lambda _: (_mid(correction(uuid7(), site_builtins())), None),
@@ -65,6 +73,14 @@ BATCH_CASES: dict[str, tuple[BatchCase, type[LedgerError]]] = {
             ],
             None,
         ),
+        TargetConflict,
+    ),
+    "correction of a correction": (
+        lambda p: _record_of_a_correction(p, lambda c: correction(c, site_builtins("1"))),
+        TargetConflict,
+    ),
+    "retraction of a correction": (
+        lambda p: _record_of_a_correction(p, retraction),
         TargetConflict,
     ),
     "retraction of a retraction": (
