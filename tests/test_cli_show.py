@@ -432,3 +432,34 @@ class TestReplay:
         assert out.returncode == 0, out.stderr
         assert b"(no snapshot)" in out.stdout
         assert b"another log" in out.stderr
+
+
+class TestTablesShowTextAsData:
+    """Stored text is shown as given, never read as rich markup (found by a review)."""
+
+    NAME = "[/bold] closing [link=https://evil.example]click[/link] [bold red]"
+
+    @pytest.mark.parametrize("what", ["organizations", "timeline"])
+    def test_a_name_with_markup_is_shown_literally(self, tmp_path: Path, what: str) -> None:
+        """`[/bold]` stopped the whole table with a markup error; `[link=…]` made a link."""
+        event = new_event(
+            OrganizationRegistered(id="marked", name=self.NAME),
+            stream="organization-marked",
+            occurred_on="2024",
+            source=SHOW_SOURCE,
+        )
+        db = ledger_of(tmp_path / "l.db", [event])
+        out = ledger(db, "show", what)
+        assert out.returncode == 0, out.stderr
+        text = out.stdout.decode()
+        assert "[/bold] closing" in text
+        assert "[link=https://evil.example]" in text
+        assert "\x1b]8;" not in text  # no terminal hyperlink
+
+    def test_a_token_subject_with_markup_is_listed_literally(self, tmp_path: Path) -> None:
+        db = ledger_of(tmp_path / "l.db", seed_events()[:1])
+        created = ledger(db, "token", "create", "--scope", "append", "--subject", "[/x]")
+        assert created.returncode == 0, created.stderr
+        out = ledger(db, "token", "list")
+        assert out.returncode == 0, out.stderr
+        assert "[/x]" in out.stdout.decode()

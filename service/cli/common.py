@@ -11,6 +11,8 @@ from typing import Any
 import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from rich.text import Text
 
 from events.errors import ChainBroken, ConflictError, InvalidEvent, LedgerError
 from events.log import EventLog
@@ -55,6 +57,18 @@ def opened(ctx: Context, *, must_exist: bool = False) -> Iterator[EventLog]:
         yield log
     finally:
         log.close()
+
+
+class PlainTable(Table):
+    """A rich table whose text cells show as given: stored text is data, never markup.
+
+    A name such as `[/bold]` would otherwise stop the table with a markup error, and
+    `[link=…]` would put a live link in an operator's terminal.
+    """
+
+    def add_row(self, *cells: Any, **options: Any) -> None:  # noqa: ANN401 - rich's own types
+        """`Table.add_row`, each `str` cell as plain `Text`."""
+        super().add_row(*(Text(c) if isinstance(c, str) else c for c in cells), **options)
 
 
 def stderr() -> Console:

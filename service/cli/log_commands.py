@@ -9,7 +9,6 @@ from typing import IO
 
 import click
 import msgspec
-from rich.table import Table
 
 from events.codec import CANONICAL, payload_class
 from events.dates import format_timestamp
@@ -20,6 +19,7 @@ from events.seed import seed_events
 from service.cli.common import (
     EXIT_FAILED,
     Context,
+    PlainTable,
     fail,
     opened,
     pass_context,
@@ -127,7 +127,7 @@ def events(  # noqa: PLR0913 - one parameter per option
         for event in page:
             out.write(msgspec.json.encode(event) + b"\n")
         return
-    table = Table(title=f"{len(page)} events")
+    table = PlainTable(title=f"{len(page)} events")
     for column in ("pos", "occurred", "type", "stream", "v", "recorded at", "event id"):
         table.add_column(column, no_wrap=column != "stream")
     for event in page:

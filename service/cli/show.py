@@ -12,7 +12,6 @@ from typing import Any
 
 import click
 import msgspec
-from rich.table import Table
 
 from events.dates import parse_moment
 from events.log import EventLog, hash_at
@@ -20,7 +19,15 @@ from events.payloads import Money
 from projections import PROJECTION_NAMES, Live, Projections, ViewSpec, build, load_snapshot
 from projections.capacity import SummaryBy
 from projections.paging import DEFAULT_PAGE, CursorKey, Page, page_of, parse_cursor
-from service.cli.common import EXIT_FAILED, Context, opened, pass_context, progress, stdout
+from service.cli.common import (
+    EXIT_FAILED,
+    Context,
+    PlainTable,
+    opened,
+    pass_context,
+    progress,
+    stdout,
+)
 from service.projector import build_view
 
 _ENCODER = msgspec.json.Encoder(decimal_format="string")
@@ -116,9 +123,9 @@ def _entries(what: str, proj: Projections) -> Sequence[Any]:
 
 def _tables(  # noqa: C901, PLR0912 - one branch per projection
     what: str, proj: Projections, entries: Sequence[Any]
-) -> list[Table]:
+) -> list[PlainTable]:
     if what == "partnerships":
-        table = Table(title="Partnerships (top-level organizations)")
+        table = PlainTable(title="Partnerships (top-level organizations)")
         for column in ("pair", "since", "date", "type", "signed by", "scope", "site"):
             table.add_column(column)
         for pair in entries:
@@ -134,7 +141,7 @@ def _tables(  # noqa: C901, PLR0912 - one branch per projection
                 )
         return [table]
     if what == "organizations":
-        table = Table(title="Organizations")
+        table = PlainTable(title="Organizations")
         for column in (
             "id",
             "name",
@@ -159,13 +166,13 @@ def _tables(  # noqa: C901, PLR0912 - one branch per projection
             )
         return [table]
     if what == "timeline":
-        table = Table(title="Timeline")
+        table = PlainTable(title="Timeline")
         for column in ("date", "type", "summary", "source"):
             table.add_column(column)
         for entry in entries:
             table.add_row(entry.occurred_on, entry.type, entry.summary, entry.source.url)
         return [table]
-    sites = Table(title="Capacity by site")
+    sites = PlainTable(title="Capacity by site")
     for column in (
         "site",
         "location",
@@ -205,7 +212,7 @@ def _tables(  # noqa: C901, PLR0912 - one branch per projection
     tables = [sites]
     by: SummaryBy
     for by in ("country", "organization"):
-        summary = Table(title=f"Capacity by {by}")
+        summary = PlainTable(title=f"Capacity by {by}")
         for column in (by, "committed", "acquisitions", "jobs", "sites"):
             summary.add_column(column, justify="left" if column == by else "right")
         for row in proj.capacity_summary(by):
@@ -344,7 +351,7 @@ def replay(ctx: Context) -> None:
         with progress("live fold", head) as advance:
             live = _live(log, advance)
         snapshot = _snapshot(log, Path(ctx.settings.snapshot_file))
-    table = Table(title=f"Replay of {head} events")
+    table = PlainTable(title=f"Replay of {head} events")
     for column in ("projection", "replayed from zero", "snapshot + tail", "live fold", "match"):
         table.add_column(column)
     ok = replayed.position == live.position == head

@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import click
 import msgspec
-from rich.table import Table
 
-from service.cli.common import EXIT_BAD_INPUT, Context, fail, opened, pass_context, stdout
+from service.cli.common import (
+    EXIT_BAD_INPUT,
+    Context,
+    PlainTable,
+    fail,
+    opened,
+    pass_context,
+    stdout,
+)
 from service.tokens import SCOPES, Scope, TokenStore
 
 
@@ -66,7 +73,7 @@ def list_(ctx: Context, as_json: bool) -> None:
     if as_json:
         click.echo(msgspec.json.encode(infos).decode())
         return
-    table = Table(title=f"{len(infos)} tokens")
+    table = PlainTable(title=f"{len(infos)} tokens")
     for column in ("id", "subject", "scopes", "created", "revoked"):
         table.add_column(column)
     for info in infos:
