@@ -27,6 +27,7 @@ from events.log import Progress
 from events.prepared import prepare_batch
 from events.replay import REPLAY_COLUMNS, Replayed, replayed
 from events.rows import SELECT_COLUMNS, Row, check, export_line, stored_event
+from events.sqlite_backup import backup_into
 from events.sqlite_group import (
     BUSY_TIMEOUT_MS,
     BusyTimeout,
@@ -396,31 +397,8 @@ class SQLiteEventLog:
         return head[0]
 
     def backup(self, path: Path, progress: Progress | None = None) -> None:
-        """SQLite's online backup into a new file at `path`."""
-        if path.exists():
-            msg = f"{path} exists already; a backup writes a new file"
-            raise StoreError(msg)
-        try:
-            target = sqlite3.connect(path)
-            target.execute("PRAGMA user_version").fetchone()  # opens the file now, or fails
-        except sqlite3.Error as exc:
-            msg = f"cannot write a backup at {path}: {exc}"
-            raise StoreError(msg) from None
-        done = 0
-
-        def report(_status: int, remaining: int, total: int) -> None:
-            nonlocal done
-            if progress is not None:
-                progress(total - remaining - done)
-            done = total - remaining
-
-        try:
-            self._reader().backup(target, pages=256, progress=report)
-        except sqlite3.Error as exc:
-            msg = f"backup to {path} failed: {exc}"
-            raise StoreError(msg) from None
-        finally:
-            target.close()
+        """SQLite's online backup into a new file at `path` (`events.sqlite_backup`)."""
+        backup_into(self._reader(), path, progress)
 
     def backup_pages(self) -> int:
         """How many pages a backup copies (for a progress bar's total)."""

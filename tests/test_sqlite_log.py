@@ -5,11 +5,13 @@ from __future__ import annotations
 import functools
 import sqlite3
 import threading
+import time
 from pathlib import Path
 
 import pytest
 from conformance import EventLogConformance, Opener, event
 
+from events import sqlite_backup
 from events.errors import NotALedger, StoreError, VersionConflict
 from events.log import EventLog
 from events.sqlite import SQLiteEventLog
@@ -146,6 +148,65 @@ class TestBackup:
         finally:
             copy.close()
         assert sum(done) == fresh_log.backup_pages()
+
+    def test_a_backup_ends_while_another_handle_appends(
+        self, fresh_log: SQLiteEventLog, db_path: Path, tmp_path: Path
+    ) -> None:
+        """Appends through another connection all along: the backup ends, a copy of one state.
+
+        Found by a review: outside one read transaction SQLite restarted the copy at every
+        commit of another connection, and a backup beside a running service never ended.
+        """
+        fresh_log.append([event(f"bulk-{i % 10}") for i in range(10_000)])  # several steps
+        assert fresh_log.backup_pages() > 3 * sqlite_backup.PAGES_PER_STEP
+        stop = threading.Event()
+        other = SQLiteEventLog(db_path)  # another handle: its own connections
+
+        deadline = time.monotonic() + 30
+
+        def append_all_along() -> None:
+            for _ in range(1_000_000):  # bounded in count and time, ended by `stop`
+                if stop.is_set() or time.monotonic() > deadline:
+                    return
+                other.append([event("during")])
+
+        writer = threading.Thread(target=append_all_along)
+        target = tmp_path / "copy.db"
+        steps: list[int] = []
+        writer.start()
+        try:
+            backup = threading.Thread(target=fresh_log.backup, args=(target, steps.append))
+            backup.start()
+            backup.join(timeout=60)
+            assert not backup.is_alive(), "the backup did not end"
+            assert writer.is_alive(), "the backup ended only once the appends stopped"
+        finally:
+            stop.set()
+            writer.join()
+            other.close()
+        assert len(steps) > 3
+        copy = SQLiteEventLog(target)
+        try:
+            assert copy.verify().ok
+            assert copy.head() >= 10_000
+        finally:
+            copy.close()
+
+    def test_a_failed_backup_leaves_no_file(
+        self, fresh_log: SQLiteEventLog, tmp_path: Path
+    ) -> None:
+        """Interrupted half way (here by its own progress callback), it removes its file."""
+        fresh_log.append([event(f"bulk-{i % 10}") for i in range(4000)])
+        target = tmp_path / "copy.db"
+
+        def interrupt(_pages: int) -> None:
+            raise KeyboardInterrupt
+
+        with pytest.raises(KeyboardInterrupt):
+            fresh_log.backup(target, progress=interrupt)
+        assert not target.exists()
+        fresh_log.backup(target)  # and the path is free for the next try
+        assert target.exists()
 
     def test_a_backup_never_overwrites(self, fresh_log: SQLiteEventLog, tmp_path: Path) -> None:
         """A backup to an existing path is refused and the file is untouched."""

@@ -1,0 +1,56 @@
+"""`ledger backup`: SQLite's online backup of a ledger into a new file, whole or not at all."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from events.errors import StoreError
+from events.log import Progress
+
+PAGES_PER_STEP = 256
+"""Pages copied per step: the progress bar moves between steps."""
+
+
+def backup_into(source: sqlite3.Connection, path: Path, progress: Progress | None) -> None:
+    """Copy the database of `source` (an autocommit connection) into a new file at `path`.
+
+    The copy is of one state of the log: it runs inside one read transaction of `source`.
+    Stepping outside one, SQLite restarts a backup after every commit of another
+    connection, so under a steady flow of appends (a running service) it never ended. A
+    backup that fails or is interrupted removes the file it made: a file at `path` is
+    always a finished copy.
+    """
+    if path.exists():
+        msg = f"{path} exists already; a backup writes a new file"
+        raise StoreError(msg)
+    try:
+        target = sqlite3.connect(path)
+        target.execute("PRAGMA user_version").fetchone()  # opens the file now, or fails
+    except sqlite3.Error as exc:
+        msg = f"cannot write a backup at {path}: {exc}"
+        raise StoreError(msg) from None
+    done = 0
+
+    def report(_status: int, remaining: int, total: int) -> None:
+        nonlocal done
+        if progress is not None:
+            progress(total - remaining - done)
+        done = total - remaining
+
+    try:
+        source.execute("BEGIN")
+        source.execute("SELECT 1 FROM events LIMIT 1").fetchone()  # the read starts here
+        source.backup(target, pages=PAGES_PER_STEP, progress=report)
+    except BaseException as exc:
+        target.close()
+        for suffix in ("", "-journal"):  # the file this call made, never a finished copy
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        if isinstance(exc, sqlite3.Error):
+            msg = f"backup to {path} failed, nothing kept: {exc}"
+            raise StoreError(msg) from None
+        raise
+    finally:
+        if source.in_transaction:
+            source.execute("COMMIT")
+    target.close()
