@@ -44,6 +44,11 @@ from projections import (
 from service.cache import LRU
 
 _CACHE_SIZE = 64
+VIEWS_BUDGET = 400_000
+"""Past views kept built: at most this many events folded in all (each view weighs the
+events up to its position; about 1 KiB of memory each): a view of a larger log is built
+for its request and not kept. Without it, a reader asking for past views of a log of
+200,000 events grew the process by a gigabyte every four views."""
 FREEZE_FROM = 10_000
 """A start that loads at least this many facts freezes the heap (`gc.freeze`) once loaded."""
 MERGE_AT_MOST = 10_000
@@ -79,7 +84,8 @@ class Projector:
         self.snapshot_path = Path(snapshot_path) if snapshot_path else None
         self.snapshot_every = snapshot_every
         self._lock = threading.Lock()
-        self._views: LRU[tuple[ViewSpec, int], Projections] = LRU(_CACHE_SIZE)
+        self._views: LRU[tuple[ViewSpec, int], Projections] = LRU(_CACHE_SIZE, VIEWS_BUDGET)
+        self._building = threading.Lock()
         self._began = time.perf_counter()
         loaded = self._load()
         self.live = loaded or Live()
@@ -187,9 +193,12 @@ class Projector:
         cached = self._views.get(key)
         if cached is not None:
             return cached
-        built = build_view(self.events, spec, upto)
-        self._views.put(key, built)
-        return built
+        with self._building:  # one past view built at a time: memory stays bounded
+            cached = self._views.get(key)  # built meanwhile by the request before
+            if cached is None:
+                cached = build_view(self.events, spec, upto)
+                self._views.put(key, cached, weight=max(1, upto))
+        return cached
 
     def _rebuild(self, live: Live) -> None:
         """Rebuild the live state from the whole log, through the lean read if the log has one."""
