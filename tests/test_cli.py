@@ -10,9 +10,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import msgspec
 import pytest
 
+from events.ids import uuid7
 from events.seed import seed_events
+from events.sqlite import SQLiteEventLog
 
 LEDGER = str(Path(sys.executable).with_name("ledger"))
 
@@ -480,3 +483,42 @@ class TestBadFiles:
         assert out.returncode == 2
         assert variable.encode() in out.stderr
         assert len(out.stderr.splitlines()) == 1
+
+
+@pytest.fixture(scope="module")
+def long_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Far more than a pipe's 64 KiB of output."""
+    db = tmp_path_factory.mktemp("pipe") / "ledger.db"
+    log = SQLiteEventLog(db)
+    try:
+        seed = seed_events()
+        log.append(
+            [
+                msgspec.structs.replace(seed[i % 4], event_id=uuid7(), stream=f"pipe-{i}")
+                for i in range(1500)
+            ]
+        )
+    finally:
+        log.close()
+    return db
+
+
+class TestAReaderThatGoesAway:
+    """`ledger … | head`: the reader closes the pipe early; that is no error (exit 0)."""
+
+    @pytest.mark.parametrize("args", [["events", "--json"], ["export"], ["events"]])
+    def test_exit_0_and_nothing_on_stderr(self, long_log: Path, args: list[str]) -> None:
+        process = subprocess.Popen(
+            [LEDGER, "--database", str(long_log), *args],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        assert process.stdout is not None
+        assert process.stderr is not None
+        first = process.stdout.readline()
+        process.stdout.close()  # as `head -1` does
+        err = process.stderr.read()
+        code = process.wait(timeout=60)
+        assert first
+        assert (code, err) == (0, b"")

@@ -46,28 +46,34 @@ def main(argv: list[str] | None = None) -> None:
     configure_cli_logging()
     try:
         cli.main(args=argv, prog_name="ledger", standalone_mode=False)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
-        click.echo("ledger: aborted", err=True)
-        sys.exit(130)
-    except click.exceptions.NoArgsIsHelpError as exc:  # `ledger` alone: the help, as printed
-        click.echo(exc.format_message(), err=True)
-        sys.exit(exc.exit_code)
-    except click.ClickException as exc:
-        click.echo(f"ledger: {' '.join(exc.format_message().split())}", err=True)
-        sys.exit(exc.exit_code or EXIT_BAD_INPUT)
-    except (LedgerError, SettingError) as exc:
-        click.echo(one_line(exc), err=True)
-        sys.exit(exit_code(exc))
+    except SystemExit as exc:
+        # click itself answers a broken pipe with exit 1, having wrapped the streams so
+        # that nothing more is written to them: the reader went away (`| head`), no error
+        if exc.code == 1 and type(sys.stdout).__name__.endswith("PacifyFlushWrapper"):
+            sys.exit(0)
+        raise
     except BrokenPipeError:
-        sys.stderr.close()  # the reader went away (`| head`); that is not an error
+        sys.stderr.close()  # the same, seen by the command before click
         sys.exit(0)
     except KeyboardInterrupt:
         sys.exit(130)
-    except OSError as exc:
-        click.echo(one_line(exc), err=True)
-        sys.exit(EXIT_FAILED)
     except Exception as exc:  # noqa: BLE001 - the last line of defence against a traceback
-        click.echo(one_line(exc), err=True)
-        sys.exit(EXIT_FAILED)
+        message, code = _failure(exc)
+        if message:
+            click.echo(message, err=True)
+        sys.exit(code)
+
+
+def _failure(exc: Exception) -> tuple[str, int]:
+    """The line to print and the exit code of a command that raised `exc`."""
+    if isinstance(exc, click.exceptions.Exit):
+        return "", exc.exit_code
+    if isinstance(exc, click.exceptions.Abort):
+        return "ledger: aborted", 130
+    if isinstance(exc, click.exceptions.NoArgsIsHelpError):  # `ledger` alone: the help
+        return exc.format_message(), exc.exit_code
+    if isinstance(exc, click.ClickException):
+        return f"ledger: {' '.join(exc.format_message().split())}", exc.exit_code or EXIT_BAD_INPUT
+    if isinstance(exc, LedgerError | SettingError):
+        return one_line(exc), exit_code(exc)
+    return one_line(exc), EXIT_FAILED
