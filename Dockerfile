@@ -32,8 +32,9 @@ WORKDIR /data
 VOLUME ["/data"]
 EXPOSE 8000
 STOPSIGNAL SIGTERM
+# On the port the service listens on (LEDGER_PORT, as `docker run -e` may change it).
 # Ready once the start has derived every answer: about a minute at 1,000,000 events
 # (docs/benchmarks.md), during which failed probes do not count; a success ends it early.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=120s --retries=3 \
-    CMD ["python", "-c", "import sys, urllib.request; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8000/health/ready', timeout=2).status == 200 else 1)"]
+    CMD ["python", "-c", "import os, sys, urllib.request; url = 'http://127.0.0.1:%s/health/ready' % os.environ.get('LEDGER_PORT', '8000'); sys.exit(0 if urllib.request.urlopen(url, timeout=2).status == 200 else 1)"]
 CMD ["ledger", "serve", "--host", "0.0.0.0"]

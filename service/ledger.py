@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from functools import partial
 from typing import NamedTuple
 
+import structlog
 from prometheus_client import Counter
 
 from events.awaitable import AwaitableAppend
@@ -119,6 +120,8 @@ class Ledger:
         try:
             self.projector.catch_up()
             self.projector.snapshot()
+        except (OSError, LedgerError) as exc:  # the log holds it all: the next start replays
+            structlog.get_logger("service").warning("snapshot not written on close", error=str(exc))
         finally:
             self.log.close()
             self.tokens.close()

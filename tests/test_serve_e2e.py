@@ -277,6 +277,21 @@ def test_a_database_it_cannot_open_is_one_line(tmp_path: Path, kind: str) -> Non
     assert not (tmp_path / "missing").exists()
 
 
+@pytest.mark.parametrize("kind", ["no-such-folder", "a-folder"])
+def test_a_snapshot_path_it_cannot_write_is_one_line(tmp_path: Path, kind: str) -> None:
+    """Found at start (exit 2, one line naming the setting), not at SIGTERM's snapshot."""
+    path = tmp_path / "missing" / "x.snapshot" if kind == "no-such-folder" else tmp_path
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = environment(tmp_path / "ledger.db", port) | {"LEDGER_SNAPSHOT_PATH": str(path)}
+    result = serve_refused(env)
+    assert result.returncode == 2, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "LEDGER_SNAPSHOT_PATH" in result.stderr
+    assert not (tmp_path / "ledger.db").exists()
+
+
 def test_every_setting_is_also_a_flag_of_serve(tmp_path: Path) -> None:
     """`--nats-url` (LEDGER_NATS_URL) is taken like every other setting of `ledger serve`."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
@@ -344,3 +359,39 @@ def test_sigterm_under_concurrent_appends_keeps_every_acknowledged_one(tmp_path:
     live = load_snapshot(Path(f"{db}.snapshot").read_bytes())
     assert live is not None
     assert live.position == head
+
+
+def healthcheck_command() -> list[str]:
+    """The Dockerfile's `HEALTHCHECK … CMD [...]`, its `python` this interpreter."""
+    text = (Path(__file__).parent.parent / "Dockerfile").read_text(encoding="utf-8")
+    joined = text.replace("\\\n", " ")
+    [line] = [line for line in joined.splitlines() if line.startswith("HEALTHCHECK")]
+    command: list[str] = json.loads(line[line.index("CMD") + len("CMD") :].strip())
+    assert command[0] == "python"
+    return [sys.executable, *command[1:]]
+
+
+def test_the_image_healthcheck_asks_the_port_served(tmp_path: Path) -> None:
+    """The HEALTHCHECK probes `/health/ready` on `LEDGER_PORT`: ok there, not on another.
+
+    It had 8000 written in, so `docker run -e LEDGER_PORT=…` looked unhealthy.
+    """
+    db = tmp_path / "ledger.db"
+    assert run(db, "seed").returncode == 0
+    command = healthcheck_command()
+    with serving(db, tmp_path / "serve.log") as server:
+        port = server.url.rsplit(":", 1)[1]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("LEDGER_")}
+        served = subprocess.run(
+            command, env=env | {"LEDGER_PORT": port}, capture_output=True, timeout=30, check=False
+        )
+        other = subprocess.run(
+            command,
+            env=env | {"LEDGER_PORT": str(free_port())},
+            capture_output=True,
+            timeout=30,
+            check=False,
+        )
+        assert server.stop() == 0
+    assert served.returncode == 0, served.stderr
+    assert other.returncode != 0

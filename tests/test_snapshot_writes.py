@@ -28,6 +28,7 @@ from http_fixtures import (
 from structlog.testing import capture_logs
 
 from events.envelope import Source
+from events.errors import StoreError
 from events.intake import new_event
 from events.log import NewEvent
 from events.payloads import OrganizationRegistered
@@ -37,7 +38,9 @@ from projections import Captured, Projections, build, load_snapshot
 from projections.snapshot import encode_array
 from service import projector
 from service.controllers import health
+from service.ledger import Ledger
 from service.projector import Projector
+from service.settings import Settings
 
 SOURCE = Source(url="urn:test:snapshot-writes")
 T = TypeVar("T")
@@ -342,3 +345,25 @@ def test_an_array_encoded_by_chunks_is_the_array_encoded_whole(count: int) -> No
     """`encode_array` gives the bytes of one encoder call, whatever the array's header size."""
     items = [{"n": n, "s": "x" * (n % 7)} for n in range(count)]
     assert bytes(encode_array(items)) == msgspec.msgpack.encode(items)
+
+
+class TestASnapshotThatCannotBeWrittenOnClose:
+    def test_close_warns_and_closes_the_store(self, tmp_path: Path) -> None:
+        """Its folder gone by shutdown: a warning, the store closed, nothing raised.
+
+        (It raised through the server's lifespan, a traceback on SIGTERM; nothing is lost:
+        the log holds every event and the next start replays it.)
+        """
+        folder = tmp_path / "snapshots"
+        folder.mkdir()
+        db = init_ledger(tmp_path / "ledger.db")
+        settings = Settings(database=str(db), snapshot_path=str(folder / "x.snapshot"))
+        ledger = Ledger(settings)
+        folder.rmdir()
+        with capture_logs() as logs:
+            ledger.close()
+        assert [entry["event"] for entry in logs if entry["log_level"] == "warning"] == [
+            "snapshot not written on close"
+        ]
+        with pytest.raises(StoreError, match="closed"):
+            ledger.log.append(seed_events()[:1])

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import socket
+from pathlib import Path
 from types import FrameType
 
 import click
@@ -80,6 +82,14 @@ def serve(ctx: Context, /, **flags: str | None) -> None:
     from service.app import create_app  # noqa: PLC0415 - keeps the other commands' start-up light
 
     listener = _listen(settings.host, settings.port)  # before the ledger opens: nothing to undo
+    # before the database is opened (and made): found at start, not at SIGTERM's snapshot;
+    # beside a database in a missing folder, the database's own error says it better
+    snapshot_beside = settings.snapshot_path is None and not settings.is_postgres
+    checked = not snapshot_beside or Path(settings.database).parent.is_dir()
+    problem = _unwritable(Path(settings.snapshot_file)) if checked else None
+    if problem is not None:
+        listener.close()
+        fail(f"{problem} (LEDGER_SNAPSHOT_PATH, --snapshot-path)")
     try:  # a database it cannot open stops here in one line, not in the server's lifespan
         open_log(settings).close()
     except StoreError as exc:
@@ -99,6 +109,18 @@ def serve(ctx: Context, /, **flags: str | None) -> None:
     # Ctrl-C: uvicorn stops gracefully, then raises it again (as `uvicorn.run` swallows it)
     with contextlib.suppress(KeyboardInterrupt):
         uvicorn.Server(config).run(sockets=[listener])
+
+
+def _unwritable(path: Path) -> str | None:
+    """Why snapshots cannot be written at `path` (a file replaced whole), or None."""
+    folder = path.parent
+    if path.is_dir():
+        return f"the snapshot path {path} is a folder"
+    if not folder.is_dir():
+        return f"the snapshot's folder {folder} does not exist"
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return f"the snapshot's folder {folder} is not writable"
+    return None
 
 
 def _listen(host: str, port: int) -> socket.socket:
