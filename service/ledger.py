@@ -16,6 +16,7 @@ from events.errors import ConflictError, LedgerError
 from events.log import EventLog
 from service import metrics
 from service.cache import LRU
+from service.follower import Follower
 from service.projector import Projector
 from service.settings import Settings
 from service.store import open_log
@@ -88,6 +89,7 @@ class Ledger:
         self.ready = True
         metrics.bind(self.log.head, lambda: self.projector.position)
         self.projector.start_warming()  # ready once done; appends are taken meanwhile
+        self.follower = Follower(self.projector)
 
     async def append_awaited(
         self, batch: Sequence[NewEvent], expected_versions: Mapping[str, int] | None
@@ -112,11 +114,16 @@ class Ledger:
             call = partial(self.log.append, batch, expected_versions)
             pending = asyncio.get_running_loop().run_in_executor(None, call)
         pending.add_done_callback(_count_outcome)
+        pending.add_done_callback(self._nudge)
         return await asyncio.shield(pending)
+
+    def _nudge(self, _done: asyncio.Future[AppendResult]) -> None:
+        self.follower.nudge()  # the live state folds it without waiting for a read
 
     def close(self) -> None:
         """Finish the appends in flight, write a snapshot, close the store."""
         self.ready = False
+        self.follower.stop()
         try:
             self.projector.catch_up()
             self.projector.snapshot()

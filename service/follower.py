@@ -1,0 +1,57 @@
+"""The live state follows the log as appends arrive, not only when someone reads it.
+
+An append the service commits `nudge`s the follower; its thread waits a moment for more
+(one fold for a burst, not one per request), then has the projector catch up: the live
+state folds the new events, and a periodic snapshot falls due as the issue asks, under
+write-only traffic too. Appends by other processes on the same file (`ledger append`
+beside the service) are found by a look at the head every `LOOK_EVERY` seconds.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Final
+
+import structlog
+
+from service.projector import Projector
+
+GATHER: Final = 0.05
+"""Seconds a nudge waits for more appends before the fold: bounds the lag, batches a burst."""
+LOOK_EVERY: Final = 1.0
+"""Seconds between looks at the head without a nudge (another process's appends)."""
+
+log = structlog.get_logger("follower")
+
+
+class Follower:
+    """A thread that keeps the projector caught up with the log; `stop` ends it."""
+
+    def __init__(self, projector: Projector) -> None:
+        self.projector = projector
+        self._nudged = threading.Event()
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="ledger-follow", daemon=True)
+        self._thread.start()
+
+    def nudge(self) -> None:
+        """Say that the log has grown (from any thread; cheap)."""
+        self._nudged.set()
+
+    def stop(self) -> None:
+        """End the thread, after the fold it may be doing."""
+        self._stopped.set()
+        self._nudged.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stopped.is_set():
+            if self._nudged.wait(LOOK_EVERY):
+                self._stopped.wait(GATHER)  # more appends of the burst land meanwhile
+                self._nudged.clear()
+            if self._stopped.is_set():
+                return
+            try:
+                self.projector.catch_up()
+            except Exception as exc:  # noqa: BLE001 - a read meets it too; never lose the thread
+                log.warning("live state did not catch up", error=str(exc))
