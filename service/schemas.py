@@ -80,7 +80,7 @@ class EventBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 class AppendBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """A batch to append atomically; `expected_versions` maps a stream to its current version."""
 
-    events: list[EventBody]
+    events: Annotated[list[EventBody], Meta(min_length=1)]
     expected_versions: dict[StreamName, Annotated[int, Meta(ge=0)]] | None = None
 
 

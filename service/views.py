@@ -153,7 +153,7 @@ async def answer(  # noqa: PLR0913 - the request, the view, how to make its data
     missing: str | None = None,
     page: Paging | None = None,
 ) -> Response[Any]:
-    """The `{"view", "data"}` answer with a strong ETag; 304 on a matching `If-None-Match`.
+    """The `{"view", "data"}` answer with a weak ETag; 304 on a matching `If-None-Match`.
 
     `make` returning None means the thing asked for does not exist: 404 with `missing`.
     With `page`, `make` gives a whole list and the answer holds one page of it, with `next`
@@ -328,7 +328,9 @@ def _compute(ledger: Ledger, spec: ViewSpec, upto: int, made: _Made) -> CachedAn
     """Fold or build the view at `upto`, encode the answer, cache it under its position."""
     proj = ledger.projector.view(spec, head=upto)
     digest = proj.digest(made.projection)
-    etag = f'"{proj.position}-{digest[:32]}"'
+    # weak: the same tag for the answer gzip-compressed or not (RFC 9110 8.8.3: a strong one
+    # would have to differ by content coding); If-None-Match compares weakly anyway
+    etag = f'W/"{proj.position}-{digest[:32]}"'
     data = made.make(proj)
     if data is None:
         raise NotFoundException(detail=made.missing or "not found")

@@ -110,6 +110,24 @@ class TestShowJson:
         assert [a["type"] for a in pair["agreements"]] == ["memorandum"]
         assert pair["through"]["merck-kgaa"] == ["milliporesigma"]
 
+    def test_a_table_ends_with_the_coordinates_of_its_view(self, seeded: Path) -> None:
+        """The last line says the view (as of, known at, position): a pasted table keeps it."""
+        out = ledger(
+            seeded,
+            "show",
+            "partnerships",
+            "--as-of",
+            "2023-12-31",
+            "--known-at",
+            "2099-01-01T09:00:00+09:00",
+        )
+        last = out.stdout.decode().strip().splitlines()[-1]
+        assert last.startswith(
+            "view as of 2023-12-31, known at 2099-01-01T00:00:00.000000Z, at position 10;"
+        )
+        plain = ledger(seeded, "show", "partnerships").stdout.decode().strip().splitlines()[-1]
+        assert plain.startswith("view at position 10; digest ")
+
     def test_tables_show_money_with_separators(self, seeded: Path) -> None:
         """The people's table writes money with its currency and thousands separators."""
         out = ledger(seeded, "show", "capacity")

@@ -271,6 +271,15 @@ class TestOpenAPIRoute:
         assert "security" not in paths["/v1/events"]["get"]
         assert document.get("security") == ([{"bearer": []}] if reads_need_a_token else None)
 
+    def test_an_empty_batch_is_outside_the_declared_body(self, client) -> None:
+        """`{"events": []}` is a 422, and the document says so (`minItems: 1`).
+
+        Schemathesis had found a request the document declared valid refused.
+        """
+        document = client.get("/schema/openapi.json").json()
+        events = document["components"]["schemas"]["AppendBody"]["properties"]["events"]
+        assert events["minItems"] == 1
+
     def test_the_schema_root_answers(self, client) -> None:
         """`/schema` answers (the renderers' index), without the need of a token."""
         assert client.get("/schema").status_code == 200

@@ -258,10 +258,10 @@ class TestTimeTravel:
 class TestETag:
     @pytest.mark.parametrize("url", PROJECTION_URLS)
     def test_if_none_match_gives_304_without_a_body(self, client, url) -> None:
-        """A projection has a strong ETag; sending it back answers 304 with no body."""
+        """A projection has a weak ETag; sending it back answers 304 with no body."""
         first = client.get(url)
         etag = first.headers["etag"]
-        assert etag.startswith('"')
+        assert etag.startswith('W/"')
         assert etag.endswith('"')
         again = client.get(url, headers={"If-None-Match": etag})
         assert again.status_code == 304
@@ -285,14 +285,32 @@ class TestETag:
 
     @pytest.mark.parametrize("form", ["weak", "star", "star-in-list"])
     def test_weak_comparison_and_star_give_304(self, client, form) -> None:
-        """`If-None-Match` compares weakly (RFC 9110): `W/"x"` matches `"x"`; `*` matches."""
+        """`If-None-Match` compares weakly (RFC 9110): `"x"` matches `W/"x"`; `*` matches."""
         etag = client.get("/v1/timeline").headers["etag"]
-        header = {"weak": f"W/{etag}", "star": "*", "star-in-list": '"old", *'}[form]
+        strong = etag.removeprefix("W/")
+        header = {"weak": strong, "star": "*", "star-in-list": '"old", *'}[form]
         response = client.get("/v1/timeline", headers={"If-None-Match": header})
         assert response.status_code == 304
         assert response.content == b""
         unknown = client.get("/v1/organizations/nobody", headers={"If-None-Match": header})
         assert_problem(unknown, 404)
+
+    def test_compressed_or_not_one_weak_tag(self, client) -> None:
+        """The gzip and identity answers share the tag, so it is weak (RFC 9110 8.8.3).
+
+        Each revalidates the other.
+        """
+        plain = client.get("/v1/timeline", headers={"Accept-Encoding": "identity"})
+        zipped = client.get("/v1/timeline", headers={"Accept-Encoding": "gzip"})
+        assert zipped.headers.get("content-encoding") == "gzip"
+        assert "content-encoding" not in plain.headers
+        assert plain.headers["etag"] == zipped.headers["etag"]
+        assert plain.headers["etag"].startswith("W/")
+        again = client.get(
+            "/v1/timeline",
+            headers={"Accept-Encoding": "identity", "If-None-Match": zipped.headers["etag"]},
+        )
+        assert again.status_code == 304
 
     def test_a_header_that_is_not_utf8_is_not_a_crash(self, client) -> None:
         """`If-None-Match` bytes that are not UTF-8 match nothing: 200, not 500."""

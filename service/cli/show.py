@@ -13,7 +13,7 @@ from typing import Any
 import click
 import msgspec
 
-from events.dates import parse_moment
+from events.dates import format_timestamp, parse_moment
 from events.log import EventLog, hash_at
 from events.payloads import Money
 from projections import PROJECTION_NAMES, Live, Projections, ViewSpec, build, load_snapshot
@@ -312,7 +312,19 @@ def show(  # noqa: PLR0913 - one parameter per option
         tables = tables[:1]
     for table in tables:
         console.print(table)
-    console.print(f"view at position {proj.position}; digest {proj.digest(what)[:16]}…")
+    coordinates = "".join(  # so that a table pasted elsewhere keeps what it is a view of
+        f"{label} {value}, "
+        for label, value in (
+            ("as of", as_of),
+            ("known at", None if known_at is None else format_timestamp(known_at)),
+        )
+        if value is not None
+    )
+    console.print(
+        f"view {coordinates}at position {proj.position}; digest {proj.digest(what)[:16]}…",
+        markup=False,
+        highlight=False,
+    )
     if page is not None and page.next_cursor is not None:
         click.echo(f"next page: --after {page.next_cursor}")  # one line, never wrapped
 
