@@ -221,6 +221,11 @@ class Projector:
             if self.snapshot_path is not None and self._written != self.live.position:
                 self._write(self.live.capture())
 
+    def fold_due(self) -> bool:
+        """Whether a periodic snapshot's worth of events waits to be folded (see `Follower`)."""
+        behind = self.events.head() - self.live.position
+        return behind >= max(self.snapshot_every or 1, self.live.position // SNAPSHOT_SHARE)
+
     def _snapshot_due(self, position: int) -> bool:
         every = self.snapshot_every
         if not every or self.snapshot_path is None:
