@@ -1,13 +1,13 @@
 """The live state follows the log as appends arrive, not only when someone reads it.
 
 An append the service commits `nudge`s the follower. Its thread has the projector catch
-up once the appends pause (`QUIET`), or, under a steady flow, once a snapshot's worth has
-piled up (`Projector.fold_due`: as many events as a periodic snapshot waits for): the live
-state folds them, and the periodic snapshot falls due, as the issue asks, under
-write-only traffic too. Not on every burst: an event dated before the last one folded is
-merged by folding the state again (`Live.merge`, O(facts)), and a steady flow of such
-appends would spend the interpreter on that; folding once per tenth of the log keeps the
-cost per event constant. A read never waits for the follower: it catches up itself.
+up once the appends pause (`QUIET`), or, under a flow that never pauses, once the log has
+grown by as much as the live state holds (`Projector.fold_due`): the live state folds
+them, and the periodic snapshot falls due, as the issue asks, under write-only traffic
+too. Not on every burst: an event dated before the last one folded is merged by folding
+the state again (`Live.merge`, O(facts), the interpreter held meanwhile), and doing that
+in the middle of a flow stalls every request it serves. A read never waits for the
+follower: it catches up itself.
 Appends by other processes on the same file (`ledger append` beside the service) are
 found by a look at the head every `LOOK_EVERY` seconds.
 """
