@@ -19,7 +19,11 @@ defaults otherwise (JSON request log on stdout, metrics, compression). The load 
 - `post16_known` (for the record): the same POST as most appends are, with no `event_id`
   (the ledger assigns a time-ordered UUID v7) on one of 16 streams that exist already,
   16 connections: what a client's random ids and a new stream per event cost (each puts
-  an index entry at a random place, a page of its own in the commit's WAL frames).
+  an index entry at a random place, a page of its own in the commit's WAL frames);
+- `floor_post16` (for the record): the same POST to `bench/floor_app.py`, a plain ASGI app
+  that only decodes the body as the service does and appends it durably through the
+  ledger's own store (group commit), 16 connections: the floor under `post16`, which does
+  all that and more (routing, auth, request log, metrics, live projections).
 
 Bare and service arms alternate in several rounds (GETs first, so the GET view is not at a
 moving head); a rate is the median over the rounds. An arm with any non-2xx response or
@@ -115,13 +119,19 @@ def bench_server(server: str, workdir: Path, config: Config) -> dict[str, Any]:
         (home / "answer.json").write_bytes(answer)
         bare_env = clean_env(BARE_ANSWER=str(home / "answer.json"))
         bare_cmd = server_command(server, "bench.bare_app:application", free_port())
-        with serving(f"{server} bare", bare_cmd, bare_env, home / "bare.log") as bare:
+        floor_env = clean_env(FLOOR_DATABASE=str(home / "floor.db"))
+        floor_cmd = server_command(server, "bench.floor_app:application", free_port())
+        with (
+            serving(f"{server} bare", bare_cmd, bare_env, home / "bare.log") as bare,
+            serving(f"{server} floor", floor_cmd, floor_env, home / "floor.log") as floor,
+        ):
             bare_answer = probe("GET", bare.url + "/bare/answer", None, None)
             if abs(len(bare_answer) - len(answer)) > 8:
                 msg = f"bare answer is {len(bare_answer)} bytes, the service's {len(answer)}"
                 raise BenchError(msg)
             probe("POST", service.url + "/v1/events", event_body(str(uuid.uuid4())), token)
             probe("POST", bare.url + "/bare/events", event_body(str(uuid.uuid4())), token)
+            probe("POST", floor.url + "/floor/events", event_body(str(uuid.uuid4())), token)
             for key in range(KNOWN_STREAMS):  # the known streams exist before their arm runs
                 probe("POST", service.url + "/v1/events", known_stream_body(str(key)), token)
             gets, _ = measure(
@@ -138,6 +148,7 @@ def bench_server(server: str, workdir: Path, config: Config) -> dict[str, Any]:
                     Arm("post16", service.url + "/v1/events", post_script, CLIENTS),
                     Arm("post1", service.url + "/v1/events", post_script, 1),
                     Arm("post16_known", service.url + "/v1/events", known_script, CLIENTS),
+                    Arm("floor_post16", floor.url + "/floor/events", post_script, CLIENTS),
                 ],
                 config,
             )
@@ -155,6 +166,8 @@ def bench_server(server: str, workdir: Path, config: Config) -> dict[str, Any]:
         "post16_vs_bare_post": round(rps["post16"] / rps["bare_post16"], 3),
         "post16_vs_post1": round(rps["post16"] / rps["post1"], 2),
         "post16_known_vs_bare_post": round(rps["post16_known"] / rps["bare_post16"], 3),
+        "floor_post16_vs_bare_post": round(rps["floor_post16"] / rps["bare_post16"], 3),
+        "post16_vs_floor_post16": round(rps["post16"] / rps["floor_post16"], 3),
         "get_p99_ms": round(median_p99(runs["get"]), 2),
         "post_p99_ms": round(median_p99(runs["post16"]), 2),
         "rps": rps,
