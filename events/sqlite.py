@@ -67,7 +67,7 @@ class SQLiteEventLog:
             msg = f"synchronous must be one of {', '.join(_SYNC_LEVEL)}, not {synchronous!r}"
             raise ValueError(msg)
         self.synchronous = synchronous
-        self._readers: list[sqlite3.Connection] = []
+        self._readers: list[tuple[threading.Thread, sqlite3.Connection]] = []
         self._readers_lock = threading.Lock()
         self._local = threading.local()
         self._writer_conn = self._connect(create=True)
@@ -131,7 +131,13 @@ class SQLiteEventLog:
             conn = self._connect()
             self._local.conn = conn
             with self._readers_lock:
-                self._readers.append(conn)
+                # a thread that ended (a pool's idle worker, say) leaves its connection here:
+                # closed now, so that many short-lived threads do not pile up open files
+                ended = [c for t, c in self._readers if not t.is_alive()]
+                self._readers = [(t, c) for t, c in self._readers if t.is_alive()]
+                self._readers.append((threading.current_thread(), conn))
+            for old in ended:
+                old.close()
         return conn
 
     @staticmethod
@@ -409,6 +415,6 @@ class SQLiteEventLog:
         self._writer.close()
         self._writer_conn.close()
         with self._readers_lock:
-            for conn in self._readers:
+            for _, conn in self._readers:
                 conn.close()
             self._readers.clear()

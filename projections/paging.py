@@ -25,7 +25,9 @@ from projections.timeline import TimelineEntry
 T = TypeVar("T")
 
 DEFAULT_PAGE: Final = 100
-"""Entries per page when a cursor is given without a limit (HTTP and `ledger show`)."""
+"""Entries per page of `ledger show` given a cursor without a limit, and of `GET /v1/events`
+and `/v1/streams/{stream}` without a limit (the projection lists over HTTP page by the page
+limit: `service.views.provide_page_ask`)."""
 
 CursorKey = tuple[str | int, ...]
 """The sort key of one entry: what a cursor holds."""

@@ -5,7 +5,8 @@ A snapshot is MessagePack:
 `body` holds the fold state's facts (corrected data included), the corrections applied,
 the head position and the frontier, and what `Live.merge` selects again from (the
 corrections and retractions seen, and the corrected facts as they were);
-`checksum` is the SHA-256 of the body's bytes; `payload_versions` the schema version of
+`checksum` is the SHA-256 of the body's bytes, the position and the anchor (`_checksum`);
+`payload_versions` the schema version of
 each payload type the facts were decoded at,
 so a snapshot written before an upcaster was added is refused rather than misread;
 `anchor` the chain hash of the log at `position`, so a snapshot of another log (a file
@@ -126,18 +127,25 @@ def dump_snapshot(live: Live | Captured, *, anchor: str = "") -> bytes:
         payload_versions=_payload_versions(),
         position=captured.position,
         anchor=anchor,
-        checksum=hashlib.sha256(body).hexdigest(),
+        checksum=_checksum(body, captured.position, anchor),
         body=msgspec.Raw(body),
     )
     return _ENCODER.encode(envelope)
+
+
+def _checksum(body: bytes, position: int, anchor: str) -> str:
+    """SHA-256 of the body, then the position and the anchor it is checked against."""
+    return hashlib.sha256(body + f"\n{position}\n{anchor}".encode()).hexdigest()
 
 
 def _reject(reason: str, **details: object) -> None:
     structlog.get_logger().warning("snapshot_rejected", reason=reason, **details)
 
 
-def _checked_body(data: bytes, anchor_at: Callable[[int], str | None] | None) -> bytes | None:
-    """The body of a snapshot of this version and log whose checksum holds, else None.
+def _checked_body(
+    data: bytes, anchor_at: Callable[[int], str | None] | None
+) -> tuple[bytes, int] | None:
+    """The body and position of a snapshot of this version and log whose checksum holds.
 
     Every refusal is logged. `anchor_at(position)`: the log's chain hash there, or None
     past its head; no `anchor_at`: a state of no log, not checked against one.
@@ -156,9 +164,10 @@ def _checked_body(data: bytes, anchor_at: Callable[[int], str | None] | None) ->
         elif anchor != envelope.anchor:
             refusal = "another log"
     if refusal is not None:
-        _reject(refusal, position=envelope.position, found=envelope.version)
+        found = {"version": envelope.version, "payload_versions": envelope.payload_versions}
+        _reject(refusal, position=envelope.position, found=found.get(refusal))
         return None
-    return body
+    return body, envelope.position
 
 
 def _refusal(envelope: _Envelope, body: bytes) -> str | None:
@@ -167,7 +176,7 @@ def _refusal(envelope: _Envelope, body: bytes) -> str | None:
         return "version"
     if envelope.payload_versions != _payload_versions():
         return "payload_versions"
-    if hashlib.sha256(body).hexdigest() != envelope.checksum:
+    if _checksum(body, envelope.position, envelope.anchor) != envelope.checksum:
         return "checksum"
     return None
 
@@ -182,9 +191,10 @@ def load_snapshot(
     hash there (`anchor_at(position)`), or content that does not decode or does not hold
     together.
     """
-    body = _checked_body(data, anchor_at)
-    if body is None:
+    checked = _checked_body(data, anchor_at)
+    if checked is None:
         return None
+    body, position = checked
     with paused_gc():  # one pause for the whole load: it only allocates what it keeps
         try:
             decoded = _BODY.decode(body)
@@ -192,6 +202,9 @@ def load_snapshot(
             _reject("undecodable", error=str(exc))
             return None
         facts: list[Fact] = decoded.facts
+        if decoded.position != position:  # the anchor was checked at the envelope's position
+            _reject("inconsistent", error="the body's position is not the envelope's")
+            return None
         if not _in_order(facts, decoded.frontier):
             _reject("inconsistent", error="facts out of valid-time order or frontier mismatch")
             return None

@@ -219,20 +219,8 @@ class Projector:
             if writer is not None:
                 writer.join()
             if self.snapshot_path is not None and self._written != self.live.position:
-                self._write(self.live.capture())
-
-    def fold_due(self) -> bool:
-        """Whether the follower should fold in the middle of a steady flow of appends.
-
-        Once the log has grown by as much as the live state holds (and by `snapshot_every`
-        at least): a fold that meets a backdated event folds the whole state again, with the
-        interpreter held (at 140,000 events about 0.15 s during which no request is served),
-        so under a flow that never pauses it happens at each doubling of the log, not every
-        tenth. A pause of `QUIET` folds at once (`service.follower`), and reads catch up
-        themselves.
-        """
-        behind = self.events.head() - self.live.position
-        return behind >= max(self.snapshot_every or 1, self.live.position)
+                captured = self.live.capture()
+                self._write(captured, self._anchor(captured.position))
 
     def _snapshot_due(self, position: int) -> bool:
         every = self.snapshot_every
@@ -246,26 +234,34 @@ class Projector:
             return  # due again at the next fold, until that one is done
         captured = live.capture()
         self._snapshotted = captured.position  # a failed write is tried again a period later
+        anchor = self._anchor(captured.position)  # here: the writer thread reads no log
         self._writer = threading.Thread(
-            target=self._write_logged, args=(captured,), name="ledger-snapshot", daemon=True
+            target=self._write_logged,
+            args=(captured, anchor),
+            name="ledger-snapshot",
+            daemon=True,
         )
         self._writer.start()
 
-    def _write_logged(self, captured: Captured) -> None:
+    def _anchor(self, position: int) -> str:
+        """The log's chain hash at `position`, read on this thread's connection."""
+        anchor = hash_at(self.events, position)
+        if anchor is None:  # the log is shorter than the state: it cannot be (a log never shrinks)
+            msg = f"the log has no position {position}"
+            raise StoreError(msg)
+        return anchor
+
+    def _write_logged(self, captured: Captured, anchor: str) -> None:
         try:
-            self._write(captured)
+            self._write(captured, anchor)
         except Exception as exc:  # noqa: BLE001 - a thread's failure is logged, never lost
             log.warning("snapshot not written", position=captured.position, error=str(exc))
 
-    def _write(self, captured: Captured) -> None:
+    def _write(self, captured: Captured, anchor: str) -> None:
         """Write a snapshot durably: a synced temporary file, renamed over the last one."""
         if self.snapshot_path is None:
             return
         tmp = self.snapshot_path.with_name(self.snapshot_path.name + ".tmp")
-        anchor = hash_at(self.events, captured.position)
-        if anchor is None:  # the log is shorter than the state: it cannot be (a log never shrinks)
-            msg = f"the log has no position {captured.position}"
-            raise StoreError(msg)
         data = dump_snapshot(captured, anchor=anchor)
         with tmp.open("wb") as handle:
             handle.write(data)

@@ -522,3 +522,27 @@ class TestAReaderThatGoesAway:
         code = process.wait(timeout=60)
         assert first
         assert (code, err) == (0, b"")
+
+    def test_a_failed_verify_still_exits_1(self, tmp_path: Path) -> None:
+        """`ledger verify | true`: the verdict is the exit code, whoever reads the output.
+
+        Found by a review: the broken pipe's exit 0 had turned a broken chain into success.
+        """
+        db = tmp_path / "ledger.db"
+        assert ledger(db, "seed").returncode == 0
+        with sqlite3.connect(db) as conn:
+            conn.execute("DROP TRIGGER events_no_update")
+            conn.execute("UPDATE events SET hash = ? WHERE position = 3", ("0" * 64,))
+        conn.close()
+        process = subprocess.Popen(
+            [LEDGER, "--database", str(db), "verify"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        assert process.stdout is not None
+        assert process.stderr is not None
+        process.stdout.close()  # gone before it writes
+        err = process.stderr.read()
+        assert process.wait(timeout=60) == 1, err
+        assert b"Traceback" not in err

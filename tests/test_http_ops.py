@@ -270,6 +270,8 @@ class TestOpenAPIRoute:
         assert paths["/v1/audit/replay"]["post"]["security"] == [{"bearer": []}]
         assert "security" not in paths["/v1/events"]["get"]
         assert document.get("security") == ([{"bearer": []}] if reads_need_a_token else None)
+        for probe in ("/health/live", "/health/ready"):  # open whatever reads need
+            assert paths[probe]["get"]["security"] == [{}]
 
     def test_an_empty_batch_is_outside_the_declared_body(self, client) -> None:
         """`{"events": []}` is a 422, and the document says so (`minItems: 1`).

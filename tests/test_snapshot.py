@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from decimal import Decimal
 from typing import Any
 
@@ -174,8 +173,28 @@ class TestRefused:
         body = msgspec.msgpack.decode(msgspec.msgpack.encode(envelope["body"]))
         body["facts"].reverse()
         raw = msgspec.msgpack.encode(body)
-        envelope.update(checksum=hashlib.sha256(raw).hexdigest(), body=msgspec.Raw(raw))
+        checksum = snapshot._checksum(raw, envelope["position"], envelope["anchor"])
+        envelope.update(checksum=checksum, body=msgspec.Raw(raw))
         forged = msgspec.msgpack.encode(envelope)
         with capture_logs() as logs:
             assert load_snapshot(forged) is None
         assert [log["reason"] for log in logs] == ["inconsistent"]
+
+    def test_an_envelope_position_not_the_body_s(self, live):
+        """The anchor is checked at the envelope's position: a body of another is refused."""
+        envelope = snapshot_of(live)
+        envelope["position"] -= 1
+        raw = bytes(msgspec.msgpack.encode(envelope["body"]))
+        envelope["checksum"] = snapshot._checksum(raw, envelope["position"], envelope["anchor"])
+        with capture_logs() as logs:
+            assert load_snapshot(msgspec.msgpack.encode(envelope)) is None
+        assert [log["reason"] for log in logs] == ["inconsistent"]
+
+    @pytest.mark.parametrize("field", ["position", "anchor"])
+    def test_the_checksum_covers_the_position_and_anchor(self, live, field):
+        """Either changed (the checksum left as it was): refused on the checksum."""
+        envelope = snapshot_of(live)
+        envelope[field] = envelope[field] + 1 if field == "position" else "f" * 64
+        with capture_logs() as logs:
+            assert load_snapshot(msgspec.msgpack.encode(envelope)) is None
+        assert [log["reason"] for log in logs] == ["checksum"]

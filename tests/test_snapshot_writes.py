@@ -367,3 +367,27 @@ class TestASnapshotThatCannotBeWrittenOnClose:
         ]
         with pytest.raises(StoreError, match="closed"):
             ledger.log.append(seed_events()[:1])
+
+
+class TestNoConnectionPilesUp:
+    def test_thirty_background_snapshots_leave_no_open_files(
+        self, log: SQLiteEventLog, tmp_path: Path
+    ) -> None:
+        """30 snapshots written in the background, and no more open files than before.
+
+        Found by a review: each background write read the log on a thread of its own, whose
+        connection stayed open until the log closed. The anchor is read on the folding
+        thread now, and the connections of ended threads are closed.
+        """
+        started = Projector(log, tmp_path / "live.snapshot", 10)
+        wait_for_writer(started)
+
+        def open_files() -> int:
+            return sum(1 for _ in Path("/proc/self/fd").iterdir())
+
+        before = open_files()
+        for round_ in range(30):
+            log.append(registrations(100 + 10 * round_, 10))
+            started.catch_up()
+            wait_for_writer(started)
+        assert open_files() <= before + 2

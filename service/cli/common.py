@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -69,6 +70,20 @@ class PlainTable(Table):
     def add_row(self, *cells: Any, **options: Any) -> None:  # noqa: ANN401 - rich's own types
         """`Table.add_row`, each `str` cell as plain `Text`."""
         super().add_row(*(Text(c) if isinstance(c, str) else c for c in cells), **options)
+
+
+@contextmanager
+def verdict_output() -> Iterator[None]:
+    """Output of a command whose exit code is its verdict (`verify`, `replay`).
+
+    A reader that goes away (`| head`, `| true`) must not turn a failure into success:
+    the output is dropped, and the command exits by its verdict.
+    """
+    try:
+        yield
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)  # nothing more reaches the closed pipe
+        os.dup2(devnull, sys.stdout.fileno())
 
 
 def stderr() -> Console:

@@ -25,6 +25,7 @@ from service.cli.common import (
     pass_context,
     progress,
     stdout,
+    verdict_output,
 )
 
 BOM = b"\xef\xbb\xbf"
@@ -151,11 +152,13 @@ def verify(ctx: Context) -> None:
         total = log.head()
         with progress("verifying", total) as advance:
             result = log.verify(progress=advance)
-    if result.ok:
-        click.echo(f"ok: {result.checked} events, head {result.head}, chain verified")
-        return
-    click.echo(f"broken at position {result.first_bad_position}: {result.reason}")
-    sys.exit(EXIT_FAILED)
+    with verdict_output():
+        if result.ok:
+            click.echo(f"ok: {result.checked} events, head {result.head}, chain verified")
+        else:
+            click.echo(f"broken at position {result.first_bad_position}: {result.reason}")
+    if not result.ok:
+        sys.exit(EXIT_FAILED)
 
 
 @click.command("export")

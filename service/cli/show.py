@@ -27,6 +27,7 @@ from service.cli.common import (
     pass_context,
     progress,
     stdout,
+    verdict_output,
 )
 from service.projector import build_view
 
@@ -377,7 +378,8 @@ def replay(ctx: Context) -> None:
         table.add_row(
             name, digests[0], snap or "(no snapshot)", digests[1], "yes" if same else "NO"
         )
-    stdout().print(table)
+    with verdict_output():
+        stdout().print(table)
     if not ok:
         click.echo("replay differs from the live state", err=True)
         sys.exit(EXIT_FAILED)

@@ -25,7 +25,13 @@ class HealthController(Controller):
     path = "/health"
     tags = ["operations"]  # noqa: RUF012 - Litestar's declared class attribute
 
-    @get("/live", operation_id="Live", summary="The process answers", responses=problem_responses())
+    @get(
+        "/live",
+        operation_id="Live",
+        summary="The process answers",
+        responses=problem_responses(),
+        security=[{}],  # open (an empty requirement), even where the rest asks a token
+    )
     async def live(self) -> Health:
         """Always 200 while the process serves requests."""
         return Health(status="ok")
@@ -35,6 +41,7 @@ class HealthController(Controller):
         operation_id="Ready",
         summary="The store is open, the projections caught up and their answers derived",
         responses=problem_responses(503),
+        security=[{}],
         sync_to_thread=True,
     )
     def ready(self, ledger: NamedDependency[Ledger]) -> Health:
