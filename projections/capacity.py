@@ -43,6 +43,7 @@ class AcquisitionView(View, frozen=True):
     price: Money | None
     event_id: str
     source: Source
+    corrected_by: str | None = None
 
 
 class PlanView(View, frozen=True):
@@ -54,6 +55,7 @@ class PlanView(View, frozen=True):
     location: Location | None
     event_id: str
     source: Source
+    corrected_by: str | None = None
 
 
 class InitiativeView(View, frozen=True):
@@ -66,6 +68,7 @@ class InitiativeView(View, frozen=True):
     description: str | None
     event_id: str
     source: Source
+    corrected_by: str | None = None
 
 
 class InvestmentView(View, frozen=True):
@@ -80,6 +83,7 @@ class InvestmentView(View, frozen=True):
     capabilities: tuple[str, ...]
     event_id: str
     source: Source
+    corrected_by: str | None = None
 
 
 class SiteView(View, frozen=True):
@@ -167,6 +171,7 @@ class _SiteBuilder:
                     capabilities=data.capabilities,
                     event_id=event.event_id,
                     source=event.source,
+                    corrected_by=event.corrected_by,
                 )
             )
             add_money(self.committed, data.amount)
@@ -185,6 +190,7 @@ class _SiteBuilder:
                     price=data.price,
                     event_id=event.event_id,
                     source=event.source,
+                    corrected_by=event.corrected_by,
                 )
             )
             self.name = data.name
@@ -198,6 +204,7 @@ class _SiteBuilder:
                     location=data.location,
                     event_id=event.event_id,
                     source=event.source,
+                    corrected_by=event.corrected_by,
                 )
             )
             self.location = data.location or self.location
@@ -211,6 +218,7 @@ class _SiteBuilder:
                     description=data.description,
                     event_id=event.event_id,
                     source=event.source,
+                    corrected_by=event.corrected_by,
                 )
             )
             self.location = data.location or self.location

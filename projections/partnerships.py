@@ -42,6 +42,7 @@ class AgreementView(View, frozen=True):
     through: dict[str, tuple[str, ...]]
     event_id: str
     source: Source
+    corrected_by: str | None = None
 
 
 class PartnershipView(View, frozen=True):
@@ -109,6 +110,7 @@ def agreement_of(fact: Fact, registry: Registry) -> tuple[AgreementView, list[Pa
         through=sides,
         event_id=fact.event_id,
         source=fact.source,
+        corrected_by=fact.corrected_by,
     )
     tops = list(sides)
     pairs = [(org_a, org_b) for first, org_a in enumerate(tops) for org_b in tops[first + 1 :]]

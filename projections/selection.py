@@ -216,7 +216,7 @@ def _corrected(fact: Fact, correction: Record) -> Fact | None:
         data = convert_payload(fact.type, fix.replacement)
     except InvalidEvent:
         return None
-    return msgspec.structs.replace(fact, data=data)
+    return msgspec.structs.replace(fact, data=data, corrected_by=correction.event_id)
 
 
 def apply_records(

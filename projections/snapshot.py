@@ -32,7 +32,7 @@ from projections.live import Captured, Live
 from projections.selection import RECORD_CLASSES, Record
 from projections.state import FACT_TYPES, Fact, SortKey, fold_all, scan_order
 
-SNAPSHOT_VERSION: Final = 5
+SNAPSHOT_VERSION: Final = 6
 """The snapshot format; bump it on any change of the fold state's schema."""
 
 

@@ -53,6 +53,8 @@ class Fact(msgspec.Struct, frozen=True, array_like=True, gc=False):
     recorded_at: datetime
     source: Source
     data: AnyPayload
+    corrected_by: str | None = None
+    """The correction whose replacement `data` is (`source` stays the announcement's own)."""
 
     @property
     def type(self) -> str:

@@ -404,6 +404,14 @@ class TestReplay:
         assert daejeon["jobs"] == 350
         before = json.loads(ledger(db, "show", "capacity", "--json", "--at-position", "10").stdout)
         assert next(s for s in before["data"]["sites"] if s["site"] == "daejeon")["jobs"] == 300
+        correction = json.loads(ledger(db, "events", "--json", "--after", "10").stdout)
+        (investment,) = daejeon["investments"]
+        assert investment["corrected_by"] == correction["event_id"]
+        for what, marked in (("capacity", "daejeon (corrected)"), ("timeline", "(corrected)")):
+            table = ledger(db, "show", what).stdout.decode()
+            assert marked in table  # the people's tables say so too
+        unmarked = ledger(db, "show", "capacity", "--at-position", "10").stdout.decode()
+        assert "(corrected)" not in unmarked
 
     def test_replay_flags_a_stale_snapshot(self, tmp_path: Path) -> None:
         """A snapshot whose state disagrees with the log makes replay exit 1."""

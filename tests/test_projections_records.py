@@ -111,6 +111,22 @@ class TestCurrentView:
         assert "USD 330,000,000" in entry.summary
         assert "350 jobs" in entry.summary
 
+    def test_the_corrected_investment_names_its_correction(self, history):
+        """Daejeon's investment names the correction its data comes from.
+
+        Found by an analyst's review: the site showed the corrected amount beside the
+        original's quote, with nothing saying it had been corrected.
+        """
+        site = build(history.events).capacity_site(DAEJEON)
+        assert site is not None
+        (investment,) = site.investments
+        assert investment.event_id == INVESTMENT
+        assert investment.corrected_by == history.correction.event_id
+        before = build(history.events[: history.correction.position - 1]).capacity_site(DAEJEON)
+        assert before is not None
+        assert [i.corrected_by for i in before.investments] == [None]
+        assert all(a.corrected_by is None for a in site.acquisitions)
+
     def test_retraction_removes_the_initiative(self, history):
         """The retracted initiative is gone: no Songdo site, no timeline entry."""
         proj = build(history.events)

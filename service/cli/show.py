@@ -171,7 +171,8 @@ def _tables(  # noqa: C901, PLR0912 - one branch per projection
         for column in ("date", "type", "summary", "source"):
             table.add_column(column)
         for entry in entries:
-            table.add_row(entry.occurred_on, entry.type, entry.summary, entry.source.url)
+            summary = entry.summary + (" (corrected)" if entry.corrected_by else "")
+            table.add_row(entry.occurred_on, entry.type, summary, entry.source.url)
         return [table]
     sites = PlainTable(title="Capacity by site")
     for column in (
@@ -200,8 +201,10 @@ def _tables(  # noqa: C901, PLR0912 - one branch per projection
             if site.jobs
             else ""
         )
+        parts = (*site.acquisitions, *site.plans, *site.initiatives, *site.investments)
+        corrected = any(part.corrected_by for part in parts)
         sites.add_row(
-            site.site,
+            site.site + (" (corrected)" if corrected else ""),
             place,
             site.owner or "",
             site.acquired_on or "",
