@@ -234,7 +234,11 @@ class Projector:
             return  # due again at the next fold, until that one is done
         captured = live.capture()
         self._snapshotted = captured.position  # a failed write is tried again a period later
-        anchor = self._anchor(captured.position)  # here: the writer thread reads no log
+        try:  # here: the writer thread reads no log
+            anchor = self._anchor(captured.position)
+        except StoreError as exc:  # a periodic snapshot never fails the fold (or read) it follows
+            log.warning("snapshot not written", position=captured.position, error=str(exc))
+            return
         self._writer = threading.Thread(
             target=self._write_logged,
             args=(captured, anchor),

@@ -391,3 +391,29 @@ class TestNoConnectionPilesUp:
             started.catch_up()
             wait_for_writer(started)
         assert open_files() <= before + 2
+
+
+class TestAnAnchorThatCannotBeRead:
+    def test_the_fold_goes_on_and_the_snapshot_is_skipped(
+        self, log: SQLiteEventLog, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """The log's row at the snapshot's position unreadable: a warning, not a failed read.
+
+        The anchor is read on the folding thread (a request's, say): its failure must not
+        turn the catch-up that made the snapshot due into an error.
+        """
+        started = Projector(log, tmp_path / "live.snapshot", 10)
+        wait_for_writer(started)
+
+        def unreadable(*_: object) -> str:
+            msg = "row unreadable"
+            raise StoreError(msg)
+
+        monkeypatch.setattr(projector, "hash_at", unreadable)
+        log.append(registrations(500, 20))
+        with capture_logs() as logs:
+            proj = started.catch_up()
+        assert proj.position == log.head()
+        assert [entry["event"] for entry in logs if entry["log_level"] == "warning"] == [
+            "snapshot not written"
+        ]
