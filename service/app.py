@@ -33,6 +33,7 @@ from service.logging import configure_logging
 from service.metrics import MetricsController, RequestMetrics, prometheus_config
 from service.middleware import head_as_get, request_log_middleware
 from service.openapi import WRITE_SECURITY, VariadicTuples, components
+from service.parameters import KnownParameters
 from service.problems import internal_error, problem_details_plugin
 from service.settings import Settings
 from service.views import provide_page_ask, provide_view_spec
@@ -79,6 +80,7 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
         return ledger
 
     prometheus = prometheus_config()
+    known_parameters = KnownParameters()  # a typo in a parameter is a 422, never ignored
 
     def on_500(request: Request[Any, Any, Any], exc: Exception) -> Any:  # noqa: ANN401 - Litestar's handler type
         return internal_error(request, exc)
@@ -100,7 +102,9 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
             "spec": Provide(provide_view_spec, sync_to_thread=False),
             "page": Provide(provide_page_ask, sync_to_thread=False),
         },
-        guards=[require_reader] if settings.read_token_required else [],
+        guards=[require_reader, known_parameters]
+        if settings.read_token_required
+        else [known_parameters],
         lifespan=[lifespan],
         middleware=[prometheus.middleware],
         plugins=[problem_details_plugin(settings.body_limit), VariadicTuples()],
@@ -126,6 +130,7 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
         state=State({"settings": settings}),
         debug=False,
     )
+    known_parameters.learn(app)
     router = app.asgi_handler
     metrics = RequestMetrics(router, prometheus)
     # A valid append is answered without routing; anything else reaches the route

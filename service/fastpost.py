@@ -71,6 +71,7 @@ def fast_append_middleware(
             scope["type"] == ScopeType.HTTP
             and scope["method"] == "POST"
             and scope["path"] == APPEND_PATH
+            and not scope["query_string"]  # the route refuses parameters it does not take
         ):
             current = ledger()
             if current is not None and current.ready and current.awaitable:

@@ -55,7 +55,10 @@ _WHEN = {
     409: "A version conflict, or a known event id with other content",
     413: "The body or the batch is over its limit",
     415: "The body is not application/json",
-    422: "A bad field or parameter; `errors` names the JSON path of each",
+    422: (
+        "A bad field or parameter, or a parameter the route does not take; "
+        "`errors` names the JSON path of each"
+    ),
     500: "The server failed; the error is logged, not shown",
     503: "The store does not answer, or the service is not ready",
 }

@@ -41,7 +41,7 @@ class AuditController(Controller):
         "/verify",
         operation_id="VerifyChain",
         summary="Verify the hash chain",
-        responses=problem_responses(401, 503),
+        responses=problem_responses(401, 422, 503),
         sync_to_thread=True,
     )
     def verify(self, ledger: NamedDependency[Ledger]) -> VerifyAnswer:
@@ -63,7 +63,7 @@ class AuditController(Controller):
         security=WRITE_SECURITY,
         before_request=require_scope,
         status_code=HTTP_200_OK,
-        responses=problem_responses(401, 403, 503),
+        responses=problem_responses(401, 403, 422, 503),
         sync_to_thread=True,
     )
     def replay(self, ledger: NamedDependency[Ledger]) -> ReplayAnswer:

@@ -167,7 +167,7 @@ class EventsController(Controller):
         "/{event_id:str}",
         operation_id="GetEvent",
         summary="One event with its envelope",
-        responses=problem_responses(400, 401, 404, 503),
+        responses=problem_responses(400, 401, 404, 422, 503),
         sync_to_thread=True,
     )
     def get_event(self, event_id: FromPath[str], ledger: NamedDependency[Ledger]) -> EventOut:

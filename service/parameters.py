@@ -1,0 +1,63 @@
+"""Query parameters a route does not take are refused (422), never silently ignored.
+
+A typo in a time-travel parameter (`?asof=2023-01-01`, `?knownat=`) would otherwise answer
+the current view as if it were the past one asked for: the quietest wrong answer an
+analyst can get. Each `/v1` route takes the query parameters its handler and its
+dependencies declare (Litestar's kwargs model of the route, read once when the app is
+made); any other name is a 422 naming `query.<name>`, with the closest known name when
+there is one. Routes outside `/v1` (health, metrics, the OpenAPI document) are left alone:
+probes and scrapers may add their own parameters.
+"""
+
+from __future__ import annotations
+
+from difflib import get_close_matches
+from typing import Any
+
+from litestar import Litestar
+from litestar.connection import ASGIConnection
+from litestar.handlers.base import BaseRouteHandler
+from litestar.routes import HTTPRoute
+
+from events.errors import InvalidEvent
+from service.problems import invalid
+
+CHECKED_PREFIX = "/v1/"
+
+
+class KnownParameters:
+    """An app guard: the query parameters each `/v1` route handler takes, and the check."""
+
+    def __init__(self) -> None:
+        # by the handler's function: Litestar hands a guard a copy of the handler it routed to
+        self._known: dict[object, tuple[str, ...]] = {}
+
+    def learn(self, app: Litestar) -> None:
+        """Read each `/v1` route's query parameters off the app's routes (once, when made)."""
+        for route in app.routes:
+            if isinstance(route, HTTPRoute) and (route.path + "/").startswith(CHECKED_PREFIX):
+                for handler, kwargs_model in route.route_handler_map.values():
+                    names = {p.field_alias for p in kwargs_model.expected_query_params}
+                    self._known[handler.fn] = tuple(sorted(names))
+
+    async def __call__(
+        self, connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
+    ) -> None:
+        """Refuse (422) a request naming a query parameter its route does not take."""
+        known = self._known.get(handler.fn)
+        if known is None or not connection.scope["query_string"]:
+            return
+        unknown = sorted(set(connection.query_params) - set(known))
+        if unknown:
+            errors = [InvalidEvent(_message(name, known), f"query.{name}") for name in unknown]
+            raise invalid(errors)
+
+
+def _message(name: str, known: tuple[str, ...]) -> str:
+    """Why `name` is refused, with the name probably meant (or what the route takes)."""
+    if not known:
+        return "is not a parameter of this route (it takes none)"
+    close = get_close_matches(name.lower().replace("-", "_"), known, n=1, cutoff=0.6)
+    if close:
+        return f"is not a parameter of this route (did you mean {close[0]}?)"
+    return "is not a parameter of this route (it takes " + ", ".join(known) + ")"

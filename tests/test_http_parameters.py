@@ -1,0 +1,104 @@
+"""A query parameter a route does not take is a 422 naming it, never silently ignored."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from http_fixtures import assert_problem, bearer, init_ledger, make_token, org_event, serving
+from litestar import Litestar
+from litestar.testing import TestClient
+
+from events.seed import LOTTE, MERCK
+
+
+@pytest.fixture(scope="module")
+def ledger_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return init_ledger(tmp_path_factory.mktemp("parameters") / "ledger.db")
+
+
+@pytest.fixture(scope="module")
+def client(ledger_db: Path) -> Iterator[TestClient[Litestar]]:
+    with serving(ledger_db) as client:
+        yield client
+
+
+def errors_of(client: TestClient[Litestar], url: str) -> dict[str, str]:
+    problem = assert_problem(client.get(url), 422)
+    return {error["path"]: error["message"] for error in problem["errors"]}
+
+
+def test_a_misspelt_time_travel_parameter_is_refused_not_answered_as_today(
+    client: TestClient[Litestar],
+) -> None:
+    # the same URL with `as_of` answers the past view: the typo must not answer today's
+    past = client.get(f"/v1/partnerships/{LOTTE}/{MERCK}?as_of=2023-12-31")
+    today = client.get(f"/v1/partnerships/{LOTTE}/{MERCK}")
+    assert past.status_code == today.status_code == 200
+    assert past.json()["data"] != today.json()["data"]
+
+    errors = errors_of(client, f"/v1/partnerships/{LOTTE}/{MERCK}?asof=2023-12-31")
+    assert errors == {"query.asof": "is not a parameter of this route (did you mean as_of?)"}
+
+
+def test_every_unknown_name_is_listed_with_what_the_route_takes(
+    client: TestClient[Litestar],
+) -> None:
+    errors = errors_of(client, "/v1/timeline?limit=2&Known-At=2024-01-01T00:00:00Z&zzz=1")
+    assert errors == {
+        "query.Known-At": "is not a parameter of this route (did you mean known_at?)",
+        "query.zzz": (
+            "is not a parameter of this route "
+            "(it takes after, as_of, at_position, known_at, limit)"
+        ),
+    }
+
+
+@pytest.mark.parametrize(
+    ("url", "takes"),
+    [
+        ("/v1/events?x=1", "after, limit, stream, type"),
+        ("/v1/streams/site-east-syracuse?x=1", "after, limit"),
+        ("/v1/capacity/summary?x=1", "as_of, at_position, by, known_at"),
+        ("/v1/organizations?x=1", "after, as_of, at_position, known_at, limit"),
+        ("/v1/audit/verify?x=1", None),
+    ],
+)
+def test_each_route_knows_its_own_parameters(
+    client: TestClient[Litestar], url: str, takes: str | None
+) -> None:
+    message = errors_of(client, url)["query.x"]
+    if takes is None:
+        assert message == "is not a parameter of this route (it takes none)"
+    else:
+        assert message == f"is not a parameter of this route (it takes {takes})"
+
+
+def test_known_parameters_still_answer(client: TestClient[Litestar]) -> None:
+    for url in (
+        "/v1/events?after=0&limit=2&type=memorandum_signed",
+        "/v1/capacity/summary?by=country&as_of=2024-04-30",
+        "/v1/timeline?limit=1&at_position=3",
+        "/v1/audit/verify",
+    ):
+        assert client.get(url).status_code == 200, url
+
+
+def test_operations_routes_take_any_parameter(client: TestClient[Litestar]) -> None:
+    # probes and scrapers add their own: only `/v1` is checked
+    assert client.get("/health/live?probe=k8s").status_code == 200
+    assert client.get("/metrics?format=text").status_code == 200
+
+
+def test_an_append_with_a_parameter_stores_nothing(
+    client: TestClient[Litestar], ledger_db: Path
+) -> None:
+    auth = bearer(make_token(ledger_db, "parameters", "append"))
+    head = client.get("/v1/events?limit=1").json()["head"]
+    response = client.post("/v1/events?dry_run=true", json={"events": [org_event()]}, headers=auth)
+    problem = assert_problem(response, 422)
+    assert problem["errors"] == [
+        {"path": "query.dry_run", "message": "is not a parameter of this route (it takes none)"}
+    ]
+    assert client.get("/v1/events?limit=1").json()["head"] == head
