@@ -30,7 +30,12 @@ from service.fastpost import fast_append_middleware
 from service.hits import COMPRESSED_FROM, cached_answers_middleware
 from service.ledger import Ledger
 from service.logging import configure_logging
-from service.metrics import MetricsController, RequestMetrics, prometheus_config
+from service.metrics import (
+    MetricsController,
+    RequestMetrics,
+    count_unrouted,
+    prometheus_config,
+)
 from service.middleware import head_as_get, request_log_middleware
 from service.openapi import WRITE_SECURITY, VariadicTuples, components
 from service.parameters import KnownParameters
@@ -140,5 +145,6 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
         # A GET answered at the head before is sent again without routing (service.hits).
         handler = cached_answers_middleware(handler, lambda: app.state.get("ledger"), metrics)
     # Around the router, not a route: 404s and 405s (no route) get their log line and id too.
-    app.asgi_handler = request_log_middleware(head_as_get(handler))
+    # 404s and 405s are counted too (service.metrics.count_unrouted).
+    app.asgi_handler = request_log_middleware(count_unrouted(head_as_get(handler), metrics))
     return app

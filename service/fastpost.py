@@ -160,7 +160,7 @@ async def _append(
     headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(answer))]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": answer, "more_body": False})
-    metrics.observe("POST", APPEND_PATH, status, time.perf_counter() - started)
+    metrics.observe(scope, APPEND_PATH, status, time.perf_counter() - started)
     return None
 
 

@@ -61,7 +61,7 @@ def cached_answers_middleware(
                         else HTTP_200_OK
                     )
                     await send_encoded(send, status, hit.etag, hit.body, hit.link)
-                    metrics.observe("GET", hit.route, status, time.perf_counter() - started)
+                    metrics.observe(scope, hit.route, status, time.perf_counter() - started)
                     return
         await app(scope, receive, send)
 

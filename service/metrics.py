@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any, Final, cast
 
 from litestar.enums import ScopeType
 from litestar.plugins.prometheus import (
@@ -31,6 +32,13 @@ def bind(head: Callable[[], int], projected: Callable[[], int]) -> None:
     PROJECTED.set_function(projected)
     LAG.set_function(lambda: max(0, head() - projected()))
 
+
+UNROUTED: Final = "(no route)"
+"""The `path` label of a request no route took (404, 405): one series, whatever the path."""
+OBSERVED: Final = "ledger.observed"
+"""Scope key: a one-item list, set true once a layer counted the request (`count_unrouted`)."""
+ASKED_METHOD: Final = "ledger.method"
+"""Scope key: the method the client sent, where an outer layer changed it (HEAD as GET)."""
 
 Series = tuple[Counter, Histogram, Counter | None]
 """The request counter, the latency histogram and (5xx only) the error counter of one label set."""
@@ -74,9 +82,12 @@ class RequestMetrics(PrometheusMiddleware):
             self._series[method, path, status] = series
         return series
 
-    def observe(self, method: str, path: str, status: int, duration: float) -> None:
+    def observe(self, scope: Scope, path: str, status: int, duration: float) -> None:
         """Count one finished request of a route template, with its status and duration."""
-        count, latency, errors = self._counted(method, path, status)
+        count, latency, errors = self._counted(asked_method(scope), path, status)
+        observed: list[bool] | None = scope.get(OBSERVED)  # type: ignore[assignment]
+        if observed is not None:
+            observed[0] = True
         if errors is not None:
             errors.inc()
         count.inc()
@@ -84,7 +95,7 @@ class RequestMetrics(PrometheusMiddleware):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Count the request, its status and its duration (to the last body message)."""
-        method: str = scope["method"] if scope["type"] == ScopeType.HTTP else scope["type"]
+        method = asked_method(scope) if scope["type"] == ScopeType.HTTP else scope["type"]
         path: str = scope["path_template"]
         # A request the append fast lane handed on was taken earlier (`service.fastpost`).
         started: float = scope.get("ledger.started") or time.perf_counter()  # type: ignore[assignment]
@@ -104,7 +115,45 @@ class RequestMetrics(PrometheusMiddleware):
             await self.app(scope, receive, measured_send)
         finally:
             in_progress.dec()
-            self.observe(method, path, status, duration)
+            self.observe(scope, path, status, duration)
+
+
+def asked_method(scope: Scope) -> str:
+    """The request's method as the client sent it (HEAD, where it is served as GET)."""
+    fields = cast("dict[str, Any]", scope)
+    method: str = fields.get(ASKED_METHOD) or fields["method"]
+    return method
+
+
+def count_unrouted(app: ASGIApp, metrics: RequestMetrics) -> ASGIApp:
+    """Count the requests no layer counted, those no route took (404, 405), as `UNROUTED`.
+
+    Litestar's middleware runs only on a matched route, so without this a scan of unknown
+    paths, or a method a route does not take, would never show in the request metrics.
+    """
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != ScopeType.HTTP:
+            await app(scope, receive, send)
+            return
+        observed = [False]
+        cast("dict[str, Any]", scope)[OBSERVED] = observed
+        started = time.perf_counter()
+        status = 500
+
+        async def watched_send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await app(scope, receive, watched_send)
+        finally:
+            if not observed[0]:
+                metrics.observe(scope, UNROUTED, status, time.perf_counter() - started)
+
+    return middleware
 
 
 def prometheus_config() -> PrometheusConfig:

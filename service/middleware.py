@@ -8,10 +8,13 @@ from __future__ import annotations
 import random
 import re
 import time
+from typing import cast
 
 import structlog
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from service.metrics import ASKED_METHOD
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
@@ -78,6 +81,8 @@ def head_as_get(app: ASGIApp) -> ASGIApp:
                 message = {**message, "body": b""}
             await send(message)
 
-        await app({**scope, "method": "GET"}, receive, bodiless)
+        # the metrics count it as HEAD
+        as_get = cast("Scope", {**scope, "method": "GET", ASKED_METHOD: "HEAD"})
+        await app(as_get, receive, bodiless)
 
     return middleware

@@ -80,7 +80,10 @@ class Layer:
         )
 
     def call(
-        self, headers: list[tuple[bytes, bytes]], messages: list[dict[str, Any]]
+        self,
+        headers: list[tuple[bytes, bytes]],
+        messages: list[dict[str, Any]],
+        query_string: bytes = b"",
     ) -> tuple[int, bytes]:
         sent: list[dict[str, Any]] = []
         queue = list(messages)
@@ -91,7 +94,13 @@ class Layer:
         async def send(message: Any) -> None:
             sent.append(message)
 
-        scope = {"type": "http", "method": "POST", "path": APPEND_PATH, "headers": headers}
+        scope = {
+            "type": "http",
+            "method": "POST",
+            "path": APPEND_PATH,
+            "query_string": query_string,
+            "headers": headers,
+        }
         asyncio.run(self.app(scope, receive, send))
         return sent[0]["status"], b"".join(m.get("body", b"") for m in sent[1:])
 
@@ -312,6 +321,7 @@ class TestLayer:
             "disconnect",
             "admin-only-route-token-ok",
             "invalid",
+            "query-string",
         ],
     )
     def test_what_it_does_not_answer_reaches_the_router_with_every_message(
@@ -350,7 +360,8 @@ class TestLayer:
             body = json.dumps({"events": [org_event(stream="Not A Stream")]}).encode()
             headers = headers_for(token, body)
             messages = [{"type": "http.request", "body": body, "more_body": False}]
-        status, _ = layer.call(headers, messages)
+        query = b"dry_run=true" if case == "query-string" else b""  # the route refuses it
+        status, _ = layer.call(headers, messages, query)
         assert status == 599
         ((scope, received),) = layer.passed
         assert scope["headers"] == headers

@@ -176,6 +176,36 @@ class TestMetrics:
             assert delta == count, (method, path, status)
         assert not any("/metrics" in dict(labels).get("path", "") for _, labels in after)
 
+    def test_requests_no_route_took_and_head_requests_are_counted(self, fresh) -> None:
+        """404s and 405s without a route count under one path label; HEAD counts as HEAD.
+
+        Litestar's middleware runs only on a matched route: a scan of unknown paths never
+        showed, and a HEAD (served as GET) counted as a GET.
+        """
+        client, _ = fresh
+        before = scrape(client)
+        assert client.get("/wp-login.php").status_code == 404
+        assert client.get("/v1/nothing/here").status_code == 404
+        assert client.delete("/v1/timeline").status_code == 405
+        assert client.head("/v1/organizations").status_code == 200  # answered, then cached
+        assert client.head("/v1/organizations").status_code == 200
+        assert client.head("/health/live").status_code == 200
+        assert client.get("/health/live").status_code == 200
+        after = scrape(client)
+
+        def delta(method: str, path: str, status: int) -> float:
+            return requests_total(after, method, path, status) - requests_total(
+                before, method, path, status
+            )
+
+        assert delta("GET", "(no route)", 404) == 2
+        assert delta("DELETE", "(no route)", 405) == 1
+        assert delta("HEAD", "/v1/organizations", 200) == 2
+        assert delta("GET", "/v1/organizations", 200) == 0
+        assert delta("HEAD", "/health/live", 200) == 1
+        assert delta("GET", "/health/live", 200) == 1
+        assert not any("wp-login" in dict(labels).get("path", "") for _, labels in after)
+
     def test_the_ledger_gauges_follow_the_log(self, fresh) -> None:
         """`ledger_log_head` is the head; `ledger_projection_lag` is what is not folded yet."""
         client, auth = fresh
