@@ -13,6 +13,7 @@ from typing import TypeVar
 
 import msgspec
 
+from events.envelope import Source
 from events.payloads import MemorandumSigned, PartnershipAgreed
 from projections.advance import with_entries
 from projections.capacity import SiteRole, SiteView, site_roles
@@ -32,6 +33,15 @@ class OrgSite(View, frozen=True):
     org: str
 
 
+class RegistrationView(View, frozen=True):
+    """The registration an organization's entry shows: its valid time, event and source."""
+
+    registered_on: str
+    event_id: str
+    source: Source
+    corrected_by: str | None = None
+
+
 class OrganizationView(View, frozen=True):
     """An organization as the view knows it.
 
@@ -39,6 +49,9 @@ class OrganizationView(View, frozen=True):
     none), `subsidiaries` the direct ones; `partners` are the top-level organizations it
     or its subsidiaries signed agreements with; `sites` its and its subsidiaries' roles
     at sites (owner, former owner, seller, plan, initiative, investment).
+    `registration` is where its name, country, kind, aliases and parent come from (the
+    latest registration in valid time, corrected if a correction says so; None if never
+    registered).
     """
 
     id: str
@@ -52,6 +65,7 @@ class OrganizationView(View, frozen=True):
     subsidiaries: tuple[str, ...]
     partners: tuple[str, ...]
     sites: tuple[OrgSite, ...]
+    registration: RegistrationView | None = None
 
 
 def _partners(registry: Registry, partnerships: dict[Pair, PartnershipView]) -> dict[str, set[str]]:
@@ -138,6 +152,7 @@ def _view(
 ) -> OrganizationView:
     """An organization's entry: its registration, group, partners and (sorted) site roles."""
     registration = registry.registered.get(org_id)
+    fact = registry.registration.get(org_id)
     return OrganizationView(
         id=org_id,
         name=registration.name if registration else None,
@@ -150,6 +165,14 @@ def _view(
         subsidiaries=tuple(children.get(org_id, ())),
         partners=tuple(sorted(partners)),
         sites=tuple(sites),
+        registration=None
+        if fact is None
+        else RegistrationView(
+            registered_on=fact.occurred_on,
+            event_id=fact.event_id,
+            source=fact.source,
+            corrected_by=fact.corrected_by,
+        ),
     )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from bisect import bisect_left
 
 from events.payloads import OrganizationRegistered
-from projections.state import FoldState
+from projections.state import Fact, FoldState
 
 
 def upto(indexes: list[int], count: int) -> list[int]:
@@ -33,13 +33,16 @@ class Registry:
     def __init__(self, state: FoldState, count: int) -> None:
         facts = state.facts
         self.registered: dict[str, OrganizationRegistered] = {}
+        self.registration: dict[str, Fact] = {}
+        """The fact of each registration in `registered` (its event, date and source)."""
         registrations = state.organizations
         for org_id in list(registrations):  # a copy: a live fold may add keys meanwhile
             seen = upto(registrations[org_id], count)
             if seen:
-                data = facts[seen[-1]].data
-                if isinstance(data, OrganizationRegistered):
-                    self.registered[org_id] = data
+                fact = facts[seen[-1]]
+                if isinstance(fact.data, OrganizationRegistered):
+                    self.registered[org_id] = fact.data
+                    self.registration[org_id] = fact
         self.parent: dict[str, str] = {
             org_id: data.parent
             for org_id, data in self.registered.items()
