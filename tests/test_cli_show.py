@@ -413,6 +413,39 @@ class TestReplay:
         unmarked = ledger(db, "show", "capacity", "--at-position", "10").stdout.decode()
         assert "(corrected)" not in unmarked
 
+    def test_a_corrected_registration_is_marked_and_named(self, tmp_path: Path) -> None:
+        """`show organizations` marks an organization whose registration was corrected."""
+        db = tmp_path / "l.db"
+        log = SQLiteEventLog(db)
+        try:
+            log.append(seed_events())
+            log.append(
+                [
+                    new_event(
+                        EventCorrected(
+                            corrects=seed_id("org-milliporesigma"),
+                            replacement={"id": "milliporesigma", "name": "MilliporeSigma"},
+                            reason="no parent",
+                        ),
+                        stream="organization-milliporesigma",
+                        occurred_on="2024-03",
+                        source=Source(url=SEED_URL, quote="correction"),
+                    )
+                ]
+            )
+        finally:
+            log.close()
+        table = ledger(db, "show", "organizations").stdout.decode()
+        assert "milliporesigma (corrected)" in table
+        earlier = ledger(db, "show", "organizations", "--at-position", "10").stdout.decode()
+        assert "milliporesigma" in earlier
+        assert "(corrected)" not in earlier
+        answer = json.loads(ledger(db, "show", "organizations", "--json").stdout)
+        (entry,) = [o for o in answer["data"] if o["id"] == "milliporesigma"]
+        assert entry["parent"] is None
+        assert entry["registration"]["event_id"] == str(seed_id("org-milliporesigma"))
+        assert entry["registration"]["corrected_by"] is not None
+
     def test_replay_flags_a_stale_snapshot(self, tmp_path: Path) -> None:
         """A snapshot whose state disagrees with the log makes replay exit 1."""
         from projections import Live, dump_snapshot  # noqa: PLC0415 - only this test builds one

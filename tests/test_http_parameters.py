@@ -49,8 +49,7 @@ def test_every_unknown_name_is_listed_with_what_the_route_takes(
     assert errors == {
         "query.Known-At": "is not a parameter of this route (did you mean known_at?)",
         "query.zzz": (
-            "is not a parameter of this route "
-            "(it takes after, as_of, at_position, known_at, limit)"
+            "is not a parameter of this route (it takes after, as_of, at_position, known_at, limit)"
         ),
     }
 

@@ -155,8 +155,9 @@ def _tables(  # noqa: C901, PLR0912 - one branch per projection
         ):
             table.add_column(column)
         for org in entries:
+            corrected = org.registration is not None and org.registration.corrected_by
             table.add_row(
-                org.id,
+                org.id + (" (corrected)" if corrected else ""),
                 org.name or "",
                 org.country or "",
                 org.kind or "",
