@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
 import shutil
@@ -193,11 +194,11 @@ class TestAppend:
         assert head(seeded) == 10
 
     def test_client_recorded_by_is_ignored(self, seeded: Path) -> None:
-        """`metadata.recorded_by` is the ledger's to set: a client's value is dropped."""
+        """`metadata.recorded_by` is the ledger's to set: `cli:` and the account, not the line's."""
         line = good_line(metadata={"recorded_by": "mallory", "tags": ["x"]})
         assert ledger(seeded, "append", "-", stdin=ndjson(line)).returncode == 0
         event = json.loads(ledger(seeded, "events", "--json", "--after", "10").stdout)
-        assert event["metadata"]["recorded_by"] is None
+        assert event["metadata"]["recorded_by"] == f"cli:{getpass.getuser()}"  # the account
         assert event["metadata"]["tags"] == ["x"]
 
     def test_correction_of_unknown_event_exits_2(self, seeded: Path) -> None:

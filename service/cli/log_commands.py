@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,6 +31,14 @@ from service.cli.common import (
 
 BOM = b"\xef\xbb\xbf"
 """A UTF-8 byte order mark, which some editors put at the start of a file."""
+
+
+def _recorder() -> str:
+    """Who appends from the command line: `cli:` and the account running it."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):  # no such account (a container's bare uid)
+        return "cli"
 
 
 def _lines(stream: IO[bytes]) -> Iterator[bytes]:
@@ -65,7 +74,10 @@ def seed(ctx: Context) -> None:
 )
 @pass_context
 def append(ctx: Context, file: IO[bytes], expect: tuple[str, ...]) -> None:
-    """Append the NDJSON events of FILE (or - for stdin) as one atomic batch."""
+    """Append the NDJSON events of FILE (or - for stdin) as one atomic batch.
+
+    Each event's `metadata.recorded_by` is `cli:` and the account running the command.
+    """
     expected: dict[str, int] = {}
     for item in expect:
         stream, sep, version = item.rpartition("=")
@@ -73,7 +85,7 @@ def append(ctx: Context, file: IO[bytes], expect: tuple[str, ...]) -> None:
             msg = f"--expect {item!r} is not STREAM=VERSION"
             raise click.BadParameter(msg)
         expected[stream] = int(version)
-    numbered = numbered_ndjson(_lines(file))
+    numbered = numbered_ndjson(_lines(file), recorded_by=_recorder())
     if not numbered:
         msg = "no events in the input"
         raise click.BadParameter(msg)
