@@ -36,7 +36,12 @@ from service.metrics import (
     count_unrouted,
     prometheus_config,
 )
-from service.middleware import head_as_get, request_log_middleware
+from service.middleware import (
+    allow_header,
+    allowed_methods,
+    head_as_get,
+    request_log_middleware,
+)
 from service.openapi import WRITE_SECURITY, VariadicTuples, components
 from service.parameters import KnownParameters
 from service.problems import internal_error, problem_details_plugin
@@ -146,5 +151,6 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
         handler = cached_answers_middleware(handler, lambda: app.state.get("ledger"), metrics)
     # Around the router, not a route: 404s and 405s (no route) get their log line and id too.
     # 404s and 405s are counted too (service.metrics.count_unrouted).
+    handler = allow_header(handler, allowed_methods(app.routes))
     app.asgi_handler = request_log_middleware(count_unrouted(head_as_get(handler), metrics))
     return app

@@ -1,4 +1,4 @@
-"""The outer ASGI layers: the canonical request log line, and HEAD answered as GET.
+"""The outer ASGI layers: the canonical request log line, HEAD answered as GET, `Allow`.
 
 One log line per request, with a `request_id` bound for every line inside it.
 """
@@ -8,10 +8,12 @@ from __future__ import annotations
 import random
 import re
 import time
-from typing import cast
+from collections.abc import Iterable, Mapping
+from typing import Any, cast
 
 import structlog
 from litestar.enums import ScopeType
+from litestar.routes import HTTPRoute
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.metrics import ASKED_METHOD
@@ -86,3 +88,60 @@ def head_as_get(app: ASGIApp) -> ASGIApp:
         await app(as_get, receive, bodiless)
 
     return middleware
+
+
+def allow_header(app: ASGIApp, allowed: Mapping[str, str]) -> ASGIApp:
+    """Send each route's whole `Allow` (HEAD included) on OPTIONS and 405 answers.
+
+    `allowed` maps a route's path template to its methods. Litestar's OPTIONS answer lists
+    only the methods of the controller that declared the path (`GET /v1/events` was
+    missing from its `Allow`), and no answer listed HEAD, which `head_as_get` serves.
+    """
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != ScopeType.HTTP:
+            await app(scope, receive, send)
+            return
+
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = message.get("headers", [])
+                if any(name.lower() == b"allow" for name, _ in headers):
+                    message["headers"] = _with_allow(headers, allowed.get(_template(scope)))
+            await send(message)
+
+        await app(scope, receive, send_wrapper)
+
+    return middleware
+
+
+def _template(scope: Scope) -> str:
+    template: str = cast("dict[str, Any]", scope).get("path_template", "")
+    return template
+
+
+def _with_allow(
+    headers: Iterable[tuple[bytes, bytes]], methods: str | None
+) -> list[tuple[bytes, bytes]]:
+    """The headers with `Allow` set to `methods` (or, for an unknown route, HEAD beside GET)."""
+    kept: list[tuple[bytes, bytes]] = []
+    given: set[str] = set()
+    for name, value in headers:
+        if name.lower() == b"allow":
+            given.update(m.strip() for m in value.decode("latin-1").split(",") if m.strip())
+        else:
+            kept.append((name, value))
+    if methods is None:
+        methods = ", ".join(sorted(given | {"HEAD"} if "GET" in given else given))
+    kept.append((b"allow", methods.encode("latin-1")))
+    return kept
+
+
+def allowed_methods(routes: Iterable[object]) -> dict[str, str]:
+    """Each HTTP route's path template and its `Allow` value (HEAD wherever GET is)."""
+    allowed: dict[str, str] = {}
+    for route in routes:
+        if isinstance(route, HTTPRoute):
+            methods = set(route.methods) | ({"HEAD"} if "GET" in route.methods else set())
+            allowed[route.path_format] = ", ".join(sorted(methods))
+    return allowed

@@ -315,3 +315,32 @@ class TestOpenAPIRoute:
     def test_the_schema_root_answers(self, client) -> None:
         """`/schema` answers (the renderers' index), without the need of a token."""
         assert client.get("/schema").status_code == 200
+
+
+class TestAllow:
+    @pytest.mark.parametrize(
+        ("method", "path", "status", "allow"),
+        [
+            # Litestar's own OPTIONS answer left out GET, declared by another controller
+            ("OPTIONS", "/v1/events", 204, "GET, HEAD, OPTIONS, POST"),
+            ("PUT", "/v1/events", 405, "GET, HEAD, OPTIONS, POST"),
+            ("OPTIONS", "/v1/events/any-id", 204, "GET, HEAD, OPTIONS"),
+            ("OPTIONS", "/v1/partnerships/a/b", 204, "GET, HEAD, OPTIONS"),
+            ("DELETE", "/v1/timeline", 405, "GET, HEAD, OPTIONS"),
+            ("OPTIONS", "/v1/audit/replay", 204, "OPTIONS, POST"),
+            ("HEAD", "/v1/audit/replay", 405, "OPTIONS, POST"),  # no GET: no HEAD either
+        ],
+    )
+    def test_allow_lists_every_method_the_route_answers(
+        self, client, method: str, path: str, status: int, allow: str
+    ) -> None:
+        """`Allow` (RFC 9110 10.2.1) names each method the path answers, HEAD included."""
+        response = client.request(method, path)
+        assert response.status_code == status
+        assert response.headers.get_list("allow") == [allow]
+
+    def test_every_method_allowed_is_answered(self, client) -> None:
+        """What `Allow` lists for the events path, the path does answer (not 405)."""
+        allowed = client.options("/v1/events").headers["allow"].split(", ")
+        for method in allowed:
+            assert client.request(method, "/v1/events").status_code != 405, method
