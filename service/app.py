@@ -33,8 +33,8 @@ from service.logging import configure_logging
 from service.metrics import (
     MetricsController,
     RequestMetrics,
-    count_unrouted,
     prometheus_config,
+    unrouted_counter,
 )
 from service.middleware import (
     allow_header,
@@ -141,7 +141,8 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
         debug=False,
     )
     known_parameters.learn(app)
-    router = app.asgi_handler
+    # Litestar's `Allow` made whole (HEAD too) on OPTIONS and 405 answers.
+    router = allow_header(app.asgi_handler, allowed_methods(app.routes))
     metrics = RequestMetrics(router, prometheus)
     # A valid append is answered without routing; anything else reaches the route
     # (service.fastpost).
@@ -150,7 +151,6 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
         # A GET answered at the head before is sent again without routing (service.hits).
         handler = cached_answers_middleware(handler, lambda: app.state.get("ledger"), metrics)
     # Around the router, not a route: 404s and 405s (no route) get their log line and id too.
-    # 404s and 405s are counted too (service.metrics.count_unrouted).
-    handler = allow_header(handler, allowed_methods(app.routes))
-    app.asgi_handler = request_log_middleware(count_unrouted(head_as_get(handler), metrics))
+    # 404s and 405s (no route) are counted too (service.metrics.unrouted_counter).
+    app.asgi_handler = request_log_middleware(head_as_get(handler), unrouted_counter(metrics))
     return app

@@ -36,7 +36,7 @@ def bind(head: Callable[[], int], projected: Callable[[], int]) -> None:
 UNROUTED: Final = "(no route)"
 """The `path` label of a request no route took (404, 405): one series, whatever the path."""
 OBSERVED: Final = "ledger.observed"
-"""Scope key: a one-item list, set true once a layer counted the request (`count_unrouted`)."""
+"""Scope key: a one-item list, set true once a layer counted the request (`unrouted_counter`)."""
 ASKED_METHOD: Final = "ledger.method"
 """Scope key: the method the client sent, where an outer layer changed it (HEAD as GET)."""
 
@@ -125,35 +125,26 @@ def asked_method(scope: Scope) -> str:
     return method
 
 
-def count_unrouted(app: ASGIApp, metrics: RequestMetrics) -> ASGIApp:
-    """Count the requests no layer counted, those no route took (404, 405), as `UNROUTED`.
+def unrouted_counter(metrics: RequestMetrics) -> Callable[[Scope, int, float], None]:
+    """What the outermost layer calls for each finished request (`service.middleware`).
 
-    Litestar's middleware runs only on a matched route, so without this a scan of unknown
-    paths, or a method a route does not take, would never show in the request metrics.
+    It counts the requests no layer counted, those no route took (404, 405), as
+    `UNROUTED`: Litestar's middleware runs only on a matched route, so without this a scan
+    of unknown paths, or a method a route does not take, would never show in the metrics.
+    The layer puts an `OBSERVED` flag in the scope first (`watch`).
     """
 
-    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != ScopeType.HTTP:
-            await app(scope, receive, send)
-            return
-        observed = [False]
-        cast("dict[str, Any]", scope)[OBSERVED] = observed
-        started = time.perf_counter()
-        status = 500
+    def finished(scope: Scope, status: int, duration: float) -> None:
+        observed: list[bool] | None = scope.get(OBSERVED)  # type: ignore[assignment]
+        if observed is not None and not observed[0]:
+            metrics.observe(scope, UNROUTED, status, duration)
 
-        async def watched_send(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
+    return finished
 
-        try:
-            await app(scope, receive, watched_send)
-        finally:
-            if not observed[0]:
-                metrics.observe(scope, UNROUTED, status, time.perf_counter() - started)
 
-    return middleware
+def watch(scope: Scope) -> None:
+    """Mark a request as not counted yet (`RequestMetrics.observe` sets the flag)."""
+    cast("dict[str, Any]", scope)[OBSERVED] = [False]
 
 
 def prometheus_config() -> PrometheusConfig:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import random
 import re
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, cast
 
 import structlog
@@ -16,7 +16,7 @@ from litestar.enums import ScopeType
 from litestar.routes import HTTPRoute
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.metrics import ASKED_METHOD
+from service.metrics import ASKED_METHOD, watch
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
@@ -26,8 +26,14 @@ def _new_id() -> str:
     return f"{random.getrandbits(128):032x}"
 
 
-def request_log_middleware(app: ASGIApp) -> ASGIApp:
-    """Bind `request_id` (an incoming valid `X-Request-ID` is kept), echo it, log one line."""
+def request_log_middleware(
+    app: ASGIApp, finished: Callable[[Scope, int, float], None] | None = None
+) -> ASGIApp:
+    """Bind `request_id` (an incoming valid `X-Request-ID` is kept), echo it, log one line.
+
+    `finished(scope, status, seconds)`, if given, is called for every request once it is
+    answered (the metrics count there what no route counted: `service.metrics`).
+    """
     log = structlog.get_logger("request").bind()  # bound once: no proxy on every line
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
@@ -40,6 +46,8 @@ def request_log_middleware(app: ASGIApp) -> ASGIApp:
         request_id = incoming if _REQUEST_ID.match(incoming) else _new_id()
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=request_id)
+        if finished is not None:
+            watch(scope)
         started = time.perf_counter()
         status = 500
 
@@ -55,13 +63,16 @@ def request_log_middleware(app: ASGIApp) -> ASGIApp:
         try:
             await app(scope, receive, send_wrapper)
         finally:
+            duration = time.perf_counter() - started
             log.info(
                 "request",
                 method=scope.get("method", ""),
                 path=scope["path"],
                 status=status,
-                duration_ms=round((time.perf_counter() - started) * 1000, 3),
+                duration_ms=round(duration * 1000, 3),
             )
+            if finished is not None:
+                finished(scope, status, duration)
             structlog.contextvars.clear_contextvars()
 
     return middleware
@@ -93,7 +104,8 @@ def head_as_get(app: ASGIApp) -> ASGIApp:
 def allow_header(app: ASGIApp, allowed: Mapping[str, str]) -> ASGIApp:
     """Send each route's whole `Allow` (HEAD included) on OPTIONS and 405 answers.
 
-    `allowed` maps a route's path template to its methods. Litestar's OPTIONS answer lists
+    `allowed` maps a route's path template to its methods; this wraps the router alone (the
+    layers answering in front of it send no `Allow`). Litestar's OPTIONS answer lists
     only the methods of the controller that declared the path (`GET /v1/events` was
     missing from its `Allow`), and no answer listed HEAD, which `head_as_get` serves.
     """
