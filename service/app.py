@@ -43,7 +43,8 @@ from service.middleware import (
     request_log_middleware,
 )
 from service.openapi import WRITE_SECURITY, VariadicTuples, components
-from service.parameters import KnownParameters
+from service.parameters import STATE_KEY as PARAMETERS_KEY
+from service.parameters import KnownParameters, check_parameters
 from service.problems import internal_error, problem_details_plugin
 from service.settings import Settings
 from service.views import provide_page_ask, provide_view_spec
@@ -112,9 +113,8 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
             "spec": Provide(provide_view_spec, sync_to_thread=False),
             "page": Provide(provide_page_ask, sync_to_thread=False),
         },
-        guards=[require_reader, known_parameters]
-        if settings.read_token_required
-        else [known_parameters],
+        guards=[require_reader] if settings.read_token_required else [],
+        before_request=check_parameters,
         lifespan=[lifespan],
         middleware=[prometheus.middleware],
         plugins=[problem_details_plugin(settings.body_limit), VariadicTuples()],
@@ -137,7 +137,7 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
             security=WRITE_SECURITY if settings.read_token_required else None,
             render_plugins=[JsonRenderPlugin(), SwaggerRenderPlugin()],
         ),
-        state=State({"settings": settings}),
+        state=State({"settings": settings, PARAMETERS_KEY: known_parameters}),
         debug=False,
     )
     known_parameters.learn(app)

@@ -8,6 +8,7 @@ from litestar.connection import ASGIConnection, Request
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
 
+from service.parameters import check_parameters
 from service.tokens import TokenInfo, TokenStore
 
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="ledger"'}
@@ -64,6 +65,7 @@ async def require_scope(request: Request[Any, Any, Any]) -> None:
     info = authenticate(request)
     if not grants(info, needed):
         raise PermissionDeniedException(detail=f"this needs a token with scope {needed!r}")
+    await check_parameters(request)  # the app's hook, which this one stands in for
 
 
 async def require_reader(

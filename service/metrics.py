@@ -33,6 +33,11 @@ def bind(head: Callable[[], int], projected: Callable[[], int]) -> None:
     LAG.set_function(lambda: max(0, head() - projected()))
 
 
+METRICS_PATH: Final = "/metrics"
+STANDARD_METHODS: Final = frozenset(
+    {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"}
+)
+"""RFC 9110's methods and PATCH: the method labels an unrouted request may have."""
 UNROUTED: Final = "(no route)"
 """The `path` label of a request no route took (404, 405): one series, whatever the path."""
 OBSERVED: Final = "ledger.observed"
@@ -82,9 +87,11 @@ class RequestMetrics(PrometheusMiddleware):
             self._series[method, path, status] = series
         return series
 
-    def observe(self, scope: Scope, path: str, status: int, duration: float) -> None:
+    def observe(
+        self, scope: Scope, path: str, status: int, duration: float, method: str | None = None
+    ) -> None:
         """Count one finished request of a route template, with its status and duration."""
-        count, latency, errors = self._counted(asked_method(scope), path, status)
+        count, latency, errors = self._counted(method or asked_method(scope), path, status)
         observed: list[bool] | None = scope.get(OBSERVED)  # type: ignore[assignment]
         if observed is not None:
             observed[0] = True
@@ -131,13 +138,18 @@ def unrouted_counter(metrics: RequestMetrics) -> Callable[[Scope, int, float], N
     It counts the requests no layer counted, those no route took (404, 405), as
     `UNROUTED`: Litestar's middleware runs only on a matched route, so without this a scan
     of unknown paths, or a method a route does not take, would never show in the metrics.
-    The layer puts an `OBSERVED` flag in the scope first (`watch`).
+    The layer puts an `OBSERVED` flag in the scope first (`watch`). `/metrics` itself is
+    not counted, and a method outside HTTP's own counts as `OTHER`: whatever a scan sends,
+    the label set stays bounded.
     """
 
     def finished(scope: Scope, status: int, duration: float) -> None:
         observed: list[bool] | None = scope.get(OBSERVED)  # type: ignore[assignment]
-        if observed is not None and not observed[0]:
-            metrics.observe(scope, UNROUTED, status, duration)
+        if observed is None or observed[0] or scope["path"] == METRICS_PATH:
+            return
+        method = asked_method(scope)
+        method = method if method in STANDARD_METHODS else "OTHER"
+        metrics.observe(scope, UNROUTED, status, duration, method)
 
     return finished
 
@@ -152,7 +164,7 @@ def prometheus_config() -> PrometheusConfig:
     return PrometheusConfig(
         app_name=APP_NAME,
         group_path=True,
-        exclude=["/metrics"],
+        exclude=[f"^{METRICS_PATH}$"],  # a pattern searched in the path: anchored
         middleware_class=RequestMetrics,
     )
 
@@ -160,5 +172,5 @@ def prometheus_config() -> PrometheusConfig:
 class MetricsController(PrometheusController):
     """`/metrics` in the Prometheus text format."""
 
-    path = "/metrics"
+    path = METRICS_PATH
     include_in_schema = False

@@ -5,8 +5,14 @@ the current view as if it were the past one asked for: the quietest wrong answer
 analyst can get. Each `/v1` route takes the query parameters its handler and its
 dependencies declare (Litestar's kwargs model of the route, read once when the app is
 made); any other name is a 422 naming `query.<name>`, with the closest known name when
-there is one. Routes outside `/v1` (health, metrics, the OpenAPI document) are left alone:
-probes and scrapers may add their own parameters.
+there is one. Routes outside `/v1` (health, metrics, the OpenAPI document) and OPTIONS
+(a CORS preflight carries the URL's query) are left alone: probes and scrapers may add
+their own parameters.
+
+The check is a `before_request` hook (`check_parameters`), not a guard: Litestar copies
+the route handler for every guard call. The app sets it; a route with a hook of its own
+calls it, after its token check (a write without a token is a 401 first) or, for a
+projection, on a miss of the answer cache (a cached URL passed it before).
 """
 
 from __future__ import annotations
@@ -14,19 +20,19 @@ from __future__ import annotations
 from difflib import get_close_matches
 from typing import Any
 
-from litestar import Litestar
-from litestar.connection import ASGIConnection
-from litestar.handlers.base import BaseRouteHandler
+from litestar import Litestar, Request
 from litestar.routes import HTTPRoute
 
 from events.errors import InvalidEvent
 from service.problems import invalid
 
 CHECKED_PREFIX = "/v1/"
+STATE_KEY = "known_parameters"
+"""Where the app keeps its `KnownParameters`."""
 
 
 class KnownParameters:
-    """An app guard: the query parameters each `/v1` route handler takes, and the check."""
+    """The query parameters each `/v1` route handler takes (in the app's state), and the check."""
 
     def __init__(self) -> None:
         # by the handler's function: Litestar hands a guard a copy of the handler it routed to
@@ -37,20 +43,29 @@ class KnownParameters:
         for route in app.routes:
             if isinstance(route, HTTPRoute) and (route.path + "/").startswith(CHECKED_PREFIX):
                 for handler, kwargs_model in route.route_handler_map.values():
+                    if handler.http_methods == {"OPTIONS"}:
+                        continue
                     names = {p.field_alias for p in kwargs_model.expected_query_params}
                     self._known[handler.fn] = tuple(sorted(names))
 
-    async def __call__(
-        self, connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
-    ) -> None:
+    def check(self, request: Request[Any, Any, Any]) -> None:
         """Refuse (422) a request naming a query parameter its route does not take."""
-        known = self._known.get(handler.fn)
-        if known is None or not connection.scope["query_string"]:
+        if not request.scope["query_string"]:
             return
-        unknown = sorted(set(connection.query_params) - set(known))
+        known = self._known.get(request.route_handler.fn)
+        if known is None:
+            return
+        unknown = sorted(set(request.query_params) - set(known))
         if unknown:
             errors = [InvalidEvent(_message(name, known), f"query.{name}") for name in unknown]
             raise invalid(errors)
+
+
+async def check_parameters(request: Request[Any, Any, Any]) -> None:
+    """`before_request`: 422 for a query parameter the route does not take (see module)."""
+    known: KnownParameters | None = request.app.state.get(STATE_KEY)
+    if known is not None:
+        known.check(request)
 
 
 def _message(name: str, known: tuple[str, ...]) -> str:

@@ -86,6 +86,8 @@ CACHED_TOKENS = 1024
 
 MAX_SUBJECT = 200
 """The longest subject: within `metadata.recorded_by`'s 500, with room to spare."""
+CLI_PREFIX = "cli:"
+"""`metadata.recorded_by` of an event appended from the command line starts so (no token's)."""
 _SUBJECT = re.compile(rf"[^\x00-\x1f\x7f-\x9f\u2028\u2029]{{1,{MAX_SUBJECT}}}")
 
 
@@ -133,6 +135,9 @@ class TokenStore:
                 f"a token's subject is one line of at most {MAX_SUBJECT} characters, no control"
                 " characters (it is stored as each event's metadata.recorded_by)"
             )
+            raise ValueError(msg)
+        if subject.startswith(CLI_PREFIX):
+            msg = f"a token's subject may not start with {CLI_PREFIX!r}: that marks `ledger append`"
             raise ValueError(msg)
         unknown = set(scopes) - set(SCOPES)
         if unknown or not scopes:

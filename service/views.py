@@ -27,6 +27,7 @@ from events.errors import InvalidEvent
 from projections import Projections, ViewSpec
 from projections.paging import CursorKey, page_of, parse_cursor
 from service.ledger import CachedAnswer, Ledger
+from service.parameters import check_parameters
 from service.problems import invalid, problem_responses
 from service.schemas import View, ViewAnswer, ViewPage
 
@@ -177,13 +178,20 @@ async def cached_answer(request: Request[Any, Any, Any]) -> Response[Any] | None
     """`before_request` of the projection routes: the answer at the head, if already encoded.
 
     A hit skips parsing the parameters and calling the handler: the same URL was parsed and
-    answered at this very position before. A miss (and a view pinned by `at_position`,
+    answered at this very position before. A miss checks the parameters' names
+    (`service.parameters`), as the app's own hook would. A miss (and a view pinned by `at_position`,
     cached under that position) goes on to the handler, which computes and caches it.
     """
-    ledger: Ledger = request.app.state.ledger
     scope = request.scope
+    if scope["method"] != "GET":  # an OPTIONS of the same URL is not its answer
+        await check_parameters(request)
+        return None
+    ledger: Ledger = request.app.state.ledger
     cached = ledger.answers.get((scope["path"], scope["query_string"], ledger.log.head()))
-    return None if cached is None else _respond(request, cached)
+    if cached is None:
+        await check_parameters(request)  # the app's hook, which this one stands in for
+        return None
+    return _respond(request, cached)
 
 
 def not_modified(headers: Iterable[tuple[bytes, bytes]], etag: str) -> bool:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import getpass
 import json
 import os
+import pwd
 import shutil
 import sqlite3
 import subprocess
@@ -33,6 +33,9 @@ def ledger(
         check=False,
         env=env,
     )
+
+
+ACCOUNT = pwd.getpwuid(os.geteuid()).pw_name
 
 
 def good_line(**over: object) -> dict[str, object]:
@@ -198,8 +201,15 @@ class TestAppend:
         line = good_line(metadata={"recorded_by": "mallory", "tags": ["x"]})
         assert ledger(seeded, "append", "-", stdin=ndjson(line)).returncode == 0
         event = json.loads(ledger(seeded, "events", "--json", "--after", "10").stdout)
-        assert event["metadata"]["recorded_by"] == f"cli:{getpass.getuser()}"  # the account
+        assert event["metadata"]["recorded_by"] == f"cli:{ACCOUNT}"  # the account
         assert event["metadata"]["tags"] == ["x"]
+
+    def test_recorded_by_is_the_account_not_the_environment(self, seeded: Path) -> None:
+        """`$USER` and `$LOGNAME` say nothing: anyone sets them (a long one broke appends)."""
+        env = {**os.environ, "USER": "mallory", "LOGNAME": "m" * 600}
+        assert ledger(seeded, "append", "-", stdin=ndjson(good_line()), env=env).returncode == 0
+        event = json.loads(ledger(seeded, "events", "--json", "--after", "10").stdout)
+        assert event["metadata"]["recorded_by"] == f"cli:{ACCOUNT}"
 
     def test_correction_of_unknown_event_exits_2(self, seeded: Path) -> None:
         """A retraction of an unknown event id is refused at append time with exit 2."""

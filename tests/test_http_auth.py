@@ -213,6 +213,7 @@ class TestTokenCommand:
             ("create", "--scope", "append", "--subject", "two\nlines"),
             ("create", "--scope", "append", "--subject", "alice\n"),
             ("create", "--scope", "append", "--subject", "c1\x85control"),
+            ("create", "--scope", "append", "--subject", "cli:root"),
             ("revoke", "no-such-token"),
         ],
         ids=[
@@ -224,6 +225,7 @@ class TestTokenCommand:
             "control",
             "trailing-newline",
             "c1-control",
+            "looks-like-the-command-line",
             "unknown-id",
         ],
     )

@@ -206,6 +206,30 @@ class TestMetrics:
         assert delta("GET", "/health/live", 200) == 1
         assert not any("wp-login" in dict(labels).get("path", "") for _, labels in after)
 
+    def test_unrouted_labels_stay_bounded_and_scrapes_are_not_counted(self, fresh) -> None:
+        """A made-up method counts as OTHER; `/metrics` is not counted, not even unrouted.
+
+        A route's own path holding "metrics" counts under the route.
+        """
+        client, _ = fresh
+        before = scrape(client)
+        for method in ("FOO", "BAR1", "ZZZZZ"):
+            assert client.request(method, "/x").status_code == 404
+        assert client.get("/v1/events/metrics").status_code == 404  # the route: no such event
+        scrape(client)
+        after = scrape(client)
+
+        def delta(method: str, path: str, status: int) -> float:
+            return requests_total(after, method, path, status) - requests_total(
+                before, method, path, status
+            )
+
+        assert delta("OTHER", "(no route)", 404) == 3
+        assert not any(dict(labels).get("method") == "FOO" for _, labels in after)
+        assert delta("GET", "/v1/events/{event_id}", 404) == 1
+        assert delta("GET", "(no route)", 404) == 0
+        assert delta("GET", "(no route)", 200) == 0  # the scrapes
+
     def test_the_ledger_gauges_follow_the_log(self, fresh) -> None:
         """`ledger_log_head` is the head; `ledger_projection_lag` is what is not folded yet."""
         client, auth = fresh

@@ -101,3 +101,26 @@ def test_an_append_with_a_parameter_stores_nothing(
         {"path": "query.dry_run", "message": "is not a parameter of this route (it takes none)"}
     ]
     assert client.get("/v1/events?limit=1").json()["head"] == head
+
+
+def test_a_preflight_keeps_the_query_of_its_url(client: TestClient[Litestar]) -> None:
+    # a CORS preflight is sent to the whole URL, query included; that URL's GET answer is
+    # cached, and is not the preflight's answer
+    url = f"/v1/partnerships/{LOTTE}/{MERCK}?as_of=2023-12-31"
+    assert client.get(url).status_code == 200
+    response = client.options(url)
+    assert response.status_code == 204
+    assert response.content == b""
+    assert response.headers["allow"] == "GET, HEAD, OPTIONS"
+
+
+def test_a_write_without_its_token_is_refused_for_that_first(
+    client: TestClient[Litestar], ledger_db: Path
+) -> None:
+    for path in ("/v1/events?dry_run=true", "/v1/audit/replay?x=1"):
+        assert_problem(client.post(path, json={"events": [org_event()]}), 401)
+    appender = bearer(make_token(ledger_db, "parameters-appender", "append"))
+    assert_problem(client.post("/v1/audit/replay?x=1", headers=appender), 403)  # needs admin
+    admin = bearer(make_token(ledger_db, "parameters-admin", "admin"))
+    problem = assert_problem(client.post("/v1/audit/replay?x=1", headers=admin), 422)
+    assert [error["path"] for error in problem["errors"]] == ["query.x"]

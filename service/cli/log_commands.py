@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import getpass
+import os
+import pwd
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,17 +29,24 @@ from service.cli.common import (
     stdout,
     verdict_output,
 )
+from service.tokens import CLI_PREFIX
 
 BOM = b"\xef\xbb\xbf"
 """A UTF-8 byte order mark, which some editors put at the start of a file."""
 
 
 def _recorder() -> str:
-    """Who appends from the command line: `cli:` and the account running it."""
+    """Who appends from the command line: `cli:` and the account running it.
+
+    The account of the process's user id, not `$USER` or `$LOGNAME` (anyone sets those);
+    a user id with no account (a container's bare uid) is named by its number.
+    """
+    uid = os.geteuid()
     try:
-        return f"cli:{getpass.getuser()}"
-    except (KeyError, OSError):  # no such account (a container's bare uid)
-        return "cli"
+        name = pwd.getpwuid(uid).pw_name
+    except KeyError:
+        name = f"uid-{uid}"
+    return f"{CLI_PREFIX}{name}"
 
 
 def _lines(stream: IO[bytes]) -> Iterator[bytes]:
