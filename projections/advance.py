@@ -52,28 +52,33 @@ class Carried(NamedTuple):
 
 
 class Delta:
-    """What the facts after an earlier count touch: registrations, sites, agreements."""
+    """What the facts after an earlier count touch: registrations, sites, agreements.
 
-    __slots__ = ("agreements", "registrations", "sites")
+    `named`: the organizations of plans and initiatives at no site (they name an
+    organization, which then has an entry, and touch no site).
+    """
+
+    __slots__ = ("agreements", "named", "registrations", "sites")
 
     def __init__(self, facts: list[Fact], start: int, end: int) -> None:
         self.registrations = False
         self.sites: set[str] = set()
         self.agreements: list[int] = []
+        self.named: set[str] = set()
         for index in range(start, end):
             data = facts[index].data
             if isinstance(data, OrganizationRegistered):
                 self.registrations = True
             elif isinstance(data, (MemorandumSigned, PartnershipAgreed)):
                 self.agreements.append(index)
-            elif (
-                isinstance(
-                    data,
-                    (SiteAcquired, InvestmentCommitted, FacilityPlanAnnounced, InitiativeLaunched),
-                )
-                and data.site is not None
+            elif isinstance(
+                data,
+                (SiteAcquired, InvestmentCommitted, FacilityPlanAnnounced, InitiativeLaunched),
             ):
-                self.sites.add(data.site)
+                if data.site is not None:
+                    self.sites.add(data.site)
+                elif isinstance(data, (FacilityPlanAnnounced, InitiativeLaunched)):
+                    self.named.add(data.org)
 
     @staticmethod
     def of(facts: list[Fact], start: int, end: int) -> Delta | None:

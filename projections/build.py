@@ -196,7 +196,7 @@ class Projections:
         inputs = self._carried.get("organizations:sites")
         if carry is not None and not carry[1].registrations:
             delta, previous = carry[1], cast("dict[str, OrganizationView]", carry[0])
-            if not (delta.agreements or delta.sites):
+            if not (delta.agreements or delta.sites or delta.named):
                 _ = self._sites  # unchanged (carried): what a later view advances from
                 return previous
             if inputs is not None and inputs.at == self._carried["organizations"].at:
@@ -208,6 +208,7 @@ class Projections:
                     cast("dict[str, SiteView]", inputs.value),
                     self._sites,
                     delta.sites,
+                    delta.named,
                 )
                 self._made["organizations"] = (previous, made)
                 return advanced

@@ -9,12 +9,18 @@ subsidiaries, each site role naming the organization that holds it.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from itertools import islice
 from typing import TypeVar
 
 import msgspec
 
 from events.envelope import Source
-from events.payloads import MemorandumSigned, PartnershipAgreed
+from events.payloads import (
+    FacilityPlanAnnounced,
+    InitiativeLaunched,
+    MemorandumSigned,
+    PartnershipAgreed,
+)
 from projections.advance import with_entries
 from projections.capacity import SiteRole, SiteView, site_roles
 from projections.partnerships import Pair, PartnershipView, agreement_of
@@ -105,7 +111,11 @@ def _sites(registry: Registry, sites: dict[str, SiteView]) -> dict[str, set[OrgS
 def _known(
     state: FoldState, count: int, registry: Registry, sites: dict[str, SiteView]
 ) -> set[str]:
-    """Every organization registered, or named as a parent, a party or at a site."""
+    """Every organization the view's facts register or name.
+
+    Registered, or named as a parent, a party, at a site, or as the organization of a plan
+    or initiative at no site.
+    """
     known: set[str] = set(registry.registered) | set(registry.parent.values())
     for index in upto(state.agreements, count):
         data = state.facts[index].data
@@ -113,6 +123,10 @@ def _known(
             known.update(data.parties)
     for site in sites.values():
         known.update(site.orgs)
+    for fact in islice(state.facts, count):  # no index holds them: one pass
+        data = fact.data
+        if isinstance(data, (FacilityPlanAnnounced, InitiativeLaunched)) and data.site is None:
+            known.add(data.org)
     return known
 
 
@@ -184,6 +198,7 @@ def advance_organizations(  # noqa: PLR0913 - the earlier answer and what change
     old_sites: Mapping[str, SiteView],
     sites: Mapping[str, SiteView],
     touched_sites: set[str],
+    named_elsewhere: Iterable[str] = (),
 ) -> tuple[dict[str, OrganizationView], set[str]]:
     """The organizations after in-order appends that register nobody (`projections.advance`).
 
@@ -192,10 +207,11 @@ def advance_organizations(  # noqa: PLR0913 - the earlier answer and what change
     former owner). A site role names the organization holding it, so the roles a parent
     lists (its own and its subsidiaries') never overlap and can be edited one by one. The
     entries of the organizations concerned, and of those the facts name for the first
-    time, are made again (their ids come with the answer); every other entry is carried
-    as it was.
+    time (`named_elsewhere` too: those of plans and initiatives at no site), are made
+    again (their ids come with the answer); every other entry is carried as it was.
     """
     partners, named = _new_partners(registry, facts, agreements)
+    named.update(named_elsewhere)
     gone, new = _role_changes(registry, old_sites, sites, touched_sites)
     made: dict[str, OrganizationView] = {}
     children = None

@@ -413,6 +413,36 @@ class TestReplay:
         unmarked = ledger(db, "show", "capacity", "--at-position", "10").stdout.decode()
         assert "(corrected)" not in unmarked
 
+    def test_a_corrected_agreement_is_marked(self, tmp_path: Path) -> None:
+        """`show partnerships` marks an agreement whose data a correction replaced."""
+        db = tmp_path / "l.db"
+        memorandum = next(e for e in seed_events() if e.type == "memorandum_signed")
+        data = msgspec.to_builtins(memorandum.data)
+        data["scope"] = ["expansion"]
+        log = SQLiteEventLog(db)
+        try:
+            log.append(seed_events())
+            log.append(
+                [
+                    new_event(
+                        EventCorrected(
+                            corrects=memorandum.event_id, replacement=data, reason="scope"
+                        ),
+                        stream=memorandum.stream,
+                        occurred_on="2025",
+                        source=Source(url=SEED_URL, quote="correction"),
+                    )
+                ]
+            )
+        finally:
+            log.close()
+        table = ledger(db, "show", "partnerships").stdout.decode()
+        (row,) = [line for line in table.splitlines() if "expansion" in line]
+        assert "memorandum (corrected)" in row
+        earlier = ledger(db, "show", "partnerships", "--at-position", "10").stdout.decode()
+        assert "memorandum" in earlier
+        assert "(corrected)" not in earlier
+
     def test_a_corrected_registration_is_marked_and_named(self, tmp_path: Path) -> None:
         """`show organizations` marks an organization whose registration was corrected."""
         db = tmp_path / "l.db"

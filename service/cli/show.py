@@ -135,7 +135,7 @@ def _tables(  # noqa: C901, PLR0912 - one branch per projection
                     " / ".join(pair.orgs) if i == 0 else "",
                     pair.since if i == 0 else "",
                     agreement.occurred_on,
-                    agreement.type,
+                    agreement.type + (" (corrected)" if agreement.corrected_by else ""),
                     ", ".join(agreement.parties),
                     "; ".join(agreement.scope),
                     agreement.site or "",
