@@ -25,6 +25,7 @@ from litestar.routes import HTTPRoute
 
 from events.errors import InvalidEvent
 from service.problems import invalid
+from service.query_rules import forget, keep_rule_errors, with_pending
 
 CHECKED_PREFIX = "/v1/"
 STATE_KEY = "known_parameters"
@@ -49,16 +50,20 @@ class KnownParameters:
                     self._known[handler.fn] = tuple(sorted(names))
 
     def check(self, request: Request[Any, Any, Any]) -> None:
-        """Refuse (422) a request naming a query parameter its route does not take."""
-        if not request.scope["query_string"]:
-            return
-        known = self._known.get(request.route_handler.fn)
+        """Refuse (422) a request naming a query parameter its route does not take.
+
+        Also keeps what the route's parameters break of `service.query_rules`, for the
+        422 that names every bad parameter.
+        """
+        known = self._known.get(request.route_handler.fn) if request.scope["query_string"] else None
         if known is None:
+            forget()
             return
+        keep_rule_errors(request.query_params, known, request.app.state)
         unknown = sorted(set(request.query_params) - set(known))
         if unknown:
             errors = [InvalidEvent(_message(name, known), f"query.{name}") for name in unknown]
-            raise invalid(errors)
+            raise invalid(with_pending(errors))
 
 
 async def check_parameters(request: Request[Any, Any, Any]) -> None:

@@ -29,6 +29,7 @@ from projections.paging import CursorKey, page_of, parse_cursor
 from service.ledger import CachedAnswer, Ledger
 from service.parameters import check_parameters
 from service.problems import invalid, problem_responses
+from service.query_rules import at_position_error, known_at_error, limit_error, with_pending
 from service.schemas import View, ViewAnswer, ViewPage
 
 AsOf = Annotated[
@@ -102,14 +103,17 @@ def view_spec(
     errors = []
     moment: datetime | None = None
     if known_at is not None:
-        try:
+        error = known_at_error(known_at)
+        if error is None:
             moment = parse_moment(known_at)
-        except ValueError as exc:
-            errors.append(InvalidEvent(str(exc), "query.known_at"))
-    if at_position is not None and at_position > ledger.log.head():
-        errors.append(InvalidEvent(f"is past the head ({ledger.log.head()})", "query.at_position"))
+        else:
+            errors.append(error)
+    if at_position is not None:
+        error = at_position_error(at_position, ledger.log.head())
+        if error is not None:
+            errors.append(error)
     if errors:
-        raise invalid(errors)
+        raise invalid(with_pending(errors))
     return ViewSpec(as_of=as_of, known_at=moment, at_position=at_position)
 
 
@@ -131,8 +135,9 @@ def provide_page_ask(
     Without `limit`, a page is the page limit: no answer is larger than the limit allows.
     """
     page_limit = ledger.settings.page_limit
-    if limit is not None and limit > page_limit:
-        raise invalid([InvalidEvent(f"at most {page_limit} per page", "query.limit")])
+    error = None if limit is None else limit_error(limit, page_limit)
+    if error is not None:
+        raise invalid(with_pending([error]))
     return PageAsk(page_limit if limit is None else limit, after)
 
 

@@ -124,3 +124,41 @@ def test_a_write_without_its_token_is_refused_for_that_first(
     admin = bearer(make_token(ledger_db, "parameters-admin", "admin"))
     problem = assert_problem(client.post("/v1/audit/replay?x=1", headers=admin), 422)
     assert [error["path"] for error in problem["errors"]] == ["query.x"]
+
+
+@pytest.mark.parametrize(
+    ("url", "paths"),
+    [
+        # Litestar's type errors and the rules checked later, in one answer
+        (
+            "/v1/timeline?as_of=bad&known_at=bad&at_position=-1",
+            ["query.as_of", "query.at_position", "query.known_at"],
+        ),
+        # two rules checked by two dependencies
+        ("/v1/timeline?known_at=bad&limit=5000", ["query.known_at", "query.limit"]),
+        (
+            "/v1/events?limit=5000&type=nope&after=-1",
+            ["query.after", "query.limit", "query.type"],
+        ),
+        (
+            "/v1/capacity/summary?by=foo&as_of=2020-13-01&known_at=x&at_position=99999",
+            ["query.as_of", "query.at_position", "query.by", "query.known_at"],
+        ),
+        # a name the route does not take, with a rule broken
+        ("/v1/timeline?knownat=1&limit=5000", ["query.knownat", "query.limit"]),
+        # a digit to `str.isdigit`, not to `int`: Litestar's type error, not a 500
+        ("/v1/timeline?at_position=%C2%B9&known_at=x", ["query.at_position", "query.known_at"]),
+    ],
+)
+def test_one_answer_names_every_bad_parameter(
+    client: TestClient[Litestar], url: str, paths: list[str]
+) -> None:
+    assert sorted(errors_of(client, url)) == paths
+
+
+def test_rules_are_said_in_the_domains_words(client: TestClient[Litestar]) -> None:
+    errors = errors_of(client, "/v1/capacity/summary?by=region")
+    assert errors == {"query.by": "is country or organization, not 'region'"}
+    errors = errors_of(client, "/v1/timeline?known_at=x&at_position=99999")
+    assert errors["query.at_position"].startswith("is past the head (")
+    assert "RFC 3339" in errors["query.known_at"]

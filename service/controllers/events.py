@@ -13,8 +13,6 @@ from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
-from events.codec import payload_class
-from events.errors import InvalidEvent
 from events.log import MAX_POSITION, EventLog
 from projections.paging import DEFAULT_PAGE
 from service.auth import principal, require_scope
@@ -23,6 +21,7 @@ from service.fastpost import FAILED_APPEND
 from service.ledger import Ledger
 from service.openapi import WRITE_SECURITY
 from service.problems import invalid, problem_responses
+from service.query_rules import limit_error, type_error, with_pending
 from service.schemas import AppendAnswer, EventOut, EventPage, event_out
 
 ON_THE_LOOP = 32
@@ -134,18 +133,10 @@ class EventsController(Controller):
         """Whole envelopes after a position, in order; `next` (and `Link`) for the next page."""
         page_limit = ledger.settings.page_limit
         size = min(DEFAULT_PAGE, page_limit) if limit is None else limit
-        errors = (
-            []
-            if size <= page_limit
-            else [InvalidEvent(f"at most {page_limit} per page", "query.limit")]
-        )
-        for name in types or ():
-            try:  # a misspelt type would read as a log without such events
-                payload_class(name)
-            except InvalidEvent as exc:
-                errors.append(InvalidEvent(exc.message, "query.type"))
+        found = [limit_error(size, page_limit), *(type_error(name) for name in types or ())]
+        errors = [error for error in found if error is not None]
         if errors:
-            raise invalid(errors)
+            raise invalid(with_pending(errors))
         log: EventLog = ledger.log
         events = log.read(after=after, limit=size, stream=stream, types=types)
         head = log.head()
