@@ -25,7 +25,7 @@ from litestar.routes import HTTPRoute
 
 from events.errors import InvalidEvent
 from service.problems import invalid
-from service.query_rules import forget, keep_rule_errors, with_pending
+from service.query_rules import forget, keep_rule_errors, pending, with_pending
 
 CHECKED_PREFIX = "/v1/"
 STATE_KEY = "known_parameters"
@@ -64,6 +64,18 @@ class KnownParameters:
         if unknown:
             errors = [InvalidEvent(_message(name, known), f"query.{name}") for name in unknown]
             raise invalid(with_pending(errors))
+
+
+def raise_pending() -> None:
+    """422 naming every rule error the hook kept (`service.query_rules`), if any.
+
+    Each route calls it before its own checks, once Litestar has parsed every parameter
+    (a type error would have been a 422 listing them already): the dependencies that
+    check the same rules let them pass, whatever order Litestar resolved them in.
+    """
+    errors = pending()
+    if errors:
+        raise invalid(list(errors))
 
 
 async def check_parameters(request: Request[Any, Any, Any]) -> None:

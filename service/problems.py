@@ -25,7 +25,7 @@ from events.errors import (
     LedgerError,
     StoreError,
 )
-from service.query_rules import pending
+from service.query_rules import merged
 
 PROBLEM_JSON = "application/problem+json"
 _TYPE = "https://partnership-ledger.invalid/problems/"
@@ -156,12 +156,7 @@ def _from_validation(exc: ValidationException) -> ProblemDetailsException:
                     path = f"{source}.{key}" if source and key else str(key or "$")
                 message = str(item.get("message", ""))
                 errors.append({"path": path, "message": _PLAINER.get(message, message)})
-    # what the raw parameters break beyond their types (service.query_rules): said in the
-    # domain's words where Litestar names the same parameter ("Invalid enum value 'x'")
-    ours = {error.path: error.message for error in pending()}
-    for error in errors:
-        error["message"] = ours.pop(error["path"], error["message"])
-    errors.extend({"path": path, "message": message} for path, message in ours.items())
+    errors = merged(errors)  # and what the raw parameters break beyond their types
     detail = "; ".join(f"{e['path']}: {e['message']}" for e in errors) or str(exc.detail)
     if exc.status_code == 400 and errors:
         return Problem(422, "validation", "Invalid request", detail, {"errors": errors})

@@ -1,15 +1,19 @@
 """What a query parameter must keep beyond its type, said once for every place that checks.
 
-Litestar checks each parameter's type (a date, an integer ≥ 0) and stops there with a
-422; the rules below (an RFC 3339 moment, a position not past the head, a page within the
-page limit, a known event type) are checked later, by the routes' dependencies. So a
-request bad in both ways would hear of its type errors first and of the rest only once
-those were fixed. The parameter-name hook (`service.parameters`) therefore also applies
-these rules to the raw strings before Litestar parses anything and keeps what it finds
-for this request (`pending`); the 422 of Litestar's type errors adds them
-(`service.problems`), and so does the first rule error a dependency raises (`with_pending`):
-one answer lists every bad parameter. (A parameter the route does not take is refused at
-once, with the rule errors but before Litestar's own.)
+Litestar checks each parameter's type (a date, an integer ≥ 0) and stops with a 422; the
+rules below (an RFC 3339 moment, a position not past the head, a page within the page
+limit, a known event type, a grouping) are checked later, by the routes. So a request bad
+in both ways would hear of its type errors first and of the rest only once those were
+fixed. The parameter-name hook (`service.parameters`) therefore applies these rules to
+the raw strings before Litestar parses anything (the last value of a parameter taken
+once, as Litestar reads it; every `type`) and keeps what it finds for this request
+(`pending`). Litestar's 422 adds them (`merged`, in `service.problems`); without a type
+error, each route raises them all before its own checks (`raise_pending`), and the
+dependencies that check the same rules let them pass, so the answer does not depend on
+the order Litestar resolves dependencies in. Limits: of Litestar's type errors, only the
+first failing signature's are known (one dependency's parameters, or the route's own),
+and a parameter the route does not take is refused at once, with the rule errors but
+before any type error.
 """
 
 from __future__ import annotations
@@ -26,12 +30,22 @@ from projections.capacity import SummaryBy
 SUMMARY_BY: Final[tuple[str, ...]] = get_args(SummaryBy)
 """What the capacity summary groups by."""
 MAX_DIGITS: Final = 18
-"""The longest integer a rule reads: past it, a position or a limit is out of range anyway."""
+"""The longest integer a rule reads; a longer one counts as `BEYOND`."""
+BEYOND: Final = 10**MAX_DIGITS
+"""Past any position or limit (a 64-bit integer has 19 digits at most)."""
+MAX_MOMENT: Final = 64
+"""The longest `known_at` (the parameter's declared `max_length`)."""
+SHOWN: Final = 40
+"""The most of a bad value an error repeats."""
+SINGLE_VALUED: Final = frozenset({"known_at", "at_position", "limit", "by"})
+"""Parameters taken once: Litestar reads the last value given, and so do the rules."""
 _PENDING: ContextVar[tuple[InvalidEvent, ...]] = ContextVar("query_rule_errors", default=())
 
 
 def known_at_error(raw: str) -> InvalidEvent | None:
-    """`known_at` must be an RFC 3339 moment with an offset."""
+    """`known_at` must be an RFC 3339 moment with an offset (and short)."""
+    if len(raw) > MAX_MOMENT:
+        return InvalidEvent(f"is longer than {MAX_MOMENT} characters", "query.known_at")
     try:
         parse_moment(raw)
     except ValueError as exc:
@@ -65,14 +79,24 @@ def type_error(name: str) -> InvalidEvent | None:
 def by_error(raw: str) -> InvalidEvent | None:
     """`by` (the capacity summary's grouping) is `country` or `organization`."""
     if raw not in SUMMARY_BY:
-        return InvalidEvent(f"is {' or '.join(SUMMARY_BY)}, not {raw!r}", "query.by")
+        return InvalidEvent(f"is {' or '.join(SUMMARY_BY)}, not {_shown(raw)}", "query.by")
     return None
 
 
+def _shown(raw: str) -> str:
+    """A value as an error repeats it: quoted, and cut if long (the answer stays small)."""
+    return repr(raw if len(raw) <= SHOWN else raw[:SHOWN] + "…")
+
+
 def _integer(raw: str) -> int | None:
-    # plain ASCII digits of a 64-bit integer ('¹' is a digit to `isdigit`, not to `int`);
-    # anything else is Litestar's type error to name
-    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= MAX_DIGITS else None
+    """The value of plain ASCII digits ('¹' is a digit to `isdigit`, not to `int`).
+
+    Past `MAX_DIGITS` of them, a value beyond any bound. None for anything else: Litestar's
+    type error to name.
+    """
+    if not (raw.isascii() and raw.isdigit()):
+        return None
+    return int(raw) if len(raw) <= MAX_DIGITS else BEYOND
 
 
 def _position(raw: str, state: Any) -> InvalidEvent | None:  # noqa: ANN401 - the app's state
@@ -104,7 +128,10 @@ def keep_rule_errors(query: Any, names: Sequence[str], state: Any) -> None:  # n
         rule = _RULES.get(name)
         if rule is None:
             continue
-        for raw in query.getall(name, ()):
+        values = query.getall(name, ())
+        if name in SINGLE_VALUED:
+            values = values[-1:]
+        for raw in dict.fromkeys(values):  # a value given twice is one error
             error = rule(raw, state)
             if error is not None:
                 errors.append(error)
@@ -120,6 +147,25 @@ def with_pending(errors: Sequence[InvalidEvent]) -> list[InvalidEvent]:
     """`errors` and, after them, the kept rule errors not among them: every bad parameter."""
     seen = {(error.path, error.message) for error in errors}
     return [*errors, *(e for e in pending() if (e.path, e.message) not in seen)]
+
+
+def merged(errors: list[dict[str, str]]) -> list[dict[str, str]]:
+    """Litestar's type errors (`path`, `message`) with the kept rule errors.
+
+    Where both name a parameter, the rule's words replace Litestar's ("is country or
+    organization, not 'x'" for "Invalid enum value 'x'"); every other rule error follows.
+    """
+    ours = list(pending())
+    result = []
+    for error in errors:
+        same = next((e for e in ours if e.path == error["path"]), None)
+        if same is None:
+            result.append(error)
+        else:
+            ours.remove(same)
+            result.append({"path": same.path, "message": same.message})
+    result.extend({"path": e.path, "message": e.message} for e in ours)
+    return result
 
 
 def forget() -> None:

@@ -27,9 +27,15 @@ from events.errors import InvalidEvent
 from projections import Projections, ViewSpec
 from projections.paging import CursorKey, page_of, parse_cursor
 from service.ledger import CachedAnswer, Ledger
-from service.parameters import check_parameters
+from service.parameters import check_parameters, raise_pending
 from service.problems import invalid, problem_responses
-from service.query_rules import at_position_error, known_at_error, limit_error, with_pending
+from service.query_rules import (
+    at_position_error,
+    known_at_error,
+    limit_error,
+    pending,
+    with_pending,
+)
 from service.schemas import View, ViewAnswer, ViewPage
 
 AsOf = Annotated[
@@ -112,9 +118,9 @@ def view_spec(
         error = at_position_error(at_position, ledger.log.head())
         if error is not None:
             errors.append(error)
-    if errors:
-        raise invalid(with_pending(errors))
-    return ViewSpec(as_of=as_of, known_at=moment, at_position=at_position)
+    if errors and not pending():  # else the route names them all (`raise_pending`)
+        raise invalid(errors)
+    return ViewSpec(as_of=as_of, known_at=moment, at_position=None if errors else at_position)
 
 
 def provide_view_spec(
@@ -137,16 +143,22 @@ def provide_page_ask(
     page_limit = ledger.settings.page_limit
     error = None if limit is None else limit_error(limit, page_limit)
     if error is not None:
-        raise invalid(with_pending([error]))
+        if not pending():  # else the route names them all (`raise_pending`)
+            raise invalid([error])
+        limit = page_limit
     return PageAsk(page_limit if limit is None else limit, after)
 
 
 def paging(name: str, ask: PageAsk) -> Paging:
-    """The page a list request asks for, its cursor parsed (422 naming `after`)."""
+    """The page a list request asks for, its cursor parsed.
+
+    A 422 names `after` if it does not parse, with every other error the hook kept.
+    """
     try:
         after = None if ask.after is None else parse_cursor(name, ask.after)
     except ValueError as exc:
-        raise invalid([InvalidEvent(str(exc), "query.after")]) from None
+        raise invalid(with_pending([InvalidEvent(str(exc), "query.after")])) from None
+    raise_pending()
     return Paging(name, after, ask.limit)
 
 
@@ -169,6 +181,7 @@ async def answer(  # noqa: PLR0913 - the request, the view, how to make its data
     (an append by any process moves it) and no fold or encoding. Only a miss goes to a
     worker thread, where the projections catch up and the answer is encoded once.
     """
+    raise_pending()  # first: the route's parameters, every error kept for them
     scope = request.scope
     url = (scope["path"], scope["query_string"])
     upto = spec.at_position if spec.at_position is not None else ledger.log.head()

@@ -20,8 +20,9 @@ from service.batch import BatchDTO, BatchIn, events_of
 from service.fastpost import FAILED_APPEND
 from service.ledger import Ledger
 from service.openapi import WRITE_SECURITY
+from service.parameters import raise_pending
 from service.problems import invalid, problem_responses
-from service.query_rules import limit_error, type_error, with_pending
+from service.query_rules import limit_error, type_error
 from service.schemas import AppendAnswer, EventOut, EventPage, event_out
 
 ON_THE_LOOP = 32
@@ -133,10 +134,11 @@ class EventsController(Controller):
         """Whole envelopes after a position, in order; `next` (and `Link`) for the next page."""
         page_limit = ledger.settings.page_limit
         size = min(DEFAULT_PAGE, page_limit) if limit is None else limit
+        raise_pending()  # every error the parameter hook kept, at once
         found = [limit_error(size, page_limit), *(type_error(name) for name in types or ())]
         errors = [error for error in found if error is not None]
         if errors:
-            raise invalid(with_pending(errors))
+            raise invalid(errors)
         log: EventLog = ledger.log
         events = log.read(after=after, limit=size, stream=stream, types=types)
         head = log.head()

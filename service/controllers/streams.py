@@ -10,11 +10,12 @@ from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, QueryParameter
 
-from events.errors import InvalidEvent
 from events.log import MAX_POSITION
 from projections.paging import DEFAULT_PAGE
 from service.ledger import Ledger
+from service.parameters import raise_pending
 from service.problems import invalid, problem_responses
+from service.query_rules import limit_error
 from service.schemas import StreamAnswer, event_out
 
 
@@ -48,10 +49,12 @@ class StreamsController(Controller):
 
         404 for a stream with no events; `next` (and `Link`) for the next page.
         """
+        raise_pending()  # every error the parameter hook kept, at once
         page_limit = ledger.settings.page_limit
         size = min(DEFAULT_PAGE, page_limit) if limit is None else limit
-        if size > page_limit:
-            raise invalid([InvalidEvent(f"at most {page_limit} per page", "query.limit")])
+        error = limit_error(size, page_limit)
+        if error is not None:
+            raise invalid([error])
         events, version = ledger.log.stream(stream, after=after, limit=size)
         if version == 0:
             raise NotFoundException(detail=f"no stream {stream}")
