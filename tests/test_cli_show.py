@@ -61,6 +61,28 @@ def plain(value: object) -> object:
     return json.loads(ENCODER.encode(value))
 
 
+def seeded_and_corrected(
+    db: Path, corrects: str, replacement: dict[str, Any], stream: str, occurred_on: str
+) -> None:
+    """The seed, then one correction of `corrects`, appended to a fresh ledger at `db`."""
+    log = SQLiteEventLog(db)
+    try:
+        log.append(seed_events())
+        correction = EventCorrected(corrects=corrects, replacement=replacement, reason="fixed")
+        log.append(
+            [
+                new_event(
+                    correction,
+                    stream=stream,
+                    occurred_on=occurred_on,
+                    source=Source(url=SEED_URL, quote="correction"),
+                )
+            ]
+        )
+    finally:
+        log.close()
+
+
 class TestShowJson:
     @pytest.mark.parametrize(
         "options",
@@ -375,28 +397,12 @@ class TestReplay:
     def test_replay_after_a_correction(self, tmp_path: Path) -> None:
         """After a correction lands in the past, replay still agrees (the live fold rebuilds)."""
         db = tmp_path / "l.db"
-        log = SQLiteEventLog(db)
-        try:
-            log.append(seed_events())
-            investment = next(e for e in seed_events() if e.type == "investment_committed")
-            data = msgspec.to_builtins(investment.data)
-            data["jobs"] = 350
-            log.append(
-                [
-                    new_event(
-                        EventCorrected(
-                            corrects=seed_id("investment-daejeon-2024"),
-                            replacement=data,
-                            reason="the release said 350",
-                        ),
-                        stream="site-daejeon",
-                        occurred_on="2024-03",
-                        source=Source(url=SEED_URL, quote="correction"),
-                    )
-                ]
-            )
-        finally:
-            log.close()
+        investment = next(e for e in seed_events() if e.type == "investment_committed")
+        data = msgspec.to_builtins(investment.data)
+        data["jobs"] = 350
+        seeded_and_corrected(
+            db, seed_id("investment-daejeon-2024"), data, "site-daejeon", "2024-03"
+        )
         out = ledger(db, "replay")
         assert out.returncode == 0, out.stdout + out.stderr
         capacity = json.loads(ledger(db, "show", "capacity", "--json").stdout)
@@ -419,23 +425,7 @@ class TestReplay:
         memorandum = next(e for e in seed_events() if e.type == "memorandum_signed")
         data = msgspec.to_builtins(memorandum.data)
         data["scope"] = ["expansion"]
-        log = SQLiteEventLog(db)
-        try:
-            log.append(seed_events())
-            log.append(
-                [
-                    new_event(
-                        EventCorrected(
-                            corrects=memorandum.event_id, replacement=data, reason="scope"
-                        ),
-                        stream=memorandum.stream,
-                        occurred_on="2025",
-                        source=Source(url=SEED_URL, quote="correction"),
-                    )
-                ]
-            )
-        finally:
-            log.close()
+        seeded_and_corrected(db, memorandum.event_id, data, memorandum.stream, "2025")
         table = ledger(db, "show", "partnerships").stdout.decode()
         (row,) = [line for line in table.splitlines() if "expansion" in line]
         assert "memorandum (corrected)" in row
@@ -446,25 +436,13 @@ class TestReplay:
     def test_a_corrected_registration_is_marked_and_named(self, tmp_path: Path) -> None:
         """`show organizations` marks an organization whose registration was corrected."""
         db = tmp_path / "l.db"
-        log = SQLiteEventLog(db)
-        try:
-            log.append(seed_events())
-            log.append(
-                [
-                    new_event(
-                        EventCorrected(
-                            corrects=seed_id("org-milliporesigma"),
-                            replacement={"id": "milliporesigma", "name": "MilliporeSigma"},
-                            reason="no parent",
-                        ),
-                        stream="organization-milliporesigma",
-                        occurred_on="2024-03",
-                        source=Source(url=SEED_URL, quote="correction"),
-                    )
-                ]
-            )
-        finally:
-            log.close()
+        seeded_and_corrected(
+            db,
+            seed_id("org-milliporesigma"),
+            {"id": "milliporesigma", "name": "MilliporeSigma"},
+            "organization-milliporesigma",
+            "2024-03",
+        )
         table = ledger(db, "show", "organizations").stdout.decode()
         assert "milliporesigma (corrected)" in table
         earlier = ledger(db, "show", "organizations", "--at-position", "10").stdout.decode()
