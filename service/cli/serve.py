@@ -65,7 +65,7 @@ def _stopped(_signum: int, _frame: FrameType | None) -> None:
     "--nats-url",
     envvar="LEDGER_NATS_URL",
     help="NATS server for the relay [env LEDGER_NATS_URL; default nats://127.0.0.1:4222;"
-    " checked, not used until the NATS relay lands]",
+    " accepted, not used until the NATS relay lands]",
 )
 @click.option(
     "--read-token-required",
