@@ -280,6 +280,15 @@ class Test415:
         )
         assert_problem(response, 415)
 
+    @pytest.mark.parametrize("body", [b"{}", b"[]", b"{bad", b'{"events": []}', b""])
+    @pytest.mark.parametrize("content_type", ["text/plain", None])
+    def test_the_type_is_judged_before_the_body(self, client, auth, body, content_type) -> None:
+        """415 whatever the body holds: a bad body of another type was a 400 or a 422."""
+        headers = dict(auth) if content_type is None else {**auth, "Content-Type": content_type}
+        response = client.post("/v1/events", content=body, headers=headers)
+        problem = assert_problem(response, 415)
+        assert problem["detail"] == f"send application/json, not {content_type or 'nothing'}"
+
 
 def memorandum(parties: list[str]) -> dict[str, Any]:
     return org_event(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import datetime
@@ -23,7 +25,11 @@ from http_fixtures import (
 from litestar import Litestar
 from litestar.testing import TestClient
 
+from events.envelope import Source
+from events.intake import new_event
+from events.payloads import OrganizationRegistered
 from events.seed import seed_events
+from events.sqlite import SQLiteEventLog
 from service.controllers.events import ON_THE_LOOP
 
 COMMITTED_KEYS = {"event_id", "position", "stream", "stream_version", "recorded_at"}
@@ -378,3 +384,50 @@ class TestStreamPaging:
         """A limit over the page limit or under 1, an impossible `after`: 422 naming it."""
         response = long_stream.get("/v1/streams/organization-long", params=params)
         assert [e["path"] for e in assert_problem(response, 422)["errors"]] == [path]
+
+
+class TestTailing:
+    def test_head_never_runs_ahead_of_a_page_that_ends_the_log(self, tmp_path: Path) -> None:
+        """A page with `next: null` holds every event up to `head` (a checkpoint skips none).
+
+        Another connection appends while a reader pages: read after the page, `head` named
+        events committed since, beyond a last page.
+        """
+        db = init_ledger(tmp_path / "ledger.db")
+        stop = threading.Event()
+
+        def writer() -> None:
+            log = SQLiteEventLog(db, synchronous="NORMAL")
+            source = Source(url="https://example.invalid/w", quote="W.")
+            try:
+                for _ in range(20_000):  # bounded; stopped sooner by the reader
+                    if stop.is_set():
+                        return
+                    data = OrganizationRegistered(id="w", name="W")
+                    event = new_event(
+                        data, stream="organization-w", occurred_on="2024", source=source
+                    )
+                    log.append([event])
+                    written.append(1)
+                    time.sleep(0.0005)  # a steady flow the reader keeps up with
+            finally:
+                log.close()
+
+        written: list[int] = []
+        thread = threading.Thread(target=writer)
+        with serving(db) as client:
+            thread.start()
+            try:
+                after, ends, deadline = 0, 0, time.monotonic() + 4
+                while ends < 1000 and time.monotonic() < deadline:
+                    page = client.get(f"/v1/events?after={after}&limit=7").json()
+                    positions = [event["position"] for event in page["events"]]
+                    if page["next"] is None:
+                        ends += 1
+                        assert page["head"] == (positions[-1] if positions else after)
+                    after = positions[-1] if positions else after
+            finally:
+                stop.set()
+                thread.join(timeout=30)
+        assert ends > 0
+        assert len(written) > 50  # the reader paged beside a writer, not after it

@@ -25,20 +25,28 @@ from service.problems import invalid, problem_responses
 from service.query_rules import limit_error, type_error
 from service.schemas import AppendAnswer, EventOut, EventPage, event_out
 
+JSON_TYPES = frozenset({"application/json", "application/problem+json"})
+"""The body types an append takes (checked before the body is read: `append_checks`)."""
 ON_THE_LOOP = 32
 """A batch of more events is validated in a worker thread: 1,000 events take tens of ms."""
 
 
 async def append_checks(request: Request[Any, Any, Any]) -> None:
-    """`before_request` of the append: the token's scope, then a body in no content coding.
+    """`before_request` of the append: the token's scope, then a JSON body in no coding.
 
-    Both before the body is read: a gzip body would otherwise fail as malformed JSON (400)
-    where HTTP says 415 (RFC 9110 15.5.16).
+    All before the body is read: a gzip body would otherwise fail as malformed JSON (400),
+    and a body of another type be judged by its content (400 or 422), where HTTP says 415
+    (RFC 9110 15.5.16) whatever the body.
     """
     await require_scope(request)
     coding = request.headers.get("content-encoding", "").strip().lower()
     if coding not in {"", "identity"}:
         raise ClientException(status_code=415, detail=f"send the body uncoded, not in {coding!r}")
+    content_type = request.content_type[0]
+    if content_type not in JSON_TYPES:
+        raise ClientException(
+            status_code=415, detail=f"send application/json, not {content_type or 'nothing'}"
+        )
 
 
 class EventsController(Controller):
@@ -82,11 +90,6 @@ class EventsController(Controller):
         # requests waiting at the same time (one transaction, one fsync); the answer waits
         # for that commit without a thread parked per request.
         ledger: Ledger = request.app.state.ledger  # not a dependency: nothing to resolve
-        content_type = request.content_type[0]
-        if content_type not in {"application/json", "application/problem+json"}:
-            raise ClientException(
-                status_code=415, detail=f"send application/json, not {content_type or 'nothing'}"
-            )
         limit = ledger.settings.batch_limit
         if len(data.events) > limit:
             raise ClientException(
@@ -140,8 +143,14 @@ class EventsController(Controller):
         if errors:
             raise invalid(errors)
         log: EventLog = ledger.log
-        events = log.read(after=after, limit=size, stream=stream, types=types)
+        # The head first: every event up to it is visible (positions become visible in
+        # order), so a short page read after it holds all of them, and a reader that
+        # keeps `head` as its checkpoint skips nothing. Read after the page, it could name
+        # events committed since, beyond a page that ends with `next: null`.
         head = log.head()
+        events = log.read(after=after, limit=size, stream=stream, types=types)
+        if events:
+            head = max(head, events[-1].position)
         next_url = None
         headers: dict[str, str] = {}
         if len(events) == size and events[-1].position < head:
