@@ -21,9 +21,12 @@ from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from events.errors import (
     ConflictError,
+    IdempotencyConflict,
     InvalidEvent,
     LedgerError,
     StoreError,
+    TargetConflict,
+    VersionConflict,
 )
 from service.query_rules import merged
 
@@ -39,13 +42,21 @@ class FieldError(msgspec.Struct, kw_only=True):
 
 
 class ProblemBody(msgspec.Struct, kw_only=True):
-    """An RFC 9457 problem as the API answers it (`errors` on a 422 only); for the OpenAPI doc."""
+    """An RFC 9457 problem as the API answers it; for the OpenAPI doc.
+
+    `errors` on a 422 only; on a 409 `version-conflict`, `stream`, `expected_version` and
+    `current_version`; on a 409 `event-id-conflict`, `event_id`.
+    """
 
     type: str
     title: str
     status: int
     detail: str
     errors: list[FieldError] | None = None
+    stream: str | None = None
+    expected_version: int | None = None
+    current_version: int | None = None
+    event_id: str | None = None
 
 
 _WHEN = {
@@ -53,7 +64,12 @@ _WHEN = {
     401: "No bearer token, or an unknown or revoked one",
     403: "The token lacks the scope this needs",
     404: "Nothing by that id",
-    409: "A version conflict, or a known event id with other content",
+    409: (
+        "`type` …/version-conflict (a stream is not at the expected version: `stream`, "
+        "`expected_version`, `current_version`), …/event-id-conflict (an `event_id` stored "
+        "with other content), or …/target-conflict (a correction or retraction of an "
+        "unknown, wrong-kind or retracted event)"
+    ),
     413: "The body or the batch is over its limit",
     415: "The body is not application/json",
     422: (
@@ -120,10 +136,32 @@ def _from_ledger(exc: LedgerError) -> ProblemDetailsException:
             exc = InvalidEvent(exc.message, "$.events" + exc.path.removeprefix("$"))
         return invalid([exc])
     if isinstance(exc, ConflictError):
-        return Problem(409, "conflict", "Conflict", str(exc))
+        return _conflict(exc)
     if isinstance(exc, StoreError):
         return Problem(503, "store-unavailable", "Store unavailable", str(exc))
     return Problem(400, "bad-request", "Bad request", str(exc))
+
+
+def _conflict(exc: ConflictError) -> ProblemDetailsException:
+    """A 409 whose `type` tells a program what to do, with the members it needs.
+
+    `version-conflict` (reload the stream, retry on its `current_version`),
+    `event-id-conflict` (an `event_id` stored with other content: a client bug, no retry
+    helps), `target-conflict` (a correction or retraction the log cannot take).
+    """
+    if isinstance(exc, VersionConflict):
+        members = {
+            "stream": exc.stream,
+            "expected_version": exc.expected,
+            "current_version": exc.actual,
+        }
+        return Problem(409, "version-conflict", "Version conflict", str(exc), members)
+    if isinstance(exc, IdempotencyConflict):
+        members = {"event_id": exc.event_id}
+        return Problem(409, "event-id-conflict", "Event id conflict", str(exc), members)
+    if isinstance(exc, TargetConflict):
+        return Problem(409, "target-conflict", "Target conflict", str(exc))
+    return Problem(409, "conflict", "Conflict", str(exc))
 
 
 def _no_body(exc: ValidationException) -> bool:

@@ -146,7 +146,13 @@ class VerifyAnswer(msgspec.Struct, kw_only=True):
     """
 
     ok: bool
-    head: int
+    head: Annotated[
+        int,
+        msgspec.Meta(
+            description="The last position whose chain holds: the log's head when `ok`, the "
+            "position before `first_bad_position` when not"
+        ),
+    ]
     checked: int
     first_bad_position: int | None = None
     reason: str | None = None

@@ -220,6 +220,7 @@ class Test409OfRecords:
         batch = [org_event(), record(kind, unknown)]
         body = assert_problem(post_json(client, {"events": batch}, auth), 409)
         assert f"a {kind} of {unknown}: no such event is stored" in body["detail"]
+        assert body["type"].endswith("/target-conflict")
         assert client.get("/v1/events", params={"limit": 1}).json()["head"] == head
 
     @pytest.mark.parametrize("kind", ["retraction", "correction"])

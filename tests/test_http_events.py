@@ -142,6 +142,13 @@ class TestAppend:
         response = post(client, auth, again, expected_versions={event["stream"]: expected})
         body = assert_problem(response, 409)
         assert event["stream"] in body["detail"]
+        # a program tells "reload and retry" from a bug by the type, and retries on these
+        assert body["type"].endswith("/version-conflict")
+        assert (body["stream"], body["expected_version"], body["current_version"]) == (
+            event["stream"],
+            expected,
+            1,
+        )
         assert head(client) == before
 
     def test_matching_expected_version_appends(self, client, auth) -> None:
@@ -160,7 +167,10 @@ class TestAppend:
         assert post(client, auth, org_event(event_id=event_id)).status_code == 201
         before = head(client)
         response = post(client, auth, org_event(event_id=event_id))
-        assert_problem(response, 409)
+        body = assert_problem(response, 409)
+        assert body["type"].endswith("/event-id-conflict")
+        assert body["event_id"] == event_id
+        assert "stream" not in body
         assert head(client) == before
 
     def test_a_batch_with_a_conflict_writes_none_of_its_events(self, client, auth) -> None:
