@@ -42,7 +42,13 @@ from service.middleware import (
     head_as_get,
     request_log_middleware,
 )
-from service.openapi import WRITE_SECURITY, VariadicTuples, components
+from service.openapi import (
+    REQUEST_ID_HEADER,
+    WRITE_SECURITY,
+    VariadicTuples,
+    components,
+    document_headers,
+)
 from service.parameters import STATE_KEY as PARAMETERS_KEY
 from service.parameters import KnownParameters, check_parameters
 from service.problems import internal_error, problem_details_plugin
@@ -115,6 +121,7 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
         },
         guards=[require_reader] if settings.read_token_required else [],
         before_request=check_parameters,
+        response_headers=[REQUEST_ID_HEADER],
         lifespan=[lifespan],
         middleware=[prometheus.middleware],
         plugins=[problem_details_plugin(settings.body_limit), VariadicTuples()],
@@ -141,6 +148,7 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
         debug=False,
     )
     known_parameters.learn(app)
+    document_headers(app)  # Link, ETag and X-Request-ID on every 2xx answer that has them
     # Litestar's `Allow` made whole (HEAD too) on OPTIONS and 405 answers.
     router = allow_header(app.asgi_handler, allowed_methods(app.routes))
     metrics = RequestMetrics(router, prometheus)

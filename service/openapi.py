@@ -1,4 +1,4 @@
-"""The OpenAPI document's settings: bearer auth, and a schema Litestar would get wrong.
+"""The OpenAPI document's settings: bearer auth, headers, and a schema Litestar gets wrong.
 
 `/schema` describes what the service checks: the bearer token and its scope on every write
 (and every read when reads need a token too), and arrays such as `metadata.tags`
@@ -11,10 +11,20 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Final
 
-from litestar.openapi.spec import Components, OpenAPIType, Schema, SecurityScheme
+from litestar.datastructures import ResponseHeader
+from litestar.openapi.spec import (
+    Components,
+    OpenAPIHeader,
+    OpenAPIResponse,
+    OpenAPIType,
+    Schema,
+    SecurityScheme,
+)
 from litestar.plugins import OpenAPISchemaPlugin
+from litestar.routes import HTTPRoute
 
 if TYPE_CHECKING:
+    from litestar import Litestar
     from litestar._openapi.schema_generation import SchemaCreator
     from litestar.typing import FieldDefinition
 
@@ -22,6 +32,23 @@ BEARER: Final = "bearer"
 """The security scheme's name in the document."""
 
 WRITE_SECURITY: Final[list[dict[str, list[str]]]] = [{BEARER: []}]
+
+# Headers the answers carry, for the document only (the code that sets them is elsewhere).
+REQUEST_ID_HEADER: Final = ResponseHeader(
+    name="X-Request-ID",
+    documentation_only=True,
+    description="The request's id: the one sent, if it was valid, else a new one; in the log",
+)
+ETAG_HEADER: Final = ResponseHeader(
+    name="ETag",
+    documentation_only=True,
+    description="A weak ETag of the answer: send it as If-None-Match to get a 304",
+)
+LINK_HEADER: Final = ResponseHeader(
+    name="Link",
+    documentation_only=True,
+    description='`<URL of the next page>; rel="next"`, while entries remain (as `next`)',
+)
 """The `security` of a route that needs a token (its scope is in its description)."""
 
 
@@ -64,3 +91,31 @@ class VariadicTuples(OpenAPISchemaPlugin):
             schema.min_items = bounds.min_items or bounds.min_length
             schema.max_items = bounds.max_items or bounds.max_length
         return schema
+
+
+def document_headers(app: Litestar) -> None:
+    """Every 2xx answer of the document lists the response headers its route declares.
+
+    Litestar lists them on the success answer it makes itself, not on one a route gives in
+    its `responses` (every projection route's 200, the append's 200 replay). The document
+    is built here once, with them, and kept: Litestar serves the one it built.
+    """
+    declared: dict[str, dict[str, OpenAPIHeader]] = {}
+    for route in app.routes:
+        if isinstance(route, HTTPRoute):
+            for handler, _ in route.route_handler_map.values():
+                if isinstance(handler.operation_id, str):
+                    declared[handler.operation_id] = {
+                        header.name: OpenAPIHeader(
+                            schema=Schema(type=OpenAPIType.STRING),
+                            description=header.description,
+                        )
+                        for header in handler.resolve_response_headers()
+                    }
+    for item in (app.openapi_schema.paths or {}).values():
+        for operation in (item.get, item.put, item.post, item.delete, item.patch):
+            if operation is None or operation.operation_id not in declared:
+                continue
+            for status, answer in (operation.responses or {}).items():
+                if status.startswith("2") and isinstance(answer, OpenAPIResponse):
+                    answer.headers = {**declared[operation.operation_id], **(answer.headers or {})}

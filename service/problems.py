@@ -60,7 +60,7 @@ class ProblemBody(msgspec.Struct, kw_only=True):
 
 
 _WHEN = {
-    400: "The body is not JSON",
+    400: "The request cannot be read: a body that is not JSON",
     401: "No bearer token, or an unknown or revoked one",
     403: "The token lacks the scope this needs",
     404: "Nothing by that id",

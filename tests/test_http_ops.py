@@ -368,3 +368,33 @@ class TestAllow:
         allowed = client.options("/v1/events").headers["allow"].split(", ")
         for method in allowed:
             assert client.request(method, "/v1/events").status_code != 405, method
+
+
+class TestDocumentedHeaders:
+    @pytest.mark.parametrize(
+        ("path", "url", "declared"),
+        [
+            ("/v1/organizations", "/v1/organizations?limit=1", {"ETag", "Link", "X-Request-ID"}),
+            ("/v1/timeline", "/v1/timeline?limit=1", {"ETag", "Link", "X-Request-ID"}),
+            (
+                "/v1/capacity/sites/{site_id}",
+                "/v1/capacity/sites/daejeon",
+                {"ETag", "X-Request-ID"},
+            ),
+            ("/v1/events", "/v1/events?limit=1", {"Link", "X-Request-ID"}),
+            ("/v1/streams/{stream}", "/v1/streams/site-daejeon?limit=1", {"Link", "X-Request-ID"}),
+            ("/health/live", "/health/live", {"X-Request-ID"}),
+        ],
+    )
+    def test_the_document_names_the_headers_an_answer_carries(
+        self, client, path: str, url: str, declared: set[str]
+    ) -> None:
+        """What the 200 of the document lists, a real answer (a page with more after it) has."""
+        document = client.get("/schema/openapi.json").json()
+        answer = document["paths"][path]["get"]["responses"]["200"]
+        assert set(answer["headers"]) == declared
+        response = client.get(url)
+        assert response.status_code == 200
+        assert declared <= {
+            name.title().replace("Etag", "ETag").replace("-Id", "-ID") for name in response.headers
+        }

@@ -10,6 +10,7 @@ from litestar.params import FromPath, QueryParameter
 
 from projections import ViewSpec
 from service.ledger import Ledger
+from service.openapi import ETAG_HEADER, LINK_HEADER
 from service.views import PageAsk, answer, cached_answer, paging, view_responses
 
 
@@ -19,12 +20,14 @@ class CapacityController(Controller):
     path = "/v1/capacity"
     tags = ["projections"]  # noqa: RUF012 - Litestar's declared class attribute
     before_request = staticmethod(cached_answer)
+    response_headers = [ETAG_HEADER]  # noqa: RUF012 - Litestar's declared class attribute
 
     @get(
         "/sites",
         operation_id="ListSites",
         summary="Capacity state of every site",
         responses=view_responses(401, 503, pages=True),
+        response_headers=[LINK_HEADER],
     )
     async def list_sites(
         self,

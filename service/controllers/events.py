@@ -19,7 +19,7 @@ from service.auth import principal, require_scope
 from service.batch import BatchDTO, BatchIn, events_of
 from service.fastpost import FAILED_APPEND
 from service.ledger import Ledger
-from service.openapi import WRITE_SECURITY
+from service.openapi import LINK_HEADER, WRITE_SECURITY
 from service.parameters import raise_pending
 from service.problems import invalid, problem_responses
 from service.query_rules import limit_error, type_error
@@ -65,6 +65,7 @@ class EventsController(Controller):
         dto=BatchDTO,
         return_dto=None,
         status_code=HTTP_201_CREATED,
+        response_description="Appended: the head, and where each event landed",
         responses={
             200: ResponseSpec(
                 AppendAnswer,
@@ -117,6 +118,7 @@ class EventsController(Controller):
         operation_id="ListEvents",
         summary="Read the log in order, a page at a time",
         responses=problem_responses(400, 401, 422, 503),
+        response_headers=[LINK_HEADER],
         sync_to_thread=True,
     )
     def list_events(

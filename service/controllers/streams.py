@@ -13,6 +13,7 @@ from litestar.params import FromPath, QueryParameter
 from events.log import MAX_POSITION
 from projections.paging import DEFAULT_PAGE
 from service.ledger import Ledger
+from service.openapi import LINK_HEADER
 from service.parameters import raise_pending
 from service.problems import invalid, problem_responses
 from service.query_rules import limit_error
@@ -30,6 +31,7 @@ class StreamsController(Controller):
         operation_id="GetStream",
         summary="One stream's events and version",
         responses=problem_responses(400, 401, 404, 422, 503),
+        response_headers=[LINK_HEADER],
         sync_to_thread=True,
     )
     def get_stream(

@@ -9,6 +9,7 @@ from litestar.di import NamedDependency
 
 from projections import ViewSpec
 from service.ledger import Ledger
+from service.openapi import ETAG_HEADER, LINK_HEADER
 from service.views import PageAsk, answer, cached_answer, paging, view_responses
 
 
@@ -18,12 +19,14 @@ class TimelineController(Controller):
     path = "/v1/timeline"
     tags = ["projections"]  # noqa: RUF012 - Litestar's declared class attribute
     before_request = staticmethod(cached_answer)
+    response_headers = [ETAG_HEADER]  # noqa: RUF012 - Litestar's declared class attribute
 
     @get(
         "/",
         operation_id="GetTimeline",
         summary="Announcements in valid-time order",
         responses=view_responses(401, 503, pages=True),
+        response_headers=[LINK_HEADER],
     )
     async def timeline(
         self,
