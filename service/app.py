@@ -27,7 +27,7 @@ from service.controllers.partnerships import PartnershipsController
 from service.controllers.streams import StreamsController
 from service.controllers.timeline import TimelineController
 from service.fastpost import fast_append_middleware
-from service.hits import COMPRESSED_FROM, cached_answers_middleware
+from service.hits import cached_answers_middleware
 from service.ledger import Ledger
 from service.logging import configure_logging
 from service.metrics import (
@@ -37,6 +37,7 @@ from service.metrics import (
     unrouted_counter,
 )
 from service.middleware import (
+    accept_encoding_read,
     allow_header,
     allowed_methods,
     head_as_get,
@@ -53,7 +54,7 @@ from service.parameters import STATE_KEY as PARAMETERS_KEY
 from service.parameters import KnownParameters, check_parameters
 from service.problems import internal_error, problem_details_plugin
 from service.settings import Settings
-from service.views import provide_page_ask, provide_view_spec
+from service.views import COMPRESSED_FROM, provide_page_ask, provide_view_spec
 
 VERSION = "0.1.0"
 HANDLER_THREADS = 64
@@ -150,7 +151,8 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
     known_parameters.learn(app)
     document_headers(app)  # Link, ETag and X-Request-ID on every 2xx answer that has them
     # Litestar's `Allow` made whole (HEAD too) on OPTIONS and 405 answers.
-    router = allow_header(app.asgi_handler, allowed_methods(app.routes))
+    # and `Accept-Encoding` read as HTTP reads it (`gzip;q=0` refuses gzip).
+    router = allow_header(accept_encoding_read(app.asgi_handler), allowed_methods(app.routes))
     metrics = RequestMetrics(router, prometheus)
     # A valid append is answered without routing; anything else reaches the route
     # (service.fastpost).

@@ -25,7 +25,7 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 
 from service.ledger import CachedAnswer, Ledger
 from service.metrics import RequestMetrics
-from service.views import not_modified, send_encoded
+from service.views import COMPRESSED_FROM, not_modified, send_encoded
 
 PROJECTION_PREFIXES: Final = (
     "/v1/organizations",
@@ -34,9 +34,6 @@ PROJECTION_PREFIXES: Final = (
     "/v1/timeline",
 )
 """The routes whose answers `Ledger.answers` holds: no other path costs a look-up."""
-
-COMPRESSED_FROM: Final = 4096
-"""Bodies from this size on are gzip-compressed (when asked for) by Litestar: not served here."""
 
 
 def cached_answers_middleware(

@@ -157,3 +157,46 @@ def allowed_methods(routes: Iterable[object]) -> dict[str, str]:
             methods = set(route.methods) | ({"HEAD"} if "GET" in route.methods else set())
             allowed[route.path_format] = ", ".join(sorted(methods))
     return allowed
+
+
+def accept_encoding_read(app: ASGIApp) -> ASGIApp:
+    """`Accept-Encoding` as RFC 9110 12.5.3 reads it, for Litestar's compression.
+
+    Litestar compresses when the header's text holds `gzip`: `gzip;q=0` (refused) got a
+    gzip body, and `GZIP` (coding names are case-insensitive) none. The router gets the
+    codings with a weight above zero, lower-cased; a header that needs no change is kept.
+    """
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == ScopeType.HTTP:
+            headers = list(scope["headers"])
+            for index, (name, value) in enumerate(headers):
+                if name == b"accept-encoding":
+                    read = _accepted(value)
+                    if read != value:
+                        changed = [*headers[:index], (name, read), *headers[index + 1 :]]
+                        scope = cast("Scope", {**scope, "headers": changed})
+                    break
+        await app(scope, receive, send)
+
+    return middleware
+
+
+def _accepted(value: bytes) -> bytes:
+    """The codings of an `Accept-Encoding` value whose weight is above zero, lower-cased."""
+    if b";" not in value and value == value.lower():
+        return value  # no weights, already lower-case: the common case, untouched
+    kept = []
+    for item in value.decode("latin-1").split(","):
+        coding, _, params = item.partition(";")
+        weight = 1.0
+        for param in params.split(";"):
+            key, _, number = param.strip().partition("=")
+            if key.lower() == "q":
+                try:
+                    weight = float(number)
+                except ValueError:
+                    weight = 0.0  # unreadable: not a coding the client clearly takes
+        if coding.strip() and weight > 0:
+            kept.append(coding.strip().lower())
+    return ", ".join(kept).encode("latin-1")

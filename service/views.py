@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from datetime import date, datetime
-from typing import Annotated, Any, NamedTuple
+from typing import Annotated, Any, Final, NamedTuple
 from urllib.parse import parse_qsl, urlencode
 
 import anyio
@@ -79,6 +79,10 @@ class PageAsk(NamedTuple):
 
 
 _ENCODER = msgspec.json.Encoder(decimal_format="string")
+
+COMPRESSED_FROM: Final = 4096
+"""Bodies from this size on are gzip-compressed (when asked for) by Litestar's middleware:
+`service.hits` leaves them to Litestar, and a 304 of one says `Vary: Accept-Encoding`."""
 
 
 def view_responses(*statuses: int, pages: bool = False) -> dict[int, ResponseSpec]:
@@ -230,7 +234,9 @@ def not_modified(headers: Iterable[tuple[bytes, bytes]], etag: str) -> bool:
 def _respond(request: Request[Any, Any, Any], cached: CachedAnswer) -> Response[Any]:
     """200 with the encoded answer, or 304 if an `If-None-Match` ETag is this one."""
     if not_modified(request.scope["headers"], cached.etag):
-        return EncodedAnswer(cached.etag, b"", HTTP_304_NOT_MODIFIED)
+        # RFC 9110 15.4.5: a 304 has the `Vary` its 200 would have (a compressed one does)
+        varies = len(cached.body) >= COMPRESSED_FROM
+        return EncodedAnswer(cached.etag, b"", HTTP_304_NOT_MODIFIED, varies=varies)
     return EncodedAnswer(cached.etag, cached.body, link=cached.link)
 
 
@@ -244,16 +250,25 @@ class EncodedAnswer(Response[bytes]):
     """
 
     def __init__(
-        self, etag: str, body: bytes, status: int = HTTP_200_OK, link: str | None = None
+        self,
+        etag: str,
+        body: bytes,
+        status: int = HTTP_200_OK,
+        link: str | None = None,
+        *,
+        varies: bool = False,
     ) -> None:
         headers = {"ETag": etag, "Cache-Control": "no-cache"}
         if link is not None:
             headers["Link"] = f'<{link}>; rel="next"'
+        if varies:
+            headers["Vary"] = "Accept-Encoding"
         super().__init__(body, status_code=status, media_type="application/json", headers=headers)
         self.etag = etag
         self.body = body
         self.status = status
         self.link = link
+        self.varies = varies
 
     def to_asgi_response(  # noqa: PLR0913 - Litestar's signature
         self,
@@ -272,7 +287,7 @@ class EncodedAnswer(Response[bytes]):
         """The two messages, or Litestar's `ASGIResponse` when a layer adds anything."""
         plain = not (background or cookies or encoded_headers or headers or is_head_response)
         if plain and not (self.background or self.cookies) and request.method != "HEAD":
-            return _Sent(self.status, self.etag, self.body, self.link)
+            return _Sent(self.status, self.etag, self.body, self.link, varies=self.varies)
         return super().to_asgi_response(
             app,
             request,
@@ -287,14 +302,23 @@ class EncodedAnswer(Response[bytes]):
         )
 
 
-async def send_encoded(
-    send: Send, status: int, etag: str, body: bytes, link: str | None = None
+async def send_encoded(  # noqa: PLR0913 - the answer's parts
+    send: Send,
+    status: int,
+    etag: str,
+    body: bytes,
+    link: str | None = None,
+    *,
+    varies: bool = False,
 ) -> None:
     """Send an encoded answer (no body on a 304), with the headers Litestar would send.
 
-    `link` is the next page's URL, sent as a `Link` header with the page (not on a 304).
+    `link` is the next page's URL, sent as a `Link` header with the page (not on a 304);
+    `varies`: the answer depends on `Accept-Encoding` (a 304 of a compressible answer).
     """
     headers = [(b"etag", etag.encode()), (b"cache-control", b"no-cache")]
+    if varies:
+        headers.append((b"vary", b"Accept-Encoding"))
     if status != HTTP_304_NOT_MODIFIED:
         if link is not None:
             headers.append((b"link", f'<{link}>; rel="next"'.encode("latin-1")))
@@ -309,17 +333,22 @@ async def send_encoded(
 class _Sent(ASGIResponse):
     """The start and body messages of an `EncodedAnswer`."""
 
-    __slots__ = ("_etag", "_link")
+    __slots__ = ("_etag", "_link", "_varies")
 
-    def __init__(self, status: int, etag: str, body: bytes, link: str | None) -> None:
+    def __init__(
+        self, status: int, etag: str, body: bytes, link: str | None, *, varies: bool
+    ) -> None:
         self.status_code = status
         self._etag = etag
         self._link = link
+        self._varies = varies
         self.body = body
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:  # noqa: ARG002 - ASGI's
         """Send the answer."""
-        await send_encoded(send, self.status_code, self._etag, self.body, self._link)
+        await send_encoded(
+            send, self.status_code, self._etag, self.body, self._link, varies=self._varies
+        )
 
 
 class _Made(NamedTuple):

@@ -15,8 +15,9 @@ from litestar.testing import TestClient
 from test_http_ops import capture, requests_total, scrape
 
 from events.seed import DAEJEON, LOTTE, MERCK
-from service.hits import COMPRESSED_FROM, cached_answers_middleware
+from service.hits import cached_answers_middleware
 from service.metrics import RequestMetrics, prometheus_config
+from service.views import COMPRESSED_FROM
 
 PAIR = f"/v1/partnerships/{LOTTE}/{MERCK}"
 PAIR_ROUTE = "/v1/partnerships/{org_a}/{org_b}"
@@ -101,6 +102,40 @@ class TestHits:
         for response in (first, second):
             assert response.headers["content-encoding"] == "gzip"
             assert response.json() == raw.json()
+
+    @pytest.mark.parametrize(
+        ("accept", "coded"),
+        [
+            ("gzip;q=0", None),  # refused
+            ("gzip;q=0, *;q=0", None),
+            ("gzip; q=0.000", None),
+            ("GZIP", "gzip"),  # coding names are case-insensitive
+            ("br;q=1, gzip;q=0.5", "gzip"),
+            ("identity", None),
+        ],
+    )
+    def test_accept_encoding_is_read_as_http_says(self, fresh, accept, coded) -> None:
+        """RFC 9110 12.5.3: a weight of 0 refuses a coding; names ignore case."""
+        client, _ = fresh
+        raw = client.get("/v1/timeline", headers={"Accept-Encoding": "identity"})
+        assert len(raw.content) >= COMPRESSED_FROM
+        response = client.get("/v1/timeline", headers={"Accept-Encoding": accept})
+        assert response.headers.get("content-encoding") == coded
+        assert response.json() == raw.json()
+
+    def test_a_304_of_a_compressible_answer_says_what_it_varies_on(self, fresh) -> None:
+        """RFC 9110 15.4.5: a 304 carries the `Vary` its 200 would have."""
+        client, _ = fresh
+        gz = {"Accept-Encoding": "gzip"}
+        full = client.get("/v1/timeline", headers=gz)
+        assert full.headers["vary"] == "Accept-Encoding"
+        again = client.get("/v1/timeline", headers={**gz, "If-None-Match": full.headers["etag"]})
+        assert again.status_code == 304
+        assert again.headers["vary"] == "Accept-Encoding"
+        small = client.get(PAIR)  # under the threshold: never compressed, nothing to vary
+        revalidated = client.get(PAIR, headers={"If-None-Match": small.headers["etag"]})
+        assert revalidated.status_code == 304
+        assert "vary" not in revalidated.headers
 
     def test_no_hit_skips_a_required_read_token(self, tmp_path) -> None:
         """With reads behind a token, a cached URL still answers 401 without one."""
