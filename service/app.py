@@ -40,6 +40,7 @@ from service.middleware import (
     accept_encoding_read,
     allow_header,
     allowed_methods,
+    body_deadline,
     head_as_get,
     request_log_middleware,
 )
@@ -162,5 +163,7 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
         handler = cached_answers_middleware(handler, lambda: app.state.get("ledger"), metrics)
     # Around the router, not a route: 404s and 405s (no route) get their log line and id too.
     # 404s and 405s (no route) are counted too (service.metrics.unrouted_counter).
+    # A body that stops arriving is a 408, not a request held open (service.middleware).
+    handler = body_deadline(handler)
     app.asgi_handler = request_log_middleware(head_as_get(handler), unrouted_counter(metrics))
     return app

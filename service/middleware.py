@@ -5,18 +5,22 @@ One log line per request, with a `request_id` bound for every line inside it.
 
 from __future__ import annotations
 
+import asyncio
 import random
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, cast
 
+import msgspec
 import structlog
 from litestar.enums import ScopeType
+from litestar.exceptions import ClientException
 from litestar.routes import HTTPRoute
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import ASGIApp, Message, Receive, ReceiveMessage, Scope, Send
 
 from service.metrics import ASKED_METHOD, watch
+from service.problems import PROBLEM_JSON, PROBLEM_TYPES
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
@@ -200,3 +204,72 @@ def _accepted(value: bytes) -> bytes:
         if coding.strip() and weight > 0:
             kept.append(coding.strip().lower())
     return ", ".join(kept).encode("latin-1")
+
+
+BODY_WAIT_SECONDS = 10.0
+"""The longest wait for the next part of a request's body (then a 408)."""
+
+
+class BodyTimeout(ClientException):
+    """A request's body stopped arriving: 408."""
+
+    status_code = 408
+
+
+def body_deadline(app: ASGIApp) -> ASGIApp:
+    """A body that stops arriving is a 408 problem, not a request held open for ever.
+
+    Each wait for the next part of a request's body is bounded (`BODY_WAIT_SECONDS`);
+    past it the wait raises `BodyTimeout`. Inside Litestar that is a 408 problem like any
+    client error; on the append's fast path (no Litestar) this layer answers it. Without
+    it, a client that sends half a body held its request, and a restart waited the whole
+    graceful timeout for it, then the client got the server's plain-text 500.
+    """
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != ScopeType.HTTP:
+            await app(scope, receive, send)
+            return
+        whole = False
+        started = False
+
+        async def bounded() -> ReceiveMessage:
+            nonlocal whole
+            if whole:  # the body is in: a wait for the client's going away is not bounded
+                return await receive()
+            try:
+                async with asyncio.timeout(BODY_WAIT_SECONDS):
+                    message = await receive()
+            except TimeoutError:
+                detail = f"the request body stopped arriving (nothing for {BODY_WAIT_SECONDS:g} s)"
+                raise BodyTimeout(detail=detail) from None
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                whole = True
+            return message
+
+        async def watched(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await app(scope, bounded, watched)
+        except BodyTimeout as exc:
+            if started:
+                raise
+            problem = {
+                "status": 408,
+                "type": f"{PROBLEM_TYPES}request-timeout",
+                "title": "Request timeout",
+                "detail": exc.detail,
+            }
+            body = msgspec.json.encode(problem)
+            headers = [
+                (b"content-type", PROBLEM_JSON.encode()),
+                (b"content-length", b"%d" % len(body)),
+                (b"connection", b"close"),
+            ]
+            await send({"type": "http.response.start", "status": 408, "headers": headers})
+            await send({"type": "http.response.body", "body": body, "more_body": False})
+
+    return middleware

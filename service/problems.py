@@ -32,6 +32,8 @@ from service.query_rules import merged
 
 PROBLEM_JSON = "application/problem+json"
 _TYPE = "https://partnership-ledger.invalid/problems/"
+PROBLEM_TYPES = _TYPE
+"""Where the problem `type` URIs live (a slug follows)."""
 
 
 class FieldError(msgspec.Struct, kw_only=True):
@@ -208,6 +210,7 @@ def _from_http(exc: HTTPException, body_limit: int) -> ProblemDetailsException:
         403: "Forbidden",
         404: "Not found",
         405: "Method not allowed",
+        408: "Request timeout",
         413: "Request too large",
         415: "Unsupported media type",
         429: "Too many requests",
