@@ -208,6 +208,8 @@ def _accepted(value: bytes) -> bytes:
 
 BODY_WAIT_SECONDS = 10.0
 """The longest wait for the next part of a request's body (then a 408)."""
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+"""The methods whose body the service reads (the others pay nothing for the deadline)."""
 
 
 class BodyTimeout(ClientException):
@@ -227,8 +229,8 @@ def body_deadline(app: ASGIApp) -> ASGIApp:
     """
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != ScopeType.HTTP:
-            await app(scope, receive, send)
+        if scope["type"] != ScopeType.HTTP or scope["method"] not in BODY_METHODS:
+            await app(scope, receive, send)  # a GET's body, if any, is never read
             return
         whole = False
         started = False
