@@ -34,6 +34,7 @@ from service.auth import bearer_token, grants
 from service.batch import BatchIn, decode_batch, events_of
 from service.ledger import Ledger
 from service.metrics import RequestMetrics
+from service.middleware import BodyTimeout
 from service.schemas import AppendAnswer
 
 APPEND_PATH: Final = "/v1/events"
@@ -143,7 +144,11 @@ async def _append(
     if plain is None:
         return receive
     messages: list[ReceiveMessage] = []
-    body = await _read(receive, plain.size, messages)
+    try:
+        body = await _read(receive, plain.size, messages)
+    except BodyTimeout:  # answered by `service.middleware.body_deadline`; counted here
+        metrics.observe(scope, APPEND_PATH, BodyTimeout.status_code, time.perf_counter() - started)
+        raise
     valid = _batch(ledger, body, plain.subject) if body is not None else None
     if valid is None:
         return _replaying(messages, receive)

@@ -24,8 +24,11 @@ def ledger_db(tmp_path: Path) -> Path:
     return init_ledger(tmp_path / "ledger.db")
 
 
-def stalled_post(ledger_db: Path, content_type: bytes) -> tuple[int, dict[str, Any], float]:
-    """POST half an append's body, then stall; the status, the problem, the seconds taken."""
+def stalled_post(ledger_db: Path, content_type: bytes) -> tuple[int, dict[str, Any], float, str]:
+    """POST half an append's body, then stall.
+
+    Gives the status, the problem, the seconds taken and the metrics scraped after it.
+    """
     app = build_app(ledger_db)
     token = make_token(ledger_db, "stalled", "append")
     body = json.dumps({"events": [org_event()]}).encode()
@@ -50,6 +53,19 @@ def stalled_post(ledger_db: Path, content_type: bytes) -> tuple[int, dict[str, A
         "state": {},
     }
     sent: list[dict[str, Any]] = []
+    scraped: list[bytes] = []
+
+    async def scrape() -> None:
+        metrics_scope = {**scope, "method": "GET", "path": "/metrics", "raw_path": b"/metrics"}
+
+        async def nothing() -> dict[str, Any]:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def keep(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.body":
+                scraped.append(message.get("body", b""))
+
+        await app(metrics_scope, nothing, keep)  # type: ignore[arg-type]
 
     async def run() -> float:
         parts = [{"type": "http.request", "body": body[:20], "more_body": True}]
@@ -67,7 +83,9 @@ def stalled_post(ledger_db: Path, content_type: bytes) -> tuple[int, dict[str, A
             loop = asyncio.get_running_loop()
             started = loop.time()
             await asyncio.wait_for(app(scope, receive, send), timeout=30)  # type: ignore[arg-type]
-            return loop.time() - started
+            seconds = loop.time() - started
+            await scrape()
+            return seconds
 
     seconds = asyncio.run(run())
     start = next(m for m in sent if m["type"] == "http.response.start")
@@ -76,7 +94,7 @@ def stalled_post(ledger_db: Path, content_type: bytes) -> tuple[int, dict[str, A
     problem = json.loads(
         b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
     )
-    return start["status"], problem, seconds
+    return start["status"], problem, seconds, b"".join(scraped).decode()
 
 
 @pytest.mark.parametrize(
@@ -88,12 +106,15 @@ def test_a_stalled_body_is_a_408_problem_and_stores_nothing(
     ledger_db: Path, monkeypatch: pytest.MonkeyPatch, content_type: bytes
 ) -> None:
     monkeypatch.setattr(middleware, "BODY_WAIT_SECONDS", WAIT)
-    status, problem, seconds = stalled_post(ledger_db, content_type)
+    status, problem, seconds, metrics = stalled_post(ledger_db, content_type)
     assert status == 408
     assert problem["status"] == 408
     assert problem["type"].endswith("/request-timeout")
     assert "stopped arriving" in problem["detail"]
     assert seconds < 10  # the wait, not the server's graceful timeout
+    # counted under its route, not as a request no route took
+    assert 'path="/v1/events",status_code="408"' in metrics
+    assert 'path="(no route)",status_code="408"' not in metrics
     from events.sqlite import SQLiteEventLog  # noqa: PLC0415 - the store, read after the app
 
     log = SQLiteEventLog(ledger_db)
