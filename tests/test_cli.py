@@ -86,6 +86,24 @@ class TestSeedAndRead:
         assert b"seeded 10 events" in first.stderr
         assert b"already present" in second.stderr
         assert head(db) == len(seed_events())
+        recorders = {
+            json.loads(line)["metadata"]["recorded_by"]
+            for line in ledger(db, "events", "--json").stdout.splitlines()
+        }
+        assert recorders == {f"cli:{ACCOUNT}"}  # who seeded, as `ledger append` records
+
+    def test_seed_replays_over_a_seed_recorded_by_nobody(self, tmp_path: Path) -> None:
+        """A ledger seeded before seeds were recorded by anyone: seeding again is a replay."""
+        db = tmp_path / "l.db"
+        log = SQLiteEventLog(db)
+        try:
+            log.append(seed_events())  # metadata.recorded_by null
+        finally:
+            log.close()
+        again = ledger(db, "seed")
+        assert again.returncode == 0, again.stderr
+        assert b"already present" in again.stderr
+        assert head(db) == len(seed_events())
 
     def test_events_json_is_ndjson_of_envelopes(self, seeded: Path) -> None:
         """`events --json` prints one whole envelope per line, in position order, nothing else."""

@@ -60,8 +60,17 @@ def _lines(stream: IO[bytes]) -> Iterator[bytes]:
 @click.command()
 @pass_context
 def seed(ctx: Context) -> None:
-    """Append the bundled seed (the Lotte Biologics / Merck KGaA article); idempotent."""
-    events = seed_events()
+    """Append the bundled seed (the Lotte Biologics / Merck KGaA article); idempotent.
+
+    Recorded by `cli:` and the account running it, as `ledger append` records.
+    """
+    recorder = _recorder()
+    events = [
+        msgspec.structs.replace(
+            event, metadata=msgspec.structs.replace(event.metadata, recorded_by=recorder)
+        )
+        for event in seed_events()
+    ]
     with opened(ctx) as log, progress("seeding", len(events)) as advance:
         result = log.append(events)
         advance(len(events))
