@@ -48,6 +48,7 @@ from service.openapi import (
     REQUEST_ID_HEADER,
     WRITE_SECURITY,
     VariadicTuples,
+    close_objects,
     components,
     document_headers,
 )
@@ -151,6 +152,7 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
     )
     known_parameters.learn(app)
     document_headers(app)  # Link, ETag and X-Request-ID on every 2xx answer that has them
+    close_objects(app)  # what refuses unknown fields says so
     # Litestar's `Allow` made whole (HEAD too) on OPTIONS and 405 answers.
     # and `Accept-Encoding` read as HTTP reads it (`gzip;q=0` refuses gzip).
     router = allow_header(accept_encoding_read(app.asgi_handler), allowed_methods(app.routes))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Final
 
+import msgspec
 from litestar.datastructures import ResponseHeader
 from litestar.openapi.spec import (
     Components,
@@ -119,3 +120,28 @@ def document_headers(app: Litestar) -> None:
             for status, answer in (operation.responses or {}).items():
                 if status.startswith("2") and isinstance(answer, OpenAPIResponse):
                     answer.headers = {**declared[operation.operation_id], **(answer.headers or {})}
+
+
+OUR_PACKAGES: Final = frozenset({"events", "projections", "service"})
+"""Where the Structs behind the document's components come from."""
+
+
+def close_objects(app: Litestar) -> None:
+    """`additionalProperties: false` on the document's objects that refuse unknown fields.
+
+    The msgspec Structs behind them (`forbid_unknown_fields`) answer an unknown field with
+    a 422; the document did not say so, so a client generated from it would send extras.
+    A component is closed only if every Struct of ours by its name refuses them.
+    """
+    refusing: dict[str, bool] = {}
+    pending: list[type[msgspec.Struct]] = [msgspec.Struct]
+    while pending:
+        cls = pending.pop()
+        pending.extend(cls.__subclasses__())
+        if cls.__module__.split(".")[0] in OUR_PACKAGES:
+            refuses = bool(cls.__struct_config__.forbid_unknown_fields)
+            refusing[cls.__name__] = refusing.get(cls.__name__, True) and refuses
+    components = app.openapi_schema.components
+    for name, schema in (components.schemas or {}).items():
+        if refusing.get(name) and isinstance(schema, Schema) and schema.type == OpenAPIType.OBJECT:
+            schema.additional_properties = False

@@ -6,11 +6,20 @@ import re
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import jsonschema_rs
 import pytest
 import structlog
-from http_fixtures import SEED_COUNT, bearer, init_ledger, make_token, org_event, serving
+from http_fixtures import (
+    SEED_COUNT,
+    assert_problem,
+    bearer,
+    init_ledger,
+    make_token,
+    org_event,
+    serving,
+)
 from litestar import Litestar
 from litestar.testing import TestClient
 from prometheus_client.parser import text_string_to_metric_families
@@ -398,3 +407,34 @@ class TestDocumentedHeaders:
         assert declared <= {
             name.title().replace("Etag", "ETag").replace("-Id", "-ID") for name in response.headers
         }
+
+
+class TestClosedObjects:
+    @pytest.mark.parametrize(
+        ("component", "where"),
+        [
+            ("AppendBody", "$.extra"),
+            ("EventBody", "$.events[0].extra"),
+            ("Source", "$.events[0].source.extra"),
+            ("Metadata", "$.events[0].metadata.extra"),
+        ],
+    )
+    def test_what_the_document_closes_the_service_refuses(
+        self, fresh, component: str, where: str
+    ) -> None:
+        """`additionalProperties: false` where an unknown field is a 422, and only there."""
+        client, auth = fresh
+        schemas = client.get("/schema/openapi.json").json()["components"]["schemas"]
+        assert schemas[component]["additionalProperties"] is False
+        assert "additionalProperties" not in schemas["EventOut"]  # answers may grow fields
+        event = org_event(metadata={"tags": []})
+        body: dict[str, Any] = {"events": [event]}
+        target: dict[str, Any] = {
+            "$.extra": body,
+            "$.events[0].extra": event,
+            "$.events[0].source.extra": event["source"],
+            "$.events[0].metadata.extra": event["metadata"],
+        }[where]
+        target["extra"] = 1
+        problem = assert_problem(client.post("/v1/events", json=body, headers=auth), 422)
+        assert [error["path"] for error in problem["errors"]] == [where]
