@@ -24,6 +24,8 @@ from litestar.openapi.spec import (
 from litestar.plugins import OpenAPISchemaPlugin
 from litestar.routes import HTTPRoute
 
+from events.log import MAX_POSITION
+
 if TYPE_CHECKING:
     from litestar import Litestar
     from litestar._openapi.schema_generation import SchemaCreator
@@ -33,6 +35,10 @@ BEARER: Final = "bearer"
 """The security scheme's name in the document."""
 
 WRITE_SECURITY: Final[list[dict[str, list[str]]]] = [{BEARER: []}]
+
+POSITION_BOUNDS: Final = {"minimum": 0, "maximum": MAX_POSITION}
+"""A position parameter's bounds as integers (Litestar renders `ge=0` as nothing or 0.0,
+and `le=MAX_POSITION` as a float past it)."""
 
 # Headers the answers carry, for the document only (the code that sets them is elsewhere).
 REQUEST_ID_HEADER: Final = ResponseHeader(

@@ -52,7 +52,12 @@ KnownAt = Annotated[
     ),
 ]
 AtPosition = Annotated[
-    int | None, QueryParameter(ge=0, description="Only the events up to this log position")
+    int | None,
+    QueryParameter(
+        ge=0,
+        description="Only the events up to this log position",
+        schema_extra={"minimum": 0},  # Litestar leaves out a bound of 0
+    ),
 ]
 Limit = Annotated[
     int | None,

@@ -438,3 +438,24 @@ class TestClosedObjects:
         target["extra"] = 1
         problem = assert_problem(client.post("/v1/events", json=body, headers=auth), 422)
         assert [error["path"] for error in problem["errors"]] == [where]
+
+
+def test_position_parameters_are_bounded_as_integers(client) -> None:
+    """`at_position` ≥ 0 everywhere; a position `after` within 0 and 2**63-1, as integers.
+
+    Litestar left out a bound of 0 and wrote `le=2**63-1` as a float past it (a client
+    generated from the document sent 9223372036854775999 and met a 422).
+    """
+    document = client.get("/schema/openapi.json").json()
+    seen = 0
+    for path, item in document["paths"].items():
+        for parameter in item.get("get", {}).get("parameters", []):
+            schema = parameter["schema"]
+            if parameter["name"] == "at_position":
+                assert schema["minimum"] == 0, path
+                seen += 1
+            elif parameter["name"] == "after" and schema.get("type") == "integer":
+                assert (schema["minimum"], schema["maximum"]) == (0, 2**63 - 1), path
+                assert isinstance(schema["maximum"], int), path
+                seen += 1
+    assert seen == 10  # eight projection routes, the log, a stream

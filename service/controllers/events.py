@@ -19,7 +19,7 @@ from service.auth import principal, require_scope
 from service.batch import BatchDTO, BatchIn, events_of
 from service.fastpost import FAILED_APPEND
 from service.ledger import Ledger
-from service.openapi import LINK_HEADER, WRITE_SECURITY
+from service.openapi import LINK_HEADER, POSITION_BOUNDS, WRITE_SECURITY
 from service.parameters import raise_pending
 from service.problems import invalid, problem_responses
 from service.query_rules import limit_error, type_error
@@ -125,7 +125,13 @@ class EventsController(Controller):
         self,
         ledger: NamedDependency[Ledger],
         after: Annotated[
-            int, QueryParameter(ge=0, le=MAX_POSITION, description="Start after this position")
+            int,
+            QueryParameter(
+                ge=0,
+                le=MAX_POSITION,
+                description="Start after this position",
+                schema_extra=POSITION_BOUNDS,
+            ),
         ] = 0,
         limit: Annotated[
             int | None,

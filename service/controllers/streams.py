@@ -13,7 +13,7 @@ from litestar.params import FromPath, QueryParameter
 from events.log import MAX_POSITION
 from projections.paging import DEFAULT_PAGE
 from service.ledger import Ledger
-from service.openapi import LINK_HEADER
+from service.openapi import LINK_HEADER, POSITION_BOUNDS
 from service.parameters import raise_pending
 from service.problems import invalid, problem_responses
 from service.query_rules import limit_error
@@ -40,7 +40,12 @@ class StreamsController(Controller):
         ledger: NamedDependency[Ledger],
         after: Annotated[
             int,
-            QueryParameter(ge=0, le=MAX_POSITION, description="Start after this stream version"),
+            QueryParameter(
+                ge=0,
+                le=MAX_POSITION,
+                description="Start after this stream version",
+                schema_extra=POSITION_BOUNDS,
+            ),
         ] = 0,
         limit: Annotated[
             int | None,
