@@ -90,14 +90,35 @@ COMPRESSED_FROM: Final = 4096
 `service.hits` leaves them to Litestar, and a 304 of one says `Vary: Accept-Encoding`."""
 
 
-def view_responses(*statuses: int, pages: bool = False) -> dict[int, ResponseSpec]:
+def typed_answer(data: Any, name: str, *, pages: bool) -> type[msgspec.Struct]:  # noqa: ANN401 - a type
+    """The answer envelope with its `data` typed, for the document: `{name}Answer`/`Page`.
+
+    The answers themselves are encoded once from the projections (`EncodedAnswer`); this
+    only tells a client what `data` holds (and lets schemathesis check it).
+    """
+    base = ViewPage if pages else ViewAnswer
+    fields: list[tuple[str, Any]] = [("data", list[data] if pages else data)]
+    answer: type[msgspec.Struct] = msgspec.defstruct(
+        f"{name}{'Page' if pages else 'Answer'}", fields, bases=(base,), kw_only=True
+    )
+    answer.__doc__ = base.__doc__
+    return answer
+
+
+def view_responses(
+    *statuses: int,
+    data: Any,  # noqa: ANN401 - a type
+    name: str,
+    pages: bool = False,
+) -> dict[int, ResponseSpec]:
     """OpenAPI `responses` of a projection route: the view envelope, 304 and its problems.
 
+    `data`: the type of the route's data (of each entry, with `pages`); `name` names it.
     `pages`: a list route, whose answer is one page of the list (`ViewPage`).
     """
     return {
         200: ResponseSpec(
-            ViewPage if pages else ViewAnswer,
+            typed_answer(data, name, pages=pages),
             generate_examples=False,
             description="The view it was computed at, and the data"
             + (" (one page of it, with `next`: null on the last page)" if pages else ""),

@@ -459,3 +459,34 @@ def test_position_parameters_are_bounded_as_integers(client) -> None:
                 assert isinstance(schema["maximum"], int), path
                 seen += 1
     assert seen == 10  # eight projection routes, the log, a stream
+
+
+@pytest.mark.parametrize(
+    ("path", "url", "component"),
+    [
+        ("/v1/organizations", "/v1/organizations?limit=2", "OrganizationsPage"),
+        ("/v1/organizations/{org_id}", "/v1/organizations/milliporesigma", "OrganizationAnswer"),
+        ("/v1/partnerships", "/v1/partnerships", "PartnershipsPage"),
+        (
+            "/v1/partnerships/{org_a}/{org_b}",
+            "/v1/partnerships/lotte-biologics/merck-kgaa",
+            "PartnershipAnswer",
+        ),
+        ("/v1/capacity/sites", "/v1/capacity/sites", "SitesPage"),
+        ("/v1/capacity/sites/{site_id}", "/v1/capacity/sites/daejeon", "SiteAnswer"),
+        ("/v1/capacity/summary", "/v1/capacity/summary?by=organization", "SummaryAnswer"),
+        ("/v1/timeline", "/v1/timeline?limit=3", "TimelinePage"),
+    ],
+)
+def test_each_projection_answer_matches_its_typed_schema(
+    client, path: str, url: str, component: str
+) -> None:
+    """The document types each route's `data`; a real answer of the seed validates against it."""
+    document = client.get("/schema/openapi.json").json()
+    answer_ref = document["paths"][path]["get"]["responses"]["200"]["content"]
+    assert answer_ref["application/json"]["schema"] == {"$ref": f"#/components/schemas/{component}"}
+    schema = {"$ref": f"#/components/schemas/{component}", "components": document["components"]}
+    answer = client.get(url).json()
+    assert answer["data"]  # something to check
+    validator = jsonschema_rs.Draft202012Validator(schema)
+    assert [error.message for error in validator.iter_errors(answer)] == []

@@ -8,7 +8,7 @@ from litestar import Controller, Request, Response, get
 from litestar.di import NamedDependency
 from litestar.params import FromPath, QueryParameter
 
-from projections import ViewSpec
+from projections import SiteView, SummaryRow, ViewSpec
 from service.ledger import Ledger
 from service.openapi import ETAG_HEADER, LINK_HEADER
 from service.views import PageAsk, answer, cached_answer, paging, view_responses
@@ -26,7 +26,7 @@ class CapacityController(Controller):
         "/sites",
         operation_id="ListSites",
         summary="Capacity state of every site",
-        responses=view_responses(401, 503, pages=True),
+        responses=view_responses(401, 503, data=SiteView, name="Sites", pages=True),
         response_headers=[LINK_HEADER],
     )
     async def list_sites(
@@ -50,7 +50,7 @@ class CapacityController(Controller):
         "/sites/{site_id:str}",
         operation_id="GetSite",
         summary="Capacity state of one site",
-        responses=view_responses(401, 404, 503),
+        responses=view_responses(401, 404, 503, data=SiteView, name="Site"),
     )
     async def get_site(
         self,
@@ -73,7 +73,7 @@ class CapacityController(Controller):
         "/summary",
         operation_id="GetCapacitySummary",
         summary="Money, jobs and sites by country or organization",
-        responses=view_responses(401, 503),
+        responses=view_responses(401, 503, data=list[SummaryRow], name="Summary"),
     )
     async def summary(
         self,

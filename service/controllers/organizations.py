@@ -8,7 +8,7 @@ from litestar import Controller, Request, Response, get
 from litestar.di import NamedDependency
 from litestar.params import FromPath
 
-from projections import ViewSpec
+from projections import OrganizationView, ViewSpec
 from service.ledger import Ledger
 from service.openapi import ETAG_HEADER, LINK_HEADER
 from service.views import PageAsk, answer, cached_answer, paging, view_responses
@@ -26,7 +26,7 @@ class OrganizationsController(Controller):
         "/",
         operation_id="ListOrganizations",
         summary="Every organization",
-        responses=view_responses(401, 503, pages=True),
+        responses=view_responses(401, 503, data=OrganizationView, name="Organizations", pages=True),
         response_headers=[LINK_HEADER],
     )
     async def list_organizations(
@@ -50,7 +50,7 @@ class OrganizationsController(Controller):
         "/{org_id:str}",
         operation_id="GetOrganization",
         summary="One organization",
-        responses=view_responses(401, 404, 503),
+        responses=view_responses(401, 404, 503, data=OrganizationView, name="Organization"),
     )
     async def get_organization(
         self,

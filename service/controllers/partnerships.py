@@ -8,7 +8,7 @@ from litestar import Controller, Request, Response, get
 from litestar.di import NamedDependency
 from litestar.params import FromPath
 
-from projections import ViewSpec
+from projections import PartnershipView, ViewSpec
 from service.ledger import Ledger
 from service.openapi import ETAG_HEADER, LINK_HEADER
 from service.views import PageAsk, answer, cached_answer, paging, view_responses
@@ -26,7 +26,7 @@ class PartnershipsController(Controller):
         "/",
         operation_id="ListPartnerships",
         summary="Every partnership pair",
-        responses=view_responses(401, 503, pages=True),
+        responses=view_responses(401, 503, data=PartnershipView, name="Partnerships", pages=True),
         response_headers=[LINK_HEADER],
     )
     async def list_partnerships(
@@ -50,7 +50,7 @@ class PartnershipsController(Controller):
         "/{org_a:str}/{org_b:str}",
         operation_id="GetPartnership",
         summary="One pair's partnership",
-        responses=view_responses(401, 404, 503),
+        responses=view_responses(401, 404, 503, data=PartnershipView, name="Partnership"),
     )
     async def get_partnership(
         self,

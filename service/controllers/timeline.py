@@ -7,7 +7,7 @@ from typing import Any
 from litestar import Controller, Request, Response, get
 from litestar.di import NamedDependency
 
-from projections import ViewSpec
+from projections import TimelineEntry, ViewSpec
 from service.ledger import Ledger
 from service.openapi import ETAG_HEADER, LINK_HEADER
 from service.views import PageAsk, answer, cached_answer, paging, view_responses
@@ -25,7 +25,7 @@ class TimelineController(Controller):
         "/",
         operation_id="GetTimeline",
         summary="Announcements in valid-time order",
-        responses=view_responses(401, 503, pages=True),
+        responses=view_responses(401, 503, data=TimelineEntry, name="Timeline", pages=True),
         response_headers=[LINK_HEADER],
     )
     async def timeline(
