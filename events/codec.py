@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import re
-from typing import Any, TypeVar
+from decimal import Decimal
+from typing import Any, Final, TypeVar
 
 import msgspec
 
@@ -22,9 +23,11 @@ GENESIS = "0" * 64
 """The `prev_hash` of position 1."""
 
 CANONICAL = msgspec.json.Encoder(order="sorted", decimal_format="string")
-_JSON_OBJECT = msgspec.json.Decoder(dict[str, Any])
+# `float_hook`: a number where the type says nothing (a correction's `replacement`) is read as
+# the Decimal it spells, never a float: `1.10` stays `1.10`, `1234567890123456.78` whole.
+_JSON_OBJECT = msgspec.json.Decoder(dict[str, Any], float_hook=Decimal)
 _DECODERS: dict[str, msgspec.json.Decoder[Any]] = {
-    name: msgspec.json.Decoder(cls) for name, cls in PAYLOAD_TYPES.items()
+    name: msgspec.json.Decoder(cls, float_hook=Decimal) for name, cls in PAYLOAD_TYPES.items()
 }
 
 _AT = re.compile(r"^(?P<msg>.*?)(?: - at (?:`key` in )?`(?P<path>\$[^`]*)`)?$", re.DOTALL)
@@ -53,9 +56,11 @@ def invalid_from(exc: msgspec.ValidationError | msgspec.DecodeError) -> InvalidE
         field = _NAMED_FIELD.match(message)
         if field:
             path = f"{path}.{field['field']}"
-    return InvalidEvent(message, path)
+    # the patterns' `(?!\n)` (see `events.payloads.Id`) says nothing to a reader: `^[A-Z]{3}$`
+    return InvalidEvent(message.replace(_NO_NEWLINE, ""), path)
 
 
+_NO_NEWLINE: Final = repr("(?!\\n)")[1:-1]
 TOO_DEEP = "JSON nested too deeply"
 """The message of JSON nested past the interpreter's recursion limit (about 1,000 levels)."""
 

@@ -7,16 +7,16 @@ import functools
 import re
 from datetime import UTC, date, datetime
 
-_PARTIAL_DATE = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$")
+_PARTIAL_DATE = re.compile(r"^([0-9]{4})(?:-([0-9]{2})(?:-([0-9]{2}))?)?$")
 _MOMENT = re.compile(
-    r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.(\d+))?(?:[Zz]|[+-]\d{2}:\d{2})$"
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.([0-9]+))?(?:[Zz]|[+-][0-9]{2}:[0-9]{2})$"
 )
 
 
 @functools.lru_cache(maxsize=4096)
 def parse_partial_date(text: str) -> tuple[int, int | None, int | None]:
     """Split a partial date into year, month and day, refusing anything not on the calendar."""
-    match = _PARTIAL_DATE.match(text)
+    match = _PARTIAL_DATE.fullmatch(text)
     if match is None:
         msg = f"{text!r} is not a date of the form YYYY, YYYY-MM or YYYY-MM-DD"
         raise ValueError(msg)
@@ -60,7 +60,7 @@ def parse_moment(text: str) -> datetime:
     take in an event recorded at `.123457`, after the moment asked for. A moment whose UTC
     form is off the calendar (`9999-12-31T23:59:59-00:01`) is refused, not a crash.
     """
-    match = _MOMENT.match(text)
+    match = _MOMENT.fullmatch(text)
     if match is None:
         msg = f"{text!r} is not an RFC 3339 timestamp with an offset (Z for UTC)"
         raise ValueError(msg)

@@ -11,9 +11,9 @@ from msgspec import Meta
 from events.dates import parse_partial_date
 from events.payloads import AnyPayload, EventId, Label, Model
 
-StreamName = Annotated[str, Meta(pattern=r"^[a-z0-9]+([-_.:][a-z0-9]+)*$", max_length=200)]
-TypeName = Annotated[str, Meta(pattern=r"^[a-z][a-z0-9_]*$", max_length=100)]
-PartialDate = Annotated[str, Meta(pattern=r"^\d{4}(-\d{2}(-\d{2})?)?$")]
+StreamName = Annotated[str, Meta(pattern=r"^[a-z0-9]+([-_.:][a-z0-9]+)*(?!\n)$", max_length=200)]
+TypeName = Annotated[str, Meta(pattern=r"^[a-z][a-z0-9_]*(?!\n)$", max_length=100)]
+PartialDate = Annotated[str, Meta(pattern=r"^[0-9]{4}(-[0-9]{2}(-[0-9]{2})?)?(?!\n)$")]
 Sequence = Annotated[int, Meta(ge=0, le=1_000_000)]
 SchemaVersion = Annotated[int, Meta(ge=1, le=1000)]
 Url = Annotated[str, Meta(min_length=1, max_length=2000)]

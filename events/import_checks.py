@@ -28,7 +28,7 @@ from events.errors import InvalidEvent
 from events.payloads import RECORD_TYPES, EventId, EventRetracted
 from events.rows import Row
 
-_RECORDED_AT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$")
+_RECORDED_AT = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z$")
 
 
 def _typed(value: object, kind: Any, path: str) -> None:  # noqa: ANN401 - an Annotated type
@@ -77,7 +77,7 @@ class ImportChecks:
             parse_partial_date(row.occurred_on)
         except ValueError as exc:
             raise InvalidEvent(str(exc), "$.occurred_on") from None
-        if not _RECORDED_AT.match(row.recorded_at):
+        if not _RECORDED_AT.fullmatch(row.recorded_at):
             msg = f"recorded_at {row.recorded_at!r} is not of the form 2024-05-31T09:00:00.000000Z"
             raise InvalidEvent(msg, "$.recorded_at")
 

@@ -12,17 +12,20 @@ from typing import Annotated, Any, ClassVar, TypeAlias
 import msgspec
 from msgspec import Meta
 
-Id = Annotated[str, Meta(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$", max_length=120)]
+# msgspec checks a pattern with `re.search`, where a final `$` also matches before a trailing
+# newline: `(?!\n)$` refuses "usd\n" and stays a valid ECMA-262 pattern in the OpenAPI document
+# (Python's `\Z` is not one).
+Id = Annotated[str, Meta(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*(?!\n)$", max_length=120)]
 """A slug identifier of an organization, site, agreement or initiative."""
 
-Country = Annotated[str, Meta(pattern=r"^[A-Z]{2}$")]
+Country = Annotated[str, Meta(pattern=r"^[A-Z]{2}(?!\n)$")]
 """ISO 3166-1 alpha-2."""
 
-Currency = Annotated[str, Meta(pattern=r"^[A-Z]{3}$")]
+Currency = Annotated[str, Meta(pattern=r"^[A-Z]{3}(?!\n)$")]
 """ISO 4217."""
 
 EventId = Annotated[
-    str, Meta(pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+    str, Meta(pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}(?!\n)$")
 ]
 """A UUID in its lower-case canonical text form."""
 

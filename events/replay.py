@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 import msgspec
@@ -48,7 +49,7 @@ _SHARED = 1024
 def _current_decoders() -> dict[tuple[str, int], msgspec.json.Decoder[Any]]:
     """A decoder per (type, current schema version), for the rows that need no upcasting."""
     return {
-        (name, current_version(name)): msgspec.json.Decoder(cls)
+        (name, current_version(name)): msgspec.json.Decoder(cls, float_hook=Decimal)
         for name, cls in PAYLOAD_TYPES.items()
     }
 

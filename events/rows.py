@@ -7,6 +7,7 @@ canonical JSON text, `recorded_at` a fixed-width UTC timestamp.
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, NamedTuple, TypeVar
 
 import msgspec
@@ -38,8 +39,8 @@ SELECT_COLUMNS = ", ".join(COLUMNS)
 
 _SOURCE = msgspec.json.Decoder(Source)
 _METADATA = msgspec.json.Decoder(Metadata)
-_PAYLOADS: dict[str, msgspec.json.Decoder[Any]] = {
-    name: msgspec.json.Decoder(cls) for name, cls in PAYLOAD_TYPES.items()
+_PAYLOADS: dict[str, msgspec.json.Decoder[Any]] = {  # untyped numbers as Decimals (events.codec)
+    name: msgspec.json.Decoder(cls, float_hook=Decimal) for name, cls in PAYLOAD_TYPES.items()
 }
 _SHARED = 1024
 """At most this many distinct `recorded_at` and `metadata` values are kept for sharing."""

@@ -34,7 +34,7 @@ CursorKey = tuple[str | int, ...]
 
 _ID: Final = r"[a-z0-9-]+"
 _SHAPES: Final[dict[str, re.Pattern[str]]] = {
-    "timeline": re.compile(rf"(\d{{4}}-\d{{2}}-\d{{2}}),(\d{{1,18}}),({_ID})"),
+    "timeline": re.compile(rf"([0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}),([0-9]{{1,18}}),({_ID})"),
     "partnerships": re.compile(rf"({_ID}),({_ID})"),
     "organizations": re.compile(rf"({_ID})"),
     "sites": re.compile(rf"({_ID})"),

@@ -47,7 +47,7 @@ def request_log_middleware(
         incoming = next(
             (v.decode("latin-1") for k, v in scope["headers"] if k == b"x-request-id"), ""
         )
-        request_id = incoming if _REQUEST_ID.match(incoming) else _new_id()
+        request_id = incoming if _REQUEST_ID.fullmatch(incoming) else _new_id()
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=request_id)
         if finished is not None:

@@ -77,6 +77,45 @@ class TestOneDecode:
         assert stored["data"]["price"]["amount"] == amount_as_stored
         assert Decimal(amount_as_stored) == Decimal(amount)  # every digit, none through a float
 
+    @pytest.mark.parametrize("amount", ["1.10", "1234567890123456.78", "15e-4"])
+    def test_a_replacement_amount_sent_as_a_number_keeps_every_digit(
+        self, client, auth, amount
+    ) -> None:
+        """A correction's replacement is untyped JSON: its numbers are read as Decimals too."""
+        target = json.loads(site_bought('"1"'))
+        headers = {**auth, "Content-Type": "application/json"}
+        created = client.post("/v1/events", json={"events": [target]}, headers=auth)
+        assert created.status_code == 201, created.text
+        replacement = json.dumps(target["data"]).replace('"1"', "AMOUNT", 1)
+        correction = json.dumps(
+            org_event(
+                stream="corrections",
+                type="event_corrected",
+                occurred_on="2024-06-01",
+                data={"corrects": target["event_id"], "replacement": "R", "reason": "price"},
+            )
+        ).replace('"R"', replacement.replace("AMOUNT", amount))
+        body = b'{"events":[' + correction.encode() + b"]}"
+        response = client.post("/v1/events", content=body, headers=headers)
+        assert response.status_code == 201, response.text
+        site = client.get(f"/v1/capacity/sites/{target['data']['site']}").json()["data"]
+        price = site["price"]["amount"]
+        assert site["acquisitions"][0]["corrected_by"] == response.json()["events"][0]["event_id"]
+        assert Decimal(price) == Decimal(amount)
+        assert price == str(Decimal(amount))  # as written: `1.10`, not `1.1`
+
+    def test_an_id_with_a_newline_is_not_another_id(self, client, auth) -> None:
+        """A stored id plus a newline is refused (422), not stored as a new event beside it."""
+        event = json.loads(site_bought('"5"'))
+        assert client.post("/v1/events", json={"events": [event]}, headers=auth).status_code == 201
+        head = client.get("/v1/events", params={"limit": 1}).json()["head"]
+        other = {**event, "event_id": event["event_id"] + "\n", "sequence": 3}
+        problem = assert_problem(
+            client.post("/v1/events", json={"events": [other]}, headers=auth), 422
+        )
+        assert [e["path"] for e in problem["errors"]] == ["$.events[0].event_id"]
+        assert client.get("/v1/events", params={"limit": 1}).json()["head"] == head
+
     def test_the_bad_fields_of_every_event_are_named(self, client, auth) -> None:
         """A bad field in one event's envelope does not hide another event's bad payload."""
         bad_price = json.loads(site_bought('"lots"'))

@@ -141,6 +141,37 @@ class TestDates:
         assert message in refused("$.occurred_on", value).message
 
 
+class TestNoTrailingNewline:
+    """A pattern's final `$` also matches before a trailing newline in Python: not here."""
+
+    @pytest.mark.parametrize(
+        "path",
+        [
+            "$.event_id",
+            "$.stream",
+            "$.occurred_on",
+            "$.source.published_on",
+            "$.data.site",
+            "$.data.acquirer",
+            "$.data.location.country",
+            "$.data.price.currency",
+        ],
+    )
+    def test_a_value_with_a_newline_after_it_is_refused(self, path: str) -> None:
+        """A value and a newline is not the value: its path is named, with no lookahead shown."""
+        node: Any = valid()
+        for key in re.findall(r"[^.\[\]$]+", path):
+            node = node[key]
+        error = refused(path, node + "\n")
+        assert error.path == path
+        assert "(?!" not in error.message
+
+    @pytest.mark.parametrize("path", ["$.occurred_on", "$.source.published_on"])
+    def test_digits_of_other_scripts_are_not_a_date(self, path: str) -> None:
+        """Full-width digits are not a date: dates sort as text, so ASCII digits only."""
+        assert refused(path, "\uff12\uff10\uff12\uff14").path == path
+
+
 class TestMoney:
     @pytest.mark.parametrize("currency", ["usd", "US", "USDX", "U$D", "", 840, None])
     def test_bad_currencies_are_refused(self, currency: Any) -> None:
