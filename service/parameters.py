@@ -21,13 +21,16 @@ from difflib import get_close_matches
 from typing import Any
 
 from litestar import Litestar, Request
+from litestar.handlers import HTTPRouteHandler
 from litestar.routes import HTTPRoute
 
 from events.errors import InvalidEvent
-from service.problems import invalid
+from service.problems import echoed, invalid
 from service.query_rules import forget, keep_rule_errors, pending, with_pending
 
 CHECKED_PREFIX = "/v1/"
+LISTED = 20
+"""The most unknown parameter names one answer lists (the rest are counted)."""
 STATE_KEY = "known_parameters"
 """Where the app keeps its `KnownParameters`."""
 
@@ -38,6 +41,7 @@ class KnownParameters:
     def __init__(self) -> None:
         # by the handler's function: Litestar hands a guard a copy of the handler it routed to
         self._known: dict[object, tuple[str, ...]] = {}
+        self._integers: dict[object, frozenset[str]] = {}
 
     def learn(self, app: Litestar) -> None:
         """Read each `/v1` route's query parameters off the app's routes (once, when made)."""
@@ -48,6 +52,7 @@ class KnownParameters:
                         continue
                     names = {p.field_alias for p in kwargs_model.expected_query_params}
                     self._known[handler.fn] = tuple(sorted(names))
+                    self._integers[handler.fn] = frozenset(names & _integer_parameters(handler))
 
     def check(self, request: Request[Any, Any, Any]) -> None:
         """Refuse (422) a request naming a query parameter its route does not take.
@@ -59,11 +64,35 @@ class KnownParameters:
         if known is None:
             forget()
             return
-        keep_rule_errors(request.query_params, known, request.app.state)
+        integers = self._integers[request.route_handler.fn]
+        keep_rule_errors(request.query_params, known, request.app.state, integers)
         unknown = sorted(set(request.query_params) - set(known))
         if unknown:
-            errors = [InvalidEvent(_message(name, known), f"query.{name}") for name in unknown]
+            errors = [
+                InvalidEvent(_message(name, known), f"query.{echoed(name)}")
+                for name in unknown[:LISTED]
+            ]
+            if len(unknown) > LISTED:  # the answer stays small, whatever the query's size
+                more = len(unknown) - LISTED
+                errors.append(InvalidEvent(f"and {more} more this route does not take", "query"))
             raise invalid(with_pending(errors))
+
+
+def _integer_parameters(handler: HTTPRouteHandler) -> set[str]:
+    """The names typed `int` (or `int | None`) in the handler's signature and its dependencies'."""
+    signatures = [handler.parsed_fn_signature]
+    signatures += [
+        provider.parsed_fn_signature
+        for provider in handler.resolve_dependencies().values()
+        if getattr(provider, "parsed_fn_signature", None) is not None
+    ]
+    return {
+        name
+        for signature in signatures
+        for name, field in signature.parameters.items()
+        if field.is_subclass_of(int)
+        or any(inner.annotation is int for inner in field.inner_types or ())
+    }
 
 
 def raise_pending() -> None:

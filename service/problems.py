@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from functools import partial
-from typing import Any
+from typing import Any, Final
 
 import msgspec
 import structlog
@@ -81,6 +81,15 @@ _WHEN = {
     500: "The server failed; the error is logged, not shown",
     503: "The store does not answer, or the service is not ready",
 }
+
+
+ECHOED: Final = 120
+"""The most of a client's value (an id in a path, say) a problem's detail repeats."""
+
+
+def echoed(value: str) -> str:
+    """`value` as a detail repeats it: cut to `ECHOED` characters, so the answer stays small."""
+    return value if len(value) <= ECHOED else value[:ECHOED] + "…"
 
 
 def problem_responses(*statuses: int) -> dict[int, ResponseSpec]:

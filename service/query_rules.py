@@ -18,7 +18,9 @@ before any type error.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
+from collections.abc import Set as AbstractSet
 from contextvars import ContextVar
 from typing import Any, Final, get_args
 
@@ -37,8 +39,9 @@ MAX_MOMENT: Final = 64
 """The longest `known_at` (the parameter's declared `max_length`)."""
 SHOWN: Final = 40
 """The most of a bad value an error repeats."""
-SINGLE_VALUED: Final = frozenset({"known_at", "at_position", "limit", "by"})
+SINGLE_VALUED: Final = frozenset({"known_at", "at_position", "limit", "by", "after"})
 """Parameters taken once: Litestar reads the last value given, and so do the rules."""
+_PLAIN_INTEGER: Final = re.compile(r"-?[0-9]+")
 _PENDING: ContextVar[tuple[InvalidEvent, ...]] = ContextVar("query_rule_errors", default=())
 
 
@@ -118,21 +121,37 @@ _RULES: Final[dict[str, Callable[[str, Any], InvalidEvent | None]]] = {
 }
 
 
-def keep_rule_errors(query: Any, names: Sequence[str], state: Any) -> None:  # noqa: ANN401
+def integer_error(raw: str, name: str) -> InvalidEvent | None:
+    """An integer parameter is written in plain digits (Litestar would read `1e3` or `2.0`)."""
+    if _PLAIN_INTEGER.fullmatch(raw):
+        return None
+    return InvalidEvent(f"is not an integer in plain digits: {_shown(raw)}", f"query.{name}")
+
+
+def keep_rule_errors(
+    query: Any,  # noqa: ANN401 - Litestar's MultiDict
+    names: Sequence[str],
+    state: Any,  # noqa: ANN401 - the app's state
+    integers: AbstractSet[str] = frozenset(),
+) -> None:
     """Keep what the raw `query` values break of the rules, for this request (`pending`).
 
-    Only the parameters the route takes (`names`) are looked at.
+    Only the parameters the route takes (`names`) are looked at; those in `integers` (typed
+    `int`) must also be plain digits, or a negative sign and digits (Litestar then says
+    what the lower bound is).
     """
     errors: list[InvalidEvent] = []
     for name in names:
         rule = _RULES.get(name)
-        if rule is None:
+        if rule is None and name not in integers:
             continue
         values = query.getall(name, ())
         if name in SINGLE_VALUED:
             values = values[-1:]
         for raw in dict.fromkeys(values):  # a value given twice is one error
-            error = rule(raw, state)
+            error = integer_error(raw, name) if name in integers else None
+            if error is None and rule is not None:
+                error = rule(raw, state)
             if error is not None:
                 errors.append(error)
     _PENDING.set(tuple(errors))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -176,6 +177,30 @@ def test_one_answer_names_every_bad_parameter(
     assert sorted(error["path"] for error in problem["errors"]) == paths
 
 
+@pytest.mark.parametrize(
+    ("url", "name"),
+    [
+        ("/v1/partnerships?at_position=1e3", "at_position"),
+        ("/v1/timeline?at_position=0.9999999999999999999", "at_position"),
+        ("/v1/organizations?limit=2.0", "limit"),
+        ("/v1/events?limit=1e2", "limit"),
+        ("/v1/events?after=1e3", "after"),
+        ("/v1/streams/site-daejeon?after=1.0", "after"),
+        ("/v1/capacity/sites?at_position=%EF%BC%91", "at_position"),  # a full-width 1
+        ("/v1/events?limit=", "limit"),
+    ],
+)
+def test_an_integer_is_plain_digits(client: TestClient[Litestar], url: str, name: str) -> None:
+    """`1e3` or `2.0` would be read as a number by Litestar: a pinned view is never rounded."""
+    errors = errors_of(client, url)
+    assert list(errors) == [f"query.{name}"]
+    assert errors[f"query.{name}"].startswith("is not an integer in plain digits")
+
+
+def test_a_negative_integer_is_told_its_bound(client: TestClient[Litestar]) -> None:
+    assert errors_of(client, "/v1/events?limit=-1") == {"query.limit": "Expected `int` >= 1"}
+
+
 def test_rules_are_said_in_the_domains_words(client: TestClient[Litestar]) -> None:
     errors = errors_of(client, "/v1/capacity/summary?by=region")
     assert errors == {"query.by": "is country or organization, not 'region'"}
@@ -189,6 +214,26 @@ def test_a_long_bad_value_is_not_repeated_whole(client: TestClient[Litestar]) ->
         response = client.get(url)
         assert response.status_code == 422
         assert len(response.content) < 1_000
+
+
+def test_a_flood_of_unknown_names_gets_a_short_answer(client: TestClient[Litestar]) -> None:
+    """3,000 unknown names (or one very long one): 20 listed, the rest counted, not echoed."""
+    query = "&".join(f"p{n:04}=1" for n in range(3000))
+    problem = assert_problem(client.get(f"/v1/timeline?{query}&{'q' * 5000}=1"), 422)
+    paths = [error["path"] for error in problem["errors"]]
+    assert paths == [f"query.p{n:04}" for n in range(20)] + ["query"]
+    assert problem["errors"][-1]["message"] == "and 2981 more this route does not take"
+    assert len(json.dumps(problem)) < 10_000
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["/v1/events/{}", "/v1/streams/{}", "/v1/organizations/{}", "/v1/capacity/sites/{}"],
+)
+def test_a_404_does_not_repeat_a_long_id_whole(client: TestClient[Litestar], url: str) -> None:
+    problem = assert_problem(client.get(url.format("x" * 10_000)), 404)
+    assert problem["detail"].endswith("…") or problem["detail"].endswith("… in this view")
+    assert len(problem["detail"]) < 200
 
 
 SEED_PROBE = """

@@ -11,6 +11,7 @@ from litestar.params import FromPath, QueryParameter
 from projections import SiteView, SummaryRow, ViewSpec
 from service.ledger import Ledger
 from service.openapi import ETAG_HEADER, LINK_HEADER
+from service.problems import echoed
 from service.views import PageAsk, answer, cached_answer, paging, view_responses
 
 
@@ -66,7 +67,7 @@ class CapacityController(Controller):
             spec,
             "capacity",
             lambda p: p.capacity_site(site_id),
-            missing=f"no site {site_id} in this view",
+            missing=f"no site {echoed(site_id)} in this view",
         )
 
     @get(

@@ -21,7 +21,7 @@ from service.fastpost import FAILED_APPEND
 from service.ledger import Ledger
 from service.openapi import LINK_HEADER, POSITION_BOUNDS, WRITE_SECURITY
 from service.parameters import raise_pending
-from service.problems import invalid, problem_responses
+from service.problems import echoed, invalid, problem_responses
 from service.query_rules import limit_error, type_error
 from service.schemas import AppendAnswer, EventOut, EventPage, event_out
 
@@ -184,5 +184,5 @@ class EventsController(Controller):
         """The stored event with this id, or 404."""
         event = ledger.log.get(event_id)
         if event is None:
-            raise NotFoundException(detail=f"no event {event_id}")
+            raise NotFoundException(detail=f"no event {echoed(event_id)}")
         return event_out(event)

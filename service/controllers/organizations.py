@@ -11,6 +11,7 @@ from litestar.params import FromPath
 from projections import OrganizationView, ViewSpec
 from service.ledger import Ledger
 from service.openapi import ETAG_HEADER, LINK_HEADER
+from service.problems import echoed
 from service.views import PageAsk, answer, cached_answer, paging, view_responses
 
 
@@ -66,5 +67,5 @@ class OrganizationsController(Controller):
             spec,
             "organizations",
             lambda p: p.organization(org_id),
-            missing=f"no organization {org_id} in this view",
+            missing=f"no organization {echoed(org_id)} in this view",
         )

@@ -11,6 +11,7 @@ from litestar.params import FromPath
 from projections import PartnershipView, ViewSpec
 from service.ledger import Ledger
 from service.openapi import ETAG_HEADER, LINK_HEADER
+from service.problems import echoed
 from service.views import PageAsk, answer, cached_answer, paging, view_responses
 
 
@@ -67,5 +68,5 @@ class PartnershipsController(Controller):
             spec,
             "partnerships",
             lambda p: p.partnership(org_a, org_b),
-            missing=f"no partnership between {org_a} and {org_b} in this view",
+            missing=f"no partnership between {echoed(org_a)} and {echoed(org_b)} in this view",
         )

@@ -15,7 +15,7 @@ from projections.paging import DEFAULT_PAGE
 from service.ledger import Ledger
 from service.openapi import LINK_HEADER, POSITION_BOUNDS
 from service.parameters import raise_pending
-from service.problems import invalid, problem_responses
+from service.problems import echoed, invalid, problem_responses
 from service.query_rules import limit_error
 from service.schemas import StreamAnswer, event_out
 
@@ -64,7 +64,7 @@ class StreamsController(Controller):
             raise invalid([error])
         events, version = ledger.log.stream(stream, after=after, limit=size)
         if version == 0:
-            raise NotFoundException(detail=f"no stream {stream}")
+            raise NotFoundException(detail=f"no stream {echoed(stream)}")
         next_url = None
         headers: dict[str, str] = {}
         if events and events[-1].stream_version < version:
