@@ -23,7 +23,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from functools import partial
-from typing import Any, Generic, TypeVar, cast
+from typing import Any, Generic, Protocol, TypeVar, cast
 
 from events.envelope import AppendResult, NewEvent
 from events.errors import StoreError
@@ -122,6 +122,12 @@ class Job(Generic[T]):
         self.future: Future[T] = Future()
 
 
+class _Owned(Protocol):
+    """`threading.RLock` as `threading.Condition` uses it (`_is_owned` is not in typeshed)."""
+
+    def _is_owned(self) -> bool: ...
+
+
 class _Stop:
     """Queued by `close`: the writer thread ends once it reaches this."""
 
@@ -157,7 +163,7 @@ class GroupCommitter:
         self._closed = False
         self._lock = threading.Lock()  # guards _closed and _queued
         self._queued = 0  # items put on the queue that the writer thread has not finished
-        self._busy = threading.Lock()  # held by whoever is using the connection
+        self._busy = threading.RLock()  # held by whoever is using the connection (its owner known)
         self._in_hand: list[AppendRequest | Job[Any] | _Stop] = []  # taken off the queue, not done
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
@@ -167,24 +173,31 @@ class GroupCommitter:
     ) -> AppendResult:
         """Commit a batch (at once if the log is idle, else with its group); wait for it."""
         request = AppendRequest(batch, expected_versions)
-        with self._lock:
-            if self._closed:
-                msg = "the event log is closed"
-                raise StoreError(msg)
-            # Nothing queued: nobody to group with. Queued work goes first (no overtaking it).
-            inline = self._queued == 0 and self._busy.acquire(blocking=False)
-            if not inline:
-                self._queued += 1
-                self._queue.put(request)
-        if inline:
-            try:
+        error: BaseException | None = None
+        try:
+            with self._lock:
+                if self._closed:
+                    msg = "the event log is closed"
+                    raise StoreError(msg)
+                # Nothing queued: nobody to group with. Queued work goes first (no overtaking).
+                if self._queued != 0 or not self._busy.acquire(blocking=False):
+                    self._queued += 1
+                    self._queue.put(request)
+            if self._owns_busy():
                 error = self._run_group([request], None)
-            finally:
+        finally:
+            # asked of the lock, not of a local: a Ctrl-C may land between the acquire and
+            # any assignment after it, and a lock left held would stall every later append
+            if self._owns_busy():
                 self._busy.release()
                 request.future.deliver()
-            if error is not None and not isinstance(error, Exception):
-                raise error  # KeyboardInterrupt, SystemExit: the caller's own, not a store error
+        if error is not None and not isinstance(error, Exception):
+            raise error  # KeyboardInterrupt, SystemExit: the caller's own, not a store error
         return request.future.result()
+
+    def _owns_busy(self) -> bool:
+        """Whether this thread holds the connection (`RLock._is_owned`, as `Condition` asks)."""
+        return cast("_Owned", self._busy)._is_owned()  # noqa: SLF001 - see the docstring
 
     def submit(self, request: AppendRequest) -> None:
         """Queue a request for the writer thread and return at once; never commit here.
@@ -212,12 +225,11 @@ class GroupCommitter:
             self._queue.put(item)
 
     def close(self) -> None:
-        """Commit what is queued, then stop the thread."""
+        """Commit what is queued, then stop the thread (a second caller waits for it too)."""
         with self._lock:
-            if self._closed:
-                return
-            self._closed = True
-            self._queue.put(_STOP)
+            if not self._closed:
+                self._closed = True
+                self._queue.put(_STOP)
         self._thread.join()
         with self._busy:  # an append committing on its caller's thread finishes first
             pass

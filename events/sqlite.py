@@ -70,6 +70,8 @@ class SQLiteEventLog:
         self._readers: list[tuple[threading.Thread, sqlite3.Connection]] = []
         self._readers_lock = threading.Lock()
         self._local = threading.local()
+        self._close_lock = threading.Lock()
+        self._closed = False
         self._writer_conn = self._connect(create=True)
         self._timeout = BusyTimeout(self._writer_conn)
         try:
@@ -126,6 +128,9 @@ class SQLiteEventLog:
         return conn
 
     def _reader(self) -> sqlite3.Connection:
+        if self._closed:
+            msg = "the event log is closed"
+            raise StoreError(msg)
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
             conn = self._connect()
@@ -190,9 +195,28 @@ class SQLiteEventLog:
         inside its transaction, so each outcome is the one the full reads give: an
         idempotent replay is never reported as a conflict.
         """
-        committed = self._try_group(group, ready, assume_new=True)
-        if not committed:
-            self._try_group(group, ready, assume_new=False)
+        try:
+            if not self._try_group(group, ready, assume_new=True):
+                self._try_group(group, ready, assume_new=False)
+        except Exception:
+            if len(group) == 1:
+                raise
+            self._commit_alone(group)
+
+    def _commit_alone(self, group: list[AppendRequest]) -> None:
+        """Each batch of a group on its own: one failed the group with an error not its outcome.
+
+        A batch the planner cannot read (not events at all, through the Python API) or that
+        SQLite refuses (a `NOT NULL` column): only its caller hears of it; the others commit.
+        """
+        for request in group:
+            if request.future.done():
+                continue
+            try:
+                self._commit_group([request], None)
+            except Exception as exc:  # noqa: BLE001 - told to the batch's own caller
+                error = exc if isinstance(exc, StoreError) else StoreError(f"append failed: {exc}")
+                request.future.set_exception(error)
 
     def _try_group(
         self, group: list[AppendRequest], ready: Ready | None, *, assume_new: bool
@@ -219,6 +243,8 @@ class SQLiteEventLog:
                 conn.execute("COMMIT")
         except sqlite3.Error as exc:
             self._rollback()
+            if len(group) > 1:
+                raise  # which batch? each on its own tells (`_commit_alone`)
             error = StoreError(f"append failed, nothing stored: {exc}")
             for request in group:
                 request.future.set_exception(error)
@@ -411,10 +437,22 @@ class SQLiteEventLog:
         return int(self._reader().execute("PRAGMA page_count").fetchone()[0])
 
     def close(self) -> None:
-        """Finish queued appends, then close every connection."""
-        self._writer.close()
-        self._writer_conn.close()
-        with self._readers_lock:
-            for _, conn in self._readers:
-                conn.close()
-            self._readers.clear()
+        """Finish queued appends, then close the connections no other thread may be using.
+
+        The writer's, this thread's reader and those of threads that ended. A live thread's
+        reader is left to that thread (it closes when the thread ends or this log is
+        collected): closing a connection while another thread reads on it crashes the
+        interpreter's `sqlite3`. A second caller waits for the first; reads after are refused.
+        """
+        with self._close_lock:
+            self._writer.close()
+            if self._closed:
+                return
+            self._closed = True
+            self._writer_conn.close()
+            me = threading.current_thread()
+            with self._readers_lock:
+                for thread, conn in self._readers:
+                    if thread is me or not thread.is_alive():
+                        conn.close()
+                self._readers.clear()

@@ -8,6 +8,7 @@ timing) and compare every outcome with the same batches appended alone, in order
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import threading
 import time
@@ -24,6 +25,7 @@ from events.errors import (
     IdempotencyConflict,
     InvalidEvent,
     LedgerError,
+    StoreError,
     TargetConflict,
     VersionConflict,
 )
@@ -278,6 +280,61 @@ class TestAnotherWriter:
             holder = self.hold_write_lock(log.path, 0.3)
             assert log.append([make_new_event("s"), make_new_event("t")]).head == 4
             holder.join()
+            assert log.verify().ok
+        finally:
+            log.close()
+
+
+class TestABatchThatFailsTheGroup:
+    """A batch that breaks the whole attempt (not an outcome of its own) fails alone."""
+
+    @pytest.mark.parametrize(
+        "bad",
+        [
+            pytest.param(lambda: [object()], id="not-an-event"),
+            pytest.param(
+                lambda: [msgspec.structs.replace(make_new_event("s"), occurred_on=None)],
+                id="sqlite-not-null",
+            ),
+            pytest.param(
+                lambda: [msgspec.structs.replace(make_new_event("s"), sequence=2**64)],
+                id="sqlite-overflow",
+            ),
+        ],
+    )
+    def test_only_its_caller_hears_of_it(self, tmp_path: Path, bad: Callable[[], Any]) -> None:
+        log = SQLiteEventLog(tmp_path / "poison.db")
+        try:
+            good = [[make_new_event(f"s-{n}")] for n in range(6)]
+            requests = [AppendRequest(prepare_batch(b), None) for b in good[:3]]
+            requests.append(AppendRequest(bad(), None))
+            requests += [AppendRequest(prepare_batch(b), None) for b in good[3:]]
+            log._commit_group(requests, None)
+            for request in requests:
+                request.future.deliver()
+            poisoned = requests.pop(3)
+            with pytest.raises(StoreError, match="append failed"):
+                poisoned.future.result()
+            heads = [request.future.result().head for request in requests]
+            assert heads == [1, 2, 3, 4, 5, 6]  # in the group's order, no gap
+            assert log.head() == 6
+            assert log.verify().ok
+        finally:
+            log.close()
+
+    def test_through_the_awaited_path_too(self, tmp_path: Path) -> None:
+        """Eight callers on one loop and a bad one among them: the eight are committed."""
+        log = SQLiteEventLog(tmp_path / "poison.db")
+
+        async def main() -> list[Any]:
+            calls = [log.append_awaited([make_new_event(f"g-{n}")]) for n in range(8)]
+            calls.insert(4, log.append_awaited([object()]))  # type: ignore[list-item]
+            return await asyncio.wait_for(asyncio.gather(*calls, return_exceptions=True), 30)
+
+        try:
+            results = asyncio.run(main())
+            assert isinstance(results.pop(4), StoreError)
+            assert sorted(r.head for r in results) == list(range(1, 9))
             assert log.verify().ok
         finally:
             log.close()
