@@ -265,12 +265,41 @@ class Projector:
         """Write a snapshot durably: a synced temporary file, renamed over the last one."""
         if self.snapshot_path is None:
             return
-        tmp = self.snapshot_path.with_name(self.snapshot_path.name + ".tmp")
+        target = self.snapshot_path
+        if _is_sqlite(target):  # a setting pointing at the database: never replace a ledger
+            msg = f"{target} is a SQLite database, not a snapshot: not replaced"
+            raise StoreError(msg)
         data = dump_snapshot(captured, anchor=anchor)
-        with tmp.open("wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        tmp.replace(self.snapshot_path)
+        tmp = temporary_path(target)
+        try:
+            with tmp.open("wb") as file:
+                file.write(data)
+                file.flush()
+                os.fsync(file.fileno())
+            tmp.replace(target)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
         self._written = captured.position
         log.info("snapshot written", position=captured.position, bytes=len(data))
+
+
+def temporary_path(target: Path) -> Path:
+    """Where a snapshot is written before it is renamed to `target`: a name per process.
+
+    (Two servers on one database must not write one temporary file; one process writes
+    one snapshot at a time.)
+    """
+    return target.with_name(f"{target.name}.{os.getpid()}.tmp")
+
+
+_SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def _is_sqlite(path: Path) -> bool:
+    """Whether the file at `path` is a SQLite database (by its 16-byte header)."""
+    try:
+        with path.open("rb") as file:
+            return file.read(len(_SQLITE_HEADER)) == _SQLITE_HEADER
+    except OSError:
+        return False

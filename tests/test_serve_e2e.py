@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
-from http_fixtures import SEED_COUNT, bearer, org_event
+from http_fixtures import SEED_COUNT, bearer, init_ledger, org_event
 
 from events.sqlite import SQLiteEventLog
 from projections import load_snapshot
@@ -290,6 +290,26 @@ def test_a_snapshot_path_it_cannot_write_is_one_line(tmp_path: Path, kind: str) 
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert "LEDGER_SNAPSHOT_PATH" in result.stderr
     assert not (tmp_path / "ledger.db").exists()
+
+
+@pytest.mark.parametrize("name", ["ledger.db", "ledger.db-wal", "./sub/../ledger.db"])
+def test_a_snapshot_path_onto_the_database_is_refused(tmp_path: Path, name: str) -> None:
+    """A snapshot renamed over the database would replace the ledger: refused at start."""
+    db = init_ledger(tmp_path / "ledger.db")
+    (tmp_path / "sub").mkdir()
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = environment(db, port) | {"LEDGER_SNAPSHOT_PATH": str(tmp_path / name)}
+    result = serve_refused(env)
+    assert result.returncode == 2, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "is the database's own file" in result.stderr
+    assert "LEDGER_SNAPSHOT_PATH" in result.stderr
+    verified = subprocess.run(
+        [LEDGER, "--database", str(db), "verify"], capture_output=True, text=True, check=False
+    )
+    assert verified.returncode == 0, verified.stdout + verified.stderr
 
 
 def test_every_setting_is_also_a_flag_of_serve(tmp_path: Path) -> None:

@@ -221,7 +221,7 @@ class TestOffThePath:
         the write itself then fails (a FIFO cannot be synced) and is logged, not raised.
         """
         path = tmp_path / "live.snapshot"
-        fifo = path.with_name(path.name + ".tmp")
+        fifo = projector.temporary_path(path)
         os.mkfifo(fifo)
         with capture_logs() as logs:
             started = within(WAIT, fifo, lambda: Projector(log, path, 5))  # a write at 10 begins
@@ -246,7 +246,7 @@ class TestOffThePath:
         assert failed[0]["position"] == 10
         assert failed[0]["log_level"] == "warning"
         assert not path.exists()
-        fifo.unlink()
+        assert not fifo.exists()  # a failed write leaves no temporary file behind
         started.snapshot()  # the shutdown's, on a file again
         assert snapshot_position(path) == 30
 
@@ -417,3 +417,14 @@ class TestAnAnchorThatCannotBeRead:
         assert [entry["event"] for entry in logs if entry["log_level"] == "warning"] == [
             "snapshot not written"
         ]
+
+
+def test_a_snapshot_never_replaces_a_database(log: SQLiteEventLog, db_path: Path) -> None:
+    """A snapshot path that is a SQLite file (the ledger itself, say): refused, file intact."""
+    before = db_path.read_bytes()[:100]
+    started = Projector(log, db_path, 0)
+    with pytest.raises(StoreError, match="is a SQLite database"):
+        started.snapshot()
+    assert db_path.read_bytes()[:100] == before
+    assert log.verify().ok
+    assert not projector.temporary_path(db_path).exists()

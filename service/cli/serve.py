@@ -86,10 +86,18 @@ def serve(ctx: Context, /, **flags: str | None) -> None:
     # beside a database in a missing folder, the database's own error says it better
     snapshot_beside = settings.snapshot_path is None and not settings.is_postgres
     checked = not snapshot_beside or Path(settings.database).parent.is_dir()
-    problem = _unwritable(Path(settings.snapshot_file)) if checked else None
+    # beside the database (the default), its folder is the database's: named as such
+    whose, named = (
+        ("the database's", "LEDGER_DATABASE, --database")
+        if snapshot_beside
+        else ("the snapshot's", "LEDGER_SNAPSHOT_PATH, --snapshot-path")
+    )
+    problem = _unwritable(Path(settings.snapshot_file), whose) if checked else None
+    if problem is None and not settings.is_postgres:
+        problem = _overwrites(Path(settings.snapshot_file), Path(settings.database))
     if problem is not None:
         listener.close()
-        fail(f"{problem} (LEDGER_SNAPSHOT_PATH, --snapshot-path)")
+        fail(f"{problem} ({named})")
     try:  # a database it cannot open stops here in one line, not in the server's lifespan
         open_log(settings).close()
     except StoreError as exc:
@@ -111,15 +119,34 @@ def serve(ctx: Context, /, **flags: str | None) -> None:
         uvicorn.Server(config).run(sockets=[listener])
 
 
-def _unwritable(path: Path) -> str | None:
+_SQLITE_FILES = ("-wal", "-shm", "-journal")
+
+
+def _unwritable(path: Path, whose: str) -> str | None:
     """Why snapshots cannot be written at `path` (a file replaced whole), or None."""
     folder = path.parent
     if path.is_dir():
         return f"the snapshot path {path} is a folder"
     if not folder.is_dir():
-        return f"the snapshot's folder {folder} does not exist"
+        return f"{whose} folder {folder} does not exist"
     if not os.access(folder, os.W_OK | os.X_OK):
-        return f"the snapshot's folder {folder} is not writable"
+        return f"{whose} folder {folder} is not writable"
+    return None
+
+
+def _overwrites(snapshot: Path, database: Path) -> str | None:
+    """Why a snapshot at `snapshot` would replace the database or one of its files, or None.
+
+    A snapshot is renamed over its path: at the database's own path it would replace the
+    ledger with itself, every event lost.
+    """
+    files = [database, *(database.with_name(database.name + end) for end in _SQLITE_FILES)]
+    for file in files:
+        same = snapshot.resolve() == file.resolve() or (
+            snapshot.exists() and file.exists() and snapshot.samefile(file)
+        )
+        if same:
+            return f"the snapshot path {snapshot} is the database's own file {file}"
     return None
 
 
