@@ -440,6 +440,27 @@ class TestHealth:
         assert response.status_code == 200
         assert response.json()["status"] == "ok"
 
+    def test_an_append_during_the_probe_is_not_a_lag(self, fresh) -> None:
+        """An append committed while the probe catches up: still ready (was 503 under load)."""
+        client, auth = fresh
+        projector = client.app.state.ledger.projector
+        catch_up = projector.catch_up
+
+        def catch_up_then_append() -> object:
+            caught = catch_up()
+            response = client.post("/v1/events", json={"events": [org_event()]}, headers=auth)
+            assert response.status_code == 201
+            return caught
+
+        projector.catch_up = catch_up_then_append
+        try:
+            response = client.get("/health/ready")
+        finally:
+            del projector.catch_up
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body["head"] >= body["projected"]
+
     def test_ready_reports_head_and_projection(self, client) -> None:
         """`/health/ready` answers 200 with the head and the projected position, equal."""
         body = client.get("/health/ready").json()

@@ -56,12 +56,12 @@ class HealthController(Controller):
         if not ledger.projector.warmed.wait(WARM_WAIT):
             deriving = "the start is deriving the projections' answers"
             raise _not_ready(deriving)
-        try:
-            ledger.projector.catch_up()
+        try:  # the head first: an append committed during the catch-up is not a lag
             head = ledger.log.head()
+            ledger.projector.catch_up()
         except Exception as exc:  # noqa: BLE001 - readiness reports any failure as not ready
             raise _not_ready(f"the store does not answer: {exc}") from None
         projected = ledger.projector.position
         if projected < head:
             raise _not_ready(f"the projections are at {projected} of {head}", head, projected)
-        return Health(status="ok", head=head, projected=projected)
+        return Health(status="ok", head=max(head, projected), projected=projected)
