@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 
@@ -19,13 +20,17 @@ def backup_into(source: sqlite3.Connection, path: Path, progress: Progress | Non
     Stepping outside one, SQLite restarts a backup after every commit of another
     connection, so under a steady flow of appends (a running service) it never ended. A
     backup that fails or is interrupted removes the file it made: a file at `path` is
-    always a finished copy.
+    always a finished copy: the copy is made under a hidden name beside it (`partial_path`)
+    and linked to `path` once whole, so a backup killed outright (SIGKILL, a power cut)
+    leaves no file at `path` either.
     """
     if path.exists():
         msg = f"{path} exists already; a backup writes a new file"
         raise StoreError(msg)
+    partial = partial_path(path)
+    _remove(partial)  # left by a backup of this name killed earlier
     try:
-        target = sqlite3.connect(path)
+        target = sqlite3.connect(partial)
         target.execute("PRAGMA user_version").fetchone()  # opens the file now, or fails
     except sqlite3.Error as exc:
         msg = f"cannot write a backup at {path}: {exc}"
@@ -44,8 +49,7 @@ def backup_into(source: sqlite3.Connection, path: Path, progress: Progress | Non
         source.backup(target, pages=PAGES_PER_STEP, progress=report)
     except BaseException as exc:
         target.close()
-        for suffix in ("", "-journal"):  # the file this call made, never a finished copy
-            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        _remove(partial)  # the file this call made, never a finished copy
         if isinstance(exc, sqlite3.Error):
             msg = f"backup to {path} failed, nothing kept: {exc}"
             raise StoreError(msg) from None
@@ -54,3 +58,20 @@ def backup_into(source: sqlite3.Connection, path: Path, progress: Progress | Non
         if source.in_transaction:
             source.execute("COMMIT")
     target.close()
+    try:
+        os.link(partial, path)  # never over a file made at `path` meanwhile
+    except FileExistsError:
+        msg = f"{path} exists already; a backup writes a new file"
+        raise StoreError(msg) from None
+    finally:
+        _remove(partial)
+
+
+def partial_path(path: Path) -> Path:
+    """Where a backup to `path` is made until it is whole."""
+    return path.with_name(f".{path.name}.partial")
+
+
+def _remove(file: Path) -> None:
+    for suffix in ("", "-journal"):
+        Path(f"{file}{suffix}").unlink(missing_ok=True)

@@ -12,7 +12,6 @@ from msgspec import Meta
 from events.codec import invalid_from
 
 Port = Annotated[int, Meta(ge=1, le=65535)]
-Positive = Annotated[int, Meta(ge=1)]
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -25,9 +24,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     nats_url: str = "nats://127.0.0.1:4222"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["auto", "json", "console"] = "auto"
-    body_limit: Positive = 1024 * 1024
-    batch_limit: Positive = 1000
-    page_limit: Positive = 1000
+    # bounded above too: a limit past what SQLite's integers or memory hold would be a 500
+    body_limit: Annotated[int, Meta(ge=1, le=1 << 30)] = 1024 * 1024
+    batch_limit: Annotated[int, Meta(ge=1, le=100_000)] = 1000
+    page_limit: Annotated[int, Meta(ge=1, le=100_000)] = 1000
     snapshot_every: Annotated[int, Meta(ge=0)] = 1000
     snapshot_path: str | None = None
     read_token_required: bool = False

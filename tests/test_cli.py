@@ -493,7 +493,13 @@ class TestBadFiles:
 
     @pytest.mark.parametrize(
         ("variable", "value"),
-        [("LEDGER_SYNCHRONOUS", "SOMETIMES"), ("LEDGER_PORT", "eighty")],
+        [
+            ("LEDGER_SYNCHRONOUS", "SOMETIMES"),
+            ("LEDGER_PORT", "eighty"),
+            ("LEDGER_PAGE_LIMIT", "99999999999999999999999"),
+            ("LEDGER_BATCH_LIMIT", "100001"),
+            ("LEDGER_BODY_LIMIT", str((1 << 30) + 1)),
+        ],
     )
     def test_bad_setting_names_itself(self, tmp_path: Path, variable: str, value: str) -> None:
         """A bad setting stops with one line naming the variable and its flag."""

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import functools
+import signal
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -207,6 +210,31 @@ class TestBackup:
         assert not target.exists()
         fresh_log.backup(target)  # and the path is free for the next try
         assert target.exists()
+
+    def test_a_backup_killed_outright_leaves_no_file(
+        self, fresh_log: SQLiteEventLog, tmp_path: Path
+    ) -> None:
+        """SIGKILL half way (no cleanup runs): still nothing at the path, which stays free."""
+        fresh_log.append([event(f"bulk-{i % 10}") for i in range(4000)])
+        target = tmp_path / "copy.db"
+        script = (
+            "import os, signal, sys\n"
+            "from pathlib import Path\n"
+            "from events.sqlite import SQLiteEventLog\n"
+            "log = SQLiteEventLog(sys.argv[1])\n"
+            "log.backup(Path(sys.argv[2]), progress=lambda _: os.kill(os.getpid(), 9))\n"
+        )
+        child = subprocess.run(
+            [sys.executable, "-c", script, str(fresh_log.path), str(target)],
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
+        assert child.returncode == -signal.SIGKILL, child.stderr
+        assert not target.exists()
+        fresh_log.backup(target)
+        assert target.exists()
+        assert [p.name for p in tmp_path.iterdir() if "copy" in p.name] == ["copy.db"]
 
     def test_a_backup_never_overwrites(self, fresh_log: SQLiteEventLog, tmp_path: Path) -> None:
         """A backup to an existing path is refused and the file is untouched."""
