@@ -212,7 +212,16 @@ def _from_validation(exc: ValidationException) -> ProblemDetailsException:
     return Problem(exc.status_code, "validation", "Invalid request", detail, {"errors": errors})
 
 
+CLIENT_CLOSED: Final = 499
+"""nginx's status for a client that went away before its request was read: not a 5xx."""
+_DISCONNECTED: Final = "client disconnected prematurely"  # Litestar's words, reading a body
+
+
 def _from_http(exc: HTTPException, body_limit: int) -> ProblemDetailsException:
+    if exc.status_code == HTTP_500_INTERNAL_SERVER_ERROR and exc.detail == _DISCONNECTED:
+        # nobody reads this answer; the log line and the metrics must not count a 500
+        detail = "the client went away before its request's body was read"
+        return Problem(CLIENT_CLOSED, "client-closed-request", "Client closed request", detail)
     title = {
         400: "Bad request",
         401: "Unauthorized",

@@ -312,6 +312,32 @@ def test_a_snapshot_path_onto_the_database_is_refused(tmp_path: Path, name: str)
     assert verified.returncode == 0, verified.stdout + verified.stderr
 
 
+def test_a_client_gone_mid_body_is_no_server_error(tmp_path: Path) -> None:
+    """A POST whose client closes half way through its body: 499 in the log and metrics."""
+    db = tmp_path / "ledger.db"
+    assert run(db, "seed").returncode == 0
+    token = run(db, "token", "create", "--scope", "append", "--subject", "t").stdout.split()[-1]
+    with serving(db, tmp_path / "serve.log") as server:
+        port = int(server.url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            sock.sendall(
+                b"POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                b"Authorization: Bearer " + token.encode() + b"\r\n"
+                b'Content-Length: 100\r\nX-Request-ID: gone-mid-body\r\n\r\n{"ev'
+            )
+        deadline = time.monotonic() + 10
+        while not [x for x in server.lines() if x.get("request_id") == "gone-mid-body"]:
+            assert time.monotonic() < deadline, "no log line for the request"
+            time.sleep(0.05)
+        metrics = httpx.get(f"{server.url}/metrics", timeout=5).text
+        assert server.stop() == 0
+    (line,) = [x for x in server.lines() if x.get("request_id") == "gone-mid-body"]
+    assert line["status"] == 499
+    assert not [x for x in server.lines() if x.get("log_level") == "error"]
+    assert 'path="/v1/events",status_code="500"' not in metrics
+    assert 'status_code="499"' in metrics
+
+
 def test_every_setting_is_also_a_flag_of_serve(tmp_path: Path) -> None:
     """`--nats-url` (LEDGER_NATS_URL) is taken like every other setting of `ledger serve`."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
