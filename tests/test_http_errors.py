@@ -281,6 +281,19 @@ class Test415:
         )
         assert_problem(response, 415)
 
+    @pytest.mark.parametrize(
+        ("charset", "status"),
+        [("utf-8", 201), ("UTF-8", 201), ("utf8", 201), ("latin-1", 415), ("utf-16", 415)],
+    )
+    def test_a_charset_other_than_utf8_is_415(self, client, auth, charset, status) -> None:
+        """JSON is UTF-8 (RFC 8259): a body declared in another charset is not read as one."""
+        raw = json.dumps({"events": [org_event()]}).encode()
+        headers = {**auth, "Content-Type": f"application/json; charset={charset}"}
+        response = client.post("/v1/events", content=raw, headers=headers)
+        assert response.status_code == status, response.text
+        if status == 415:
+            assert f"not charset={charset.lower()}" in response.json()["detail"]
+
     @pytest.mark.parametrize("body", [b"{}", b"[]", b"{bad", b'{"events": []}', b""])
     @pytest.mark.parametrize("content_type", ["text/plain", None])
     def test_the_type_is_judged_before_the_body(self, client, auth, body, content_type) -> None:

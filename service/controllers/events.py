@@ -42,10 +42,15 @@ async def append_checks(request: Request[Any, Any, Any]) -> None:
     coding = request.headers.get("content-encoding", "").strip().lower()
     if coding not in {"", "identity"}:
         raise ClientException(status_code=415, detail=f"send the body uncoded, not in {coding!r}")
-    content_type = request.content_type[0]
+    content_type, options = request.content_type
     if content_type not in JSON_TYPES:
         raise ClientException(
             status_code=415, detail=f"send application/json, not {content_type or 'nothing'}"
+        )
+    charset = options.get("charset", "utf-8").strip().lower()
+    if charset not in {"utf-8", "utf8"}:  # JSON is UTF-8 (RFC 8259 8.1): never read as it
+        raise ClientException(
+            status_code=415, detail=f"send the body in UTF-8, not charset={echoed(charset)}"
         )
 
 
