@@ -59,12 +59,14 @@ class SchemaTooNew(StoreError):
 
 
 class CorruptEvent(StoreError):
-    """A stored row that no longer decodes: the file was changed outside the ledger."""
+    """A stored row that no longer decodes: changed outside the ledger, or stored by a
+    version that took what this one refuses (a value ending in a newline, say)."""
 
     def __init__(self, position: int, reason: str) -> None:
         super().__init__(
-            f"the stored event at position {position} does not decode ({reason});"
-            " the database was changed outside the ledger: run `ledger verify`"
+            f"the stored event at position {position} does not decode ({reason}):"
+            " the database was changed outside the ledger, or an older version stored what"
+            " this one refuses; `ledger verify` tells which (the chain holds in the second case)"
         )
         self.position = position
 

@@ -74,8 +74,9 @@ def seed(ctx: Context) -> None:
     with opened(ctx) as log, progress("seeding", len(events)) as advance:
         result = log.append(events)
         advance(len(events))
+        head = log.head()
     if result.replayed:
-        click.echo(f"seed already present: {len(events)} events, head {log.head()}", err=True)
+        click.echo(f"seed already present: {len(events)} events, head {head}", err=True)
     else:
         click.echo(f"seeded {len(result.events)} events, head {result.head}", err=True)
 
