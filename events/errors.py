@@ -59,8 +59,10 @@ class SchemaTooNew(StoreError):
 
 
 class CorruptEvent(StoreError):
-    """A stored row that no longer decodes: changed outside the ledger, or stored by a
-    version that took what this one refuses (a value ending in a newline, say)."""
+    """A stored row that no longer decodes: changed outside the ledger, or stored old.
+
+    Stored by a version that took what this one refuses (a value ending in a newline, say).
+    """
 
     def __init__(self, position: int, reason: str) -> None:
         super().__init__(

@@ -16,6 +16,7 @@ import msgspec
 from events.codec import CANONICAL, convert_payload
 from events.envelope import AppendResult, Committed, NewEvent
 from events.errors import IdempotencyConflict, InvalidEvent, TargetConflict, VersionConflict
+from events.header import header_error
 from events.intake import check_rules
 from events.payloads import RECORD_TYPES, EventCorrected, EventRetracted
 from events.prepared import Parts, parts_of, placed
@@ -103,11 +104,15 @@ def _normalize_records(batch: Sequence[NewEvent], known: dict[str, Stored]) -> l
     """Check each correction and retraction against its target; validate replacements."""
     types_in_batch: dict[str, str] = {}
     out: list[NewEvent] = []
+    prepared = getattr(batch, "parts", None) is not None  # its headers were checked then
     for index, given in enumerate(batch):
         event, data = given, given.data
         if event.type != data.TYPE:  # a row whose type does not match its data could never be read
             msg = f"type {event.type!r} does not match its data, a {data.TYPE}"
             raise InvalidEvent(msg, f"$[{index}].type")
+        error = None if prepared else header_error(event)
+        if error is not None:  # a header the chain could not verify, or the log read back
+            raise error.under(f"$[{index}]")
         if isinstance(data, (EventCorrected, EventRetracted)):
             target = data.corrects if isinstance(data, EventCorrected) else data.retracts
             target_type = types_in_batch.get(target) or (

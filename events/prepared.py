@@ -17,6 +17,7 @@ from typing import NamedTuple
 
 from events.codec import CANONICAL
 from events.envelope import NewEvent
+from events.header import check_headers
 from events.rows import Encoded, Row, encode_new
 from events.upcasters import current_version
 
@@ -68,6 +69,7 @@ class PreparedBatch(list[NewEvent]):
 
     def __init__(self, events: Iterable[NewEvent]) -> None:
         super().__init__(events)
+        check_headers(self)  # a batch that fails goes to the writer unprepared, which says so
         self.parts = [parts_of(event) for event in self]
 
 

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from events.codec import CANONICAL, GENESIS
 from events.envelope import Metadata, NewEvent, Source
-from events.errors import StoreError
+from events.errors import InvalidEvent, StoreError
 from events.payloads import EventCorrected, OrganizationRegistered
 from events.prepared import PreparedBatch, placed, prepare_batch
 from events.rows import encode_new, place
@@ -62,7 +62,7 @@ class TestPlacedIsPlace:
 
     @SETTINGS
     @given(
-        event_id=texts,
+        event_id=st.uuids().map(str),  # a header the ledger takes (`events.header`)
         stream=slugs,
         name=texts,
         sequence=st.none() | st.integers(0, 1_000_000),
@@ -147,3 +147,37 @@ class TestThroughTheLog:
         assert stored is not None
         assert stored.stream == "t"
         assert fresh_log.verify().ok
+
+
+class TestHeaders:
+    """A `NewEvent` built by hand is not validated by msgspec: its header is, before placing."""
+
+    @pytest.mark.parametrize(
+        ("change", "path"),
+        [
+            ({"stream": 123}, "$[1].stream"),
+            ({"stream": "Not A Stream"}, "$[1].stream"),
+            ({"event_id": "NOT-A-UUID"}, "$[1].event_id"),
+            ({"occurred_on": "2024-02-30"}, "$[1].occurred_on"),
+            ({"occurred_on": 2024}, "$[1].occurred_on"),
+            ({"sequence": -5}, "$[1].sequence"),
+            ({"sequence": True}, "$[1].sequence"),
+            ({"type": "no_such_type"}, "$[1].type"),
+            ({"source": {"url": "urn:x"}}, "$[1].source"),
+        ],
+    )
+    def test_a_bad_header_is_refused_and_nothing_stored(
+        self, tmp_path, change: dict[str, object], path: str
+    ) -> None:
+        """The batch fails at the field (an int stream broke the chain at its position)."""
+        log = SQLiteEventLog(tmp_path / "headers.db")
+        try:
+            bad = msgspec.structs.replace(make_new_event("s"), **change)  # type: ignore[arg-type]
+            with pytest.raises(InvalidEvent) as caught:
+                log.append([make_new_event("s"), bad])
+            assert caught.value.path == path
+            assert log.head() == 0
+            log.append([make_new_event("s")])
+            assert log.verify().ok
+        finally:
+            log.close()
