@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -174,3 +176,28 @@ class TestCommands:
         assert result.exit_code == 0, result.output
         first_line = (command.help or "").strip().splitlines()[0]
         assert " ".join(first_line.split()[:4]) in " ".join(result.output.split())
+
+
+def test_the_python_example_runs_twice(tmp_path: Path) -> None:
+    """README's Python example, as printed, on a new ledger and again (an idempotent rerun)."""
+    section = README.split("## In Python", 1)[1].split("\n## ", 1)[0]
+    (code,) = re.findall(r"```python\n(.*?)```", section, flags=re.DOTALL)
+    runs = [
+        subprocess.run(
+            [sys.executable, "-c", code],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        for _ in range(2)
+    ]
+    for run in runs:
+        assert run.returncode == 0, run.stderr
+    first, again = (run.stdout.splitlines() for run in runs)
+    assert first == again
+    assert first[0] == "11 11"  # the ten seed events, then the memorandum
+    since, digest = first[1].split()
+    assert since == "2022"  # at the end of 2023: the 2022 memorandum only
+    assert re.fullmatch(r"[0-9a-f]{64}", digest)
