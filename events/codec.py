@@ -26,6 +26,7 @@ CANONICAL = msgspec.json.Encoder(order="sorted", decimal_format="string")
 # `float_hook`: a number where the type says nothing (a correction's `replacement`) is read as
 # the Decimal it spells, never a float: `1.10` stays `1.10`, `1234567890123456.78` whole.
 _JSON_OBJECT = msgspec.json.Decoder(dict[str, Any], float_hook=Decimal)
+_AS_SENT = msgspec.json.Encoder(order="sorted", decimal_format="number")
 _DECODERS: dict[str, msgspec.json.Decoder[Any]] = {
     name: msgspec.json.Decoder(cls, float_hook=Decimal) for name, cls in PAYLOAD_TYPES.items()
 }
@@ -113,8 +114,8 @@ def convert_payload(event_type: str, data: dict[str, Any]) -> AnyPayload:
 
     Errors name the path inside the payload (`$.price.amount`), not under `$.data`.
     """
-    try:
-        return decode_payload(event_type, CANONICAL.encode(data))
+    try:  # its numbers stay numbers: a text field refuses `2.50` here as it does in `data`
+        return decode_payload(event_type, _AS_SENT.encode(data))
     except InvalidEvent as exc:
         raise InvalidEvent(exc.message, "$" + exc.path.removeprefix("$.data")) from None
 

@@ -243,8 +243,9 @@ class SQLiteEventLog:
                 conn.execute("COMMIT")
         except sqlite3.Error as exc:
             self._rollback()
-            if len(group) > 1:
-                raise  # which batch? each on its own tells (`_commit_alone`)
+            if len(group) > 1 and not isinstance(exc, sqlite3.OperationalError):
+                raise  # a row SQLite refused: which batch's? each on its own tells
+            # (busy, disk full, I/O: the database's state, not a batch's: one answer for all)
             error = StoreError(f"append failed, nothing stored: {exc}")
             for request in group:
                 request.future.set_exception(error)

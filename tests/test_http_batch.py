@@ -104,6 +104,24 @@ class TestOneDecode:
         assert Decimal(price) == Decimal(amount)
         assert price == str(Decimal(amount))  # as written: `1.10`, not `1.1`
 
+    def test_a_number_in_a_replacement_text_field_is_refused(self, client, auth) -> None:
+        """A replacement is checked as its `data` would be: `2.50` is no name (422)."""
+        target = json.loads(site_bought('"1"'))
+        assert client.post("/v1/events", json={"events": [target]}, headers=auth).status_code == 201
+        replacement = json.dumps(target["data"]).replace('"A site"', "2.50", 1)
+        correction = json.dumps(
+            org_event(
+                stream="corrections",
+                type="event_corrected",
+                occurred_on="2024-06-01",
+                data={"corrects": target["event_id"], "replacement": "R", "reason": "name"},
+            )
+        ).replace('"R"', replacement)
+        body = b'{"events":[' + correction.encode() + b"]}"
+        headers = {**auth, "Content-Type": "application/json"}
+        problem = assert_problem(client.post("/v1/events", content=body, headers=headers), 422)
+        assert [e["path"] for e in problem["errors"]] == ["$.events[0].data.replacement.name"]
+
     def test_an_id_with_a_newline_is_not_another_id(self, client, auth) -> None:
         """A stored id plus a newline is refused (422), not stored as a new event beside it."""
         event = json.loads(site_bought('"5"'))
