@@ -8,6 +8,7 @@ from pathlib import Path
 
 from events.errors import StoreError
 from events.log import Progress
+from events.tempfiles import own_path, remove_stale, sync_folder
 
 PAGES_PER_STEP = 256
 """Pages copied per step: the progress bar moves between steps."""
@@ -20,15 +21,16 @@ def backup_into(source: sqlite3.Connection, path: Path, progress: Progress | Non
     Stepping outside one, SQLite restarts a backup after every commit of another
     connection, so under a steady flow of appends (a running service) it never ended. A
     backup that fails or is interrupted removes the file it made: a file at `path` is
-    always a finished copy: the copy is made under a hidden name beside it (`partial_path`)
-    and linked to `path` once whole, so a backup killed outright (SIGKILL, a power cut)
-    leaves no file at `path` either.
+    always a finished copy: the copy is made under a hidden name of this process beside it
+    (`events.tempfiles`) and linked to `path` once whole, so a backup killed outright
+    (SIGKILL, a power cut) leaves no file at `path` either.
     """
     if path.exists():
         msg = f"{path} exists already; a backup writes a new file"
         raise StoreError(msg)
-    partial = partial_path(path)
-    _remove(partial)  # left by a backup of this name killed earlier
+    for suffix in (_PARTIAL, _PARTIAL + "-journal"):  # of backups to this path killed earlier
+        remove_stale(path, suffix, hidden=True)
+    partial = own_path(path, _PARTIAL, hidden=True)
     try:
         target = sqlite3.connect(partial)
         target.execute("PRAGMA user_version").fetchone()  # opens the file now, or fails
@@ -59,17 +61,32 @@ def backup_into(source: sqlite3.Connection, path: Path, progress: Progress | Non
             source.execute("COMMIT")
     target.close()
     try:
-        os.link(partial, path)  # never over a file made at `path` meanwhile
-    except FileExistsError:
-        msg = f"{path} exists already; a backup writes a new file"
-        raise StoreError(msg) from None
+        _into_place(partial, path)
     finally:
         _remove(partial)
+    sync_folder(path.parent)
 
 
-def partial_path(path: Path) -> Path:
-    """Where a backup to `path` is made until it is whole."""
-    return path.with_name(f".{path.name}.partial")
+def _into_place(partial: Path, path: Path) -> None:
+    """Give the finished copy its name, never over a file made at `path` meanwhile.
+
+    A hard link does it in one step; a file system without them (FAT, some network and
+    container mounts) gets `path` reserved empty (`O_EXCL`) and the copy renamed over it.
+    """
+    exists = f"{path} exists already; a backup writes a new file"
+    try:
+        os.link(partial, path)
+    except FileExistsError:
+        raise StoreError(exists) from None
+    except OSError:
+        try:
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+        except FileExistsError:
+            raise StoreError(exists) from None
+        partial.replace(path)
+
+
+_PARTIAL = ".partial"
 
 
 def _remove(file: Path) -> None:

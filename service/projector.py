@@ -31,6 +31,7 @@ import structlog
 
 from events.errors import StoreError
 from events.log import EventLog, hash_at
+from events.tempfiles import own_path, remove_stale
 from projections import (
     Captured,
     Live,
@@ -270,6 +271,7 @@ class Projector:
             msg = f"{target} is a SQLite database, not a snapshot: not replaced"
             raise StoreError(msg)
         data = dump_snapshot(captured, anchor=anchor)
+        remove_stale(target, ".tmp")  # of writers killed half way
         tmp = temporary_path(target)
         try:
             with tmp.open("wb") as file:
@@ -290,7 +292,7 @@ def temporary_path(target: Path) -> Path:
     (Two servers on one database must not write one temporary file; one process writes
     one snapshot at a time.)
     """
-    return target.with_name(f"{target.name}.{os.getpid()}.tmp")
+    return own_path(target, ".tmp")
 
 
 _SQLITE_HEADER = b"SQLite format 3\x00"

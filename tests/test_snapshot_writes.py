@@ -428,3 +428,18 @@ def test_a_snapshot_never_replaces_a_database(log: SQLiteEventLog, db_path: Path
     assert db_path.read_bytes()[:100] == before
     assert log.verify().ok
     assert not projector.temporary_path(db_path).exists()
+
+
+def test_a_writer_killed_half_way_leaves_nothing_for_long(
+    log: SQLiteEventLog, tmp_path: Path
+) -> None:
+    """A temporary file of a process that is gone is removed by the next write; ours stay."""
+    path = tmp_path / "live.snapshot"
+    gone = path.with_name(f"{path.name}.999999999.tmp")  # no such process
+    gone.write_bytes(b"half a snapshot")
+    unrelated = path.with_name(f"{path.name}.notes.tmp")
+    unrelated.write_bytes(b"not ours")
+    Projector(log, path, 0).snapshot()
+    assert snapshot_position(path) == 10
+    assert not gone.exists()
+    assert unrelated.exists()

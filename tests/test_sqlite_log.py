@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import signal
 import sqlite3
 import subprocess
@@ -235,6 +236,26 @@ class TestBackup:
         fresh_log.backup(target)
         assert target.exists()
         assert [p.name for p in tmp_path.iterdir() if "copy" in p.name] == ["copy.db"]
+
+    def test_a_file_system_without_hard_links_still_gets_its_backup(
+        self, fresh_log: SQLiteEventLog, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """`os.link` refused (FAT, some network mounts): the path is reserved, then replaced."""
+        fresh_log.append([event(f"bulk-{i % 10}") for i in range(50)])
+
+        def no_links(*_args: object, **_kwargs: object) -> None:
+            raise PermissionError(1, "Operation not permitted")
+
+        monkeypatch.setattr(os, "link", no_links)
+        target = tmp_path / "copy.db"
+        fresh_log.backup(target)
+        copy = SQLiteEventLog(target)
+        try:
+            assert copy.head() == 50
+            assert copy.verify().ok
+        finally:
+            copy.close()
+        assert sorted(p.name for p in tmp_path.iterdir() if "copy" in p.name) == ["copy.db"]
 
     def test_a_backup_never_overwrites(self, fresh_log: SQLiteEventLog, tmp_path: Path) -> None:
         """A backup to an existing path is refused and the file is untouched."""
