@@ -3,11 +3,15 @@
 Events that come in over HTTP or the command line are validated as a whole on intake
 (`events.intake`), and `events.intake.new_event` builds one in Python the same way. A
 `NewEvent(...)` made by hand is not: msgspec validates on decoding, not on `__init__`. Its
-payload is stored as its canonical bytes and hashed as stored, but the header fields are
-hashed as values and stored as columns, so a stream given as the integer 123 was stored as
-the text "123" and broke the chain at that position. These checks (the wire form's own
-patterns and bounds, about a microsecond an event, on the caller's thread when the batch
-is prepared) keep every header the ledger stores one it can verify and read back.
+payload, source and metadata are stored as their canonical bytes and hashed as stored, but
+the header fields are hashed as values and stored as columns, so a stream given as the
+integer 123 was stored as the text "123" and broke the chain at that position. These
+checks (the wire form's own patterns and bounds, about a microsecond an event, on the
+caller's thread when the batch is prepared) keep every header the ledger stores one it can
+verify. What is inside the payload, the source and the metadata of a hand-made event is not
+checked here (decoding them again would cost more than the rest of an append in a batch):
+one msgspec would refuse is stored, verifies, and is refused when read. Build events with
+`new_event`.
 """
 
 from __future__ import annotations

@@ -283,7 +283,14 @@ class Test415:
 
     @pytest.mark.parametrize(
         ("charset", "status"),
-        [("utf-8", 201), ("UTF-8", 201), ("utf8", 201), ("latin-1", 415), ("utf-16", 415)],
+        [
+            ("utf-8", 201),
+            ("UTF-8", 201),
+            ("utf8", 201),
+            ("us-ascii", 201),
+            ("latin-1", 415),
+            ("utf-16", 415),
+        ],
     )
     def test_a_charset_other_than_utf8_is_415(self, client, auth, charset, status) -> None:
         """JSON is UTF-8 (RFC 8259): a body declared in another charset is not read as one."""

@@ -31,6 +31,10 @@ ON_THE_LOOP = 32
 """A batch of more events is validated in a worker thread: 1,000 events take tens of ms."""
 
 
+_UTF8 = frozenset({"utf-8", "utf8", "us-ascii", "ascii"})
+"""Charsets a JSON body may declare: UTF-8, or ASCII (a subset of it)."""
+
+
 async def append_checks(request: Request[Any, Any, Any]) -> None:
     """`before_request` of the append: the token's scope, then a JSON body in no coding.
 
@@ -48,7 +52,7 @@ async def append_checks(request: Request[Any, Any, Any]) -> None:
             status_code=415, detail=f"send application/json, not {content_type or 'nothing'}"
         )
     charset = options.get("charset", "utf-8").strip().lower()
-    if charset not in {"utf-8", "utf8"}:  # JSON is UTF-8 (RFC 8259 8.1): never read as it
+    if charset not in _UTF8:  # JSON is UTF-8 (RFC 8259 8.1): never read as another
         raise ClientException(
             status_code=415, detail=f"send the body in UTF-8, not charset={echoed(charset)}"
         )
