@@ -191,4 +191,5 @@ def test_an_append_to_a_closed_log_fails_at_once_and_is_counted(tmp_path: Path) 
         asyncio.run(bounded(main()))
         assert metrics.APPENDS.labels("error")._value.get() == errors_before + 1
     finally:
+        ledger.follower.stop()  # its thread would otherwise try the closed log later
         ledger.tokens.close()
