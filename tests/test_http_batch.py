@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
+import httpx
 import pytest
 from http_fixtures import assert_problem, bearer, init_ledger, make_token, org_event, serving
 from litestar import Litestar
@@ -77,49 +78,41 @@ class TestOneDecode:
         assert stored["data"]["price"]["amount"] == amount_as_stored
         assert Decimal(amount_as_stored) == Decimal(amount)  # every digit, none through a float
 
+    @staticmethod
+    def correct_a_site(client, auth, old: str, new: str) -> tuple[str, httpx.Response]:
+        """Buy a site, then correct it: its `data` as JSON text with `old` written as `new`."""
+        target = json.loads(site_bought('"1"'))
+        assert client.post("/v1/events", json={"events": [target]}, headers=auth).status_code == 201
+        replacement = json.dumps(target["data"]).replace(old, new, 1)
+        correction = json.dumps(
+            org_event(
+                stream="corrections",
+                type="event_corrected",
+                occurred_on="2024-06-01",
+                data={"corrects": target["event_id"], "replacement": "R", "reason": "typo"},
+            )
+        ).replace('"R"', replacement)
+        body = b'{"events":[' + correction.encode() + b"]}"
+        headers = {**auth, "Content-Type": "application/json"}
+        return target["data"]["site"], client.post("/v1/events", content=body, headers=headers)
+
     @pytest.mark.parametrize("amount", ["1.10", "1234567890123456.78", "15e-4"])
     def test_a_replacement_amount_sent_as_a_number_keeps_every_digit(
         self, client, auth, amount
     ) -> None:
         """A correction's replacement is untyped JSON: its numbers are read as Decimals too."""
-        target = json.loads(site_bought('"1"'))
-        headers = {**auth, "Content-Type": "application/json"}
-        created = client.post("/v1/events", json={"events": [target]}, headers=auth)
-        assert created.status_code == 201, created.text
-        replacement = json.dumps(target["data"]).replace('"1"', "AMOUNT", 1)
-        correction = json.dumps(
-            org_event(
-                stream="corrections",
-                type="event_corrected",
-                occurred_on="2024-06-01",
-                data={"corrects": target["event_id"], "replacement": "R", "reason": "price"},
-            )
-        ).replace('"R"', replacement.replace("AMOUNT", amount))
-        body = b'{"events":[' + correction.encode() + b"]}"
-        response = client.post("/v1/events", content=body, headers=headers)
+        site, response = self.correct_a_site(client, auth, '"1"', amount)
         assert response.status_code == 201, response.text
-        site = client.get(f"/v1/capacity/sites/{target['data']['site']}").json()["data"]
-        price = site["price"]["amount"]
-        assert site["acquisitions"][0]["corrected_by"] == response.json()["events"][0]["event_id"]
+        answer = client.get(f"/v1/capacity/sites/{site}").json()["data"]
+        price = answer["price"]["amount"]
+        assert answer["acquisitions"][0]["corrected_by"] == response.json()["events"][0]["event_id"]
         assert Decimal(price) == Decimal(amount)
         assert price == str(Decimal(amount))  # as written: `1.10`, not `1.1`
 
     def test_a_number_in_a_replacement_text_field_is_refused(self, client, auth) -> None:
         """A replacement is checked as its `data` would be: `2.50` is no name (422)."""
-        target = json.loads(site_bought('"1"'))
-        assert client.post("/v1/events", json={"events": [target]}, headers=auth).status_code == 201
-        replacement = json.dumps(target["data"]).replace('"A site"', "2.50", 1)
-        correction = json.dumps(
-            org_event(
-                stream="corrections",
-                type="event_corrected",
-                occurred_on="2024-06-01",
-                data={"corrects": target["event_id"], "replacement": "R", "reason": "name"},
-            )
-        ).replace('"R"', replacement)
-        body = b'{"events":[' + correction.encode() + b"]}"
-        headers = {**auth, "Content-Type": "application/json"}
-        problem = assert_problem(client.post("/v1/events", content=body, headers=headers), 422)
+        _, response = self.correct_a_site(client, auth, '"A site"', "2.50")
+        problem = assert_problem(response, 422)
         assert [e["path"] for e in problem["errors"]] == ["$.events[0].data.replacement.name"]
 
     def test_an_id_with_a_newline_is_not_another_id(self, client, auth) -> None:
