@@ -45,6 +45,10 @@ def canonical(value: object) -> bytes:
     return CANONICAL.encode(value)
 
 
+_NO_NEWLINE: Final = repr("(?!\\n)")[1:-1]
+"""The lookahead of the patterns (`events.payloads.Id`) as msgspec's messages quote it."""
+
+
 def invalid_from(exc: msgspec.ValidationError | msgspec.DecodeError) -> InvalidEvent:
     """Turn msgspec's message into an error with the JSON path of the bad field."""
     match = _AT.match(str(exc))
@@ -61,7 +65,6 @@ def invalid_from(exc: msgspec.ValidationError | msgspec.DecodeError) -> InvalidE
     return InvalidEvent(message.replace(_NO_NEWLINE, ""), path)
 
 
-_NO_NEWLINE: Final = repr("(?!\\n)")[1:-1]
 TOO_DEEP = "JSON nested too deeply"
 """The message of JSON nested past the interpreter's recursion limit (about 1,000 levels)."""
 

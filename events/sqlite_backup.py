@@ -81,9 +81,12 @@ def _into_place(partial: Path, path: Path) -> None:
     except OSError:
         try:
             os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+            partial.replace(path)
         except FileExistsError:
             raise StoreError(exists) from None
-        partial.replace(path)
+        except OSError as exc:
+            msg = f"cannot write a backup at {path}: {exc}"
+            raise StoreError(msg) from None
 
 
 _PARTIAL = ".partial"
