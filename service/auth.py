@@ -12,10 +12,19 @@ from service.parameters import check_parameters
 from service.tokens import TokenInfo, TokenStore
 
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="ledger"'}
+_INVALID = {"WWW-Authenticate": 'Bearer realm="ledger", error="invalid_token"'}  # RFC 6750 3.1
+MAX_HEADER = 128
+"""The longest `Authorization` value looked at: a token is 59 characters; longer is none."""
 
 
 def bearer_token(header: str) -> str | None:
-    """The token of an `Authorization` header's value, if it is a bearer token."""
+    """The token of an `Authorization` header's value, if it is a bearer token.
+
+    A value longer than any token (`MAX_HEADER`) is not one: it is neither stripped nor
+    hashed, whatever its size.
+    """
+    if len(header) > MAX_HEADER:
+        return None
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         return None
@@ -39,12 +48,16 @@ def _tokens(connection: ASGIConnection[Any, Any, Any, Any]) -> TokenStore:
 
 def authenticate(connection: ASGIConnection[Any, Any, Any, Any]) -> TokenInfo:
     """The token's owner, or 401; kept as the request's `auth` (see `principal`)."""
-    token = bearer(connection)
+    header = connection.headers.get("authorization", "")
+    token = bearer_token(header)
     if token is None:
+        if header:
+            detail = "the Authorization header is not a bearer token of this ledger"
+            raise NotAuthorizedException(detail=detail, headers=_INVALID)
         raise NotAuthorizedException(detail="a bearer token is required", headers=_CHALLENGE)
     info = _tokens(connection).check(token)
     if info is None:
-        raise NotAuthorizedException(detail="the token is unknown or revoked", headers=_CHALLENGE)
+        raise NotAuthorizedException(detail="the token is unknown or revoked", headers=_INVALID)
     connection.scope["auth"] = info
     return info
 
@@ -64,7 +77,11 @@ async def require_scope(request: Request[Any, Any, Any]) -> None:
     needed = request.route_handler.opt["scope"]
     info = authenticate(request)
     if not grants(info, needed):
-        raise PermissionDeniedException(detail=f"this needs a token with scope {needed!r}")
+        challenge = f'Bearer realm="ledger", error="insufficient_scope", scope="{needed}"'
+        raise PermissionDeniedException(
+            detail=f"this needs a token with scope {needed!r}",
+            headers={"WWW-Authenticate": challenge},
+        )
     await check_parameters(request)  # the app's hook, which this one stands in for
 
 
@@ -74,9 +91,11 @@ async def require_reader(
     """App guard with `read_token_required`: reads of `/v1` need a token too.
 
     Health probes, `/metrics` and the OpenAPI document stay open (probes and scrapers carry
-    no token); a write is checked by its own `require_scope`.
+    no token); a write is checked by its own `require_scope`. Decided by the path Litestar
+    routed (the prefix stripped), not the URL: behind a path prefix (an ASGI `root_path`)
+    the URL starts with the prefix.
     """
-    if "scope" not in handler.opt and connection.url.path.startswith("/v1/"):
+    if "scope" not in handler.opt and (connection.scope["path"] + "/").startswith("/v1/"):
         authenticate(connection)
 
 

@@ -30,7 +30,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 from litestar.types import ASGIApp, Receive, ReceiveMessage, Scope, Send
 
 from events.envelope import NewEvent
-from service.auth import bearer_token, grants
+from service.auth import MAX_HEADER, bearer_token, grants
 from service.batch import BatchIn, decode_batch, events_of
 from service.ledger import Ledger
 from service.metrics import RequestMetrics
@@ -109,7 +109,8 @@ def _plain(ledger: Ledger, headers: Iterable[tuple[bytes, bytes]]) -> _Plain | N
         return None
     if b"content-encoding" in found:  # the route refuses a coded body (415)
         return None
-    token = bearer_token(found.get(b"authorization", b"").decode("latin-1"))
+    raw = found.get(b"authorization", b"")
+    token = bearer_token(raw.decode("latin-1")) if len(raw) <= MAX_HEADER else None
     info = ledger.tokens.check(token) if token is not None else None
     if info is None or not grants(info, APPEND_SCOPE):
         return None

@@ -7,6 +7,7 @@ import hmac
 import re
 import secrets
 import sqlite3
+import unicodedata
 from pathlib import Path
 from typing import Literal
 
@@ -136,7 +137,13 @@ class TokenStore:
                 " characters (it is stored as each event's metadata.recorded_by)"
             )
             raise ValueError(msg)
-        if subject.startswith(CLI_PREFIX):
+        if subject != subject.strip() or any(unicodedata.category(c) == "Cf" for c in subject):
+            msg = (
+                "a token's subject has no spaces around it and no invisible characters"
+                " (zero-width, direction marks): it must read as what it is"
+            )
+            raise ValueError(msg)
+        if unicodedata.normalize("NFKC", subject).casefold().startswith(CLI_PREFIX):
             msg = f"a token's subject may not start with {CLI_PREFIX!r}: that marks `ledger append`"
             raise ValueError(msg)
         unknown = set(scopes) - set(SCOPES)

@@ -15,6 +15,7 @@ from http_fixtures import (
     SEED_COUNT,
     assert_problem,
     bearer,
+    build_app,
     init_ledger,
     make_token,
     org_event,
@@ -117,8 +118,16 @@ class TestWrites:
         """`POST /v1/audit/replay` is 403 for append, 200 for admin, 401 without a token."""
         append = bearer(make_token(ledger_db, "appender", "append"))
         admin = bearer(make_token(ledger_db, "root", "admin"))
-        assert_problem(client.post("/v1/audit/replay"), 401)
-        assert_problem(client.post("/v1/audit/replay", headers=append), 403)
+        missing = client.post("/v1/audit/replay")
+        assert_problem(missing, 401)
+        assert missing.headers["www-authenticate"] == 'Bearer realm="ledger"'  # RFC 6750 3.1
+        forbidden = client.post("/v1/audit/replay", headers=append)
+        assert_problem(forbidden, 403)
+        assert forbidden.headers["www-authenticate"] == (
+            'Bearer realm="ledger", error="insufficient_scope", scope="admin"'
+        )
+        unknown = client.post("/v1/audit/replay", headers=bearer("pl_unknown"))
+        assert 'error="invalid_token"' in unknown.headers["www-authenticate"]
         assert client.post("/v1/audit/replay", headers=admin).status_code == 200
 
     def test_the_scheme_is_case_insensitive(self, ledger_db, client) -> None:
@@ -144,6 +153,22 @@ class TestReads:
         answered = closed.get(url, headers=bearer(closed.headers["X-Token"]))
         assert answered.status_code in {200, 404}
         assert answered.status_code == 200 or "no event" in answered.text
+
+    @pytest.mark.parametrize("url", ["/api/v1/events", "/v1/audit/verify", "/api/v1/timeline"])
+    def test_reads_need_a_token_behind_a_path_prefix_too(self, tmp_path: Path, url: str) -> None:
+        """Served under a `root_path` (a proxy's prefix), the guard still knows a `/v1` read."""
+        db = init_ledger(tmp_path / "ledger.db")
+        token = make_token(db, "reader", "append")
+        with TestClient(build_app(db, read_token_required=True), root_path="/api") as client:
+            assert_problem(client.get(url), 401)
+            assert client.get(url, headers=bearer(token)).status_code == 200
+            assert client.get("/api/health/live").status_code == 200
+
+    def test_a_header_longer_than_any_token_is_not_looked_at(self, closed) -> None:
+        """A 1 MB `Authorization` is a 401 saying it is no token, not hashed whatever its size."""
+        response = closed.get("/v1/events", headers=bearer("x" * 1_000_000))
+        assert "not a bearer token" in assert_problem(response, 401)["detail"]
+        assert 'error="invalid_token"' in response.headers["www-authenticate"]
 
     @pytest.mark.parametrize("url", OPEN)
     def test_probes_metrics_and_schema_stay_open(self, closed, url) -> None:
@@ -214,6 +239,11 @@ class TestTokenCommand:
             ("create", "--scope", "append", "--subject", "alice\n"),
             ("create", "--scope", "append", "--subject", "c1\x85control"),
             ("create", "--scope", "append", "--subject", "cli:root"),
+            ("create", "--scope", "append", "--subject", "CLI:root"),
+            ("create", "--scope", "append", "--subject", "cli\uff1aroot"),
+            ("create", "--scope", "append", "--subject", "\u200bcli:root"),
+            ("create", "--scope", "append", "--subject", "\u202ealice"),
+            ("create", "--scope", "append", "--subject", " alice"),
             ("revoke", "no-such-token"),
         ],
         ids=[
@@ -226,6 +256,11 @@ class TestTokenCommand:
             "trailing-newline",
             "c1-control",
             "looks-like-the-command-line",
+            "upper-case-cli",
+            "full-width-colon-cli",
+            "zero-width-then-cli",
+            "bidi-override",
+            "leading-space",
             "unknown-id",
         ],
     )
