@@ -87,7 +87,7 @@ class Ledger:
         self.awaitable = self._awaitable is not None
         """Whether an append is committed without a thread waiting for it (SQLite)."""
         self.ready = True
-        metrics.bind(self.log.head, lambda: self.projector.position)
+        metrics.bind(self, self.log.head, lambda: self.projector.position)
         self.projector.start_warming()  # ready once done; appends are taken meanwhile
         self.follower = Follower(self.projector)
 
@@ -130,5 +130,6 @@ class Ledger:
         except (OSError, LedgerError) as exc:  # the log holds it all: the next start replays
             structlog.get_logger("service").warning("snapshot not written on close", error=str(exc))
         finally:
+            metrics.unbind(self)
             self.log.close()
             self.tokens.close()

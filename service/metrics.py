@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from typing import Any, Final, cast
@@ -26,11 +27,23 @@ LAG = Gauge(
 )
 
 
-def bind(head: Callable[[], int], projected: Callable[[], int]) -> None:
+_bound: list[object] = []  # the ledger the gauges read (one per process, the last opened)
+
+
+def bind(owner: object, head: Callable[[], int], projected: Callable[[], int]) -> None:
     """Read the head and the projection position at scrape time from the running ledger."""
+    _bound[:] = [owner]
     HEAD.set_function(head)
     PROJECTED.set_function(projected)
     LAG.set_function(lambda: max(0, head() - projected()))
+
+
+def unbind(owner: object) -> None:
+    """The ledger `owner` is closed: its gauges read NaN, not a closed log (a 503 scrape)."""
+    if _bound == [owner]:
+        _bound.clear()
+        for gauge in (HEAD, PROJECTED, LAG):
+            gauge.set_function(lambda: math.nan)
 
 
 METRICS_PATH: Final = "/metrics"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import uuid
 from collections.abc import Iterator
@@ -165,6 +166,25 @@ def fresh(tmp_path: Path) -> Iterator[tuple[TestClient[Litestar], dict[str, str]
 
 
 class TestMetrics:
+    def test_a_scrape_after_another_ledger_closed_still_answers(self, tmp_path: Path) -> None:
+        """The gauges read the last ledger opened; once it is closed they read NaN, not a 503.
+
+        (One ledger per process in service; tests open several, and a scrape reading a
+        closed log was a 503 once reads after `close()` were refused.)
+        """
+        with serving(init_ledger(tmp_path / "a.db")) as first:
+            with serving(init_ledger(tmp_path / "b.db")) as second:
+                assert second.get("/metrics").status_code == 200
+            response = first.get("/metrics")
+            assert response.status_code == 200
+            (head,) = [
+                sample.value
+                for family in text_string_to_metric_families(response.text)
+                for sample in family.samples
+                if sample.name == "ledger_log_head"
+            ]
+            assert math.isnan(head)  # no ledger bound: nothing stale claimed
+
     def test_requests_are_counted_by_route_template_and_status(self, fresh) -> None:
         """The request counter groups by route template (not the raw path) and status."""
         client, auth = fresh
