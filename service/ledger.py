@@ -16,6 +16,7 @@ from events.errors import ConflictError, LedgerError
 from events.log import EventLog
 from service import metrics
 from service.cache import LRU
+from service.coalesce import Coalesced
 from service.follower import Follower
 from service.projector import Projector
 from service.settings import Settings
@@ -90,6 +91,8 @@ class Ledger:
         metrics.bind(self, self.log.head, lambda: self.projector.position)
         self.projector.start_warming()  # ready once done; appends are taken meanwhile
         self.follower = Follower(self.projector)
+        self.verification = Coalesced(self.log.verify)
+        """`GET /v1/audit/verify`: one pass over the log at a time, shared by those waiting."""
 
     async def append_awaited(
         self, batch: Sequence[NewEvent], expected_versions: Mapping[str, int] | None

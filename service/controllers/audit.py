@@ -42,11 +42,14 @@ class AuditController(Controller):
         operation_id="VerifyChain",
         summary="Verify the hash chain",
         responses=problem_responses(401, 422, 503),
-        sync_to_thread=True,
     )
-    def verify(self, ledger: NamedDependency[Ledger]) -> VerifyAnswer:
-        """Recompute every data hash and chain link; `ok`, the head and the first bad position."""
-        result = ledger.log.verify()
+    async def verify(self, ledger: NamedDependency[Ledger]) -> VerifyAnswer:
+        """Recompute every data hash and chain link; `ok`, the head and the first bad position.
+
+        One pass at a time (`service.coalesce`): requests that arrive during a pass wait for
+        the next one, which answers them all.
+        """
+        result = await ledger.verification()
         return VerifyAnswer(
             ok=result.ok,
             head=result.head,
