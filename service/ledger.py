@@ -11,7 +11,7 @@ import structlog
 from prometheus_client import Counter
 
 from events.awaitable import AwaitableAppend
-from events.envelope import AppendResult, NewEvent
+from events.envelope import AppendResult, NewEvent, VerifyResult
 from events.errors import ConflictError, LedgerError
 from events.log import EventLog
 from service import metrics
@@ -91,8 +91,12 @@ class Ledger:
         metrics.bind(self, self.log.head, lambda: self.projector.position)
         self.projector.start_warming()  # ready once done; appends are taken meanwhile
         self.follower = Follower(self.projector)
-        self.verification = Coalesced(self.log.verify)
+        self.verification = Coalesced(self._verify)
         """`GET /v1/audit/verify`: one pass over the log at a time, shared by those waiting."""
+
+    def _verify(self) -> VerifyResult:
+        """The log's own verification, looked up when it runs (not bound when made)."""
+        return self.log.verify()
 
     async def append_awaited(
         self, batch: Sequence[NewEvent], expected_versions: Mapping[str, int] | None
