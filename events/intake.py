@@ -11,11 +11,13 @@ from events.codec import decode, decode_payload, payload_class
 from events.envelope import EventIn, Metadata, NewEvent
 from events.errors import InvalidEvent
 from events.ids import uuid7
+from events.iso_codes import country_error, currency_error
 from events.payloads import (
     AnyPayload,
     InvestmentCommitted,
     Label,
     MemorandumSigned,
+    Money,
     OrganizationRegistered,
     PartnershipAgreed,
     SiteAcquired,
@@ -43,6 +45,7 @@ def check_rules(data: AnyPayload, at: str = "$.data") -> None:
         raise InvalidEvent(msg, f"{at}.parent")
     if isinstance(data, MemorandumSigned | PartnershipAgreed):
         _check_parties(data.parties, f"{at}.parties")
+    _check_codes(data, at)
     if isinstance(data, InvestmentCommitted):
         money, path = data.amount, f"{at}.amount.amount"
     elif isinstance(data, SiteAcquired) and data.price is not None:
@@ -57,6 +60,24 @@ def check_rules(data: AnyPayload, at: str = "$.data") -> None:
     if int(amount.as_tuple().exponent) > 0:  # kept as given: 1.5E+8 in every answer and total
         msg = f"write the amount in plain digits ({amount:f}, not {amount})"
         raise InvalidEvent(msg, path)
+
+
+def _check_codes(data: AnyPayload, at: str) -> None:
+    """Country and currency codes that ISO assigned, not only of the right shape."""
+    location = getattr(data, "location", None)
+    countries = {
+        f"{at}.country": getattr(data, "country", None),
+        f"{at}.location.country": getattr(location, "country", None),
+    }
+    for path, code in countries.items():
+        message = country_error(code) if isinstance(code, str) else None
+        if message is not None:
+            raise InvalidEvent(message, path)
+    for name in ("amount", "price"):
+        money = getattr(data, name, None)
+        message = currency_error(money.currency) if isinstance(money, Money) else None
+        if message is not None:
+            raise InvalidEvent(message, f"{at}.{name}.currency")
 
 
 def _check_parties(parties: tuple[str, ...], path: str) -> None:

@@ -192,6 +192,29 @@ class TestOneDecode:
         problem = assert_problem(client.post("/v1/events", json=body, headers=auth), 422)
         assert [e["path"] for e in problem["errors"]] == ["$.events[1].data.replacement.foo"]
 
+    def test_codes_iso_never_assigned_are_named_and_nothing_is_stored(self, client, auth) -> None:
+        """A country "UK" would be a second United Kingdom in every summary: 422, none kept."""
+        head = client.get("/v1/events", params={"after": 0, "limit": 1}).json()["head"]
+        uk = json.loads(site_bought('"1"'))
+        uk["data"]["location"]["country"] = "UK"
+        target = client.get("/v1/events", params={"type": "site_acquired"}).json()["events"][0]
+        replacement = {**target["data"], "price": {"amount": "1", "currency": "XYZ"}}
+        correction = org_event(
+            stream="corrections",
+            type="event_corrected",
+            occurred_on="2026",
+            data={"corrects": target["event_id"], "replacement": replacement, "reason": "r"},
+        )
+        for event, path, says in [
+            (uk, "$.events[1].data.location.country", "use GB"),
+            (correction, "$.events[1].data.replacement.price.currency", "ISO 4217"),
+        ]:
+            body = {"events": [org_event(), event]}
+            problem = assert_problem(client.post("/v1/events", json=body, headers=auth), 422)
+            assert [e["path"] for e in problem["errors"]] == [path]
+            assert says in problem["errors"][0]["message"]
+        assert client.get("/v1/events", params={"after": 0, "limit": 1}).json()["head"] == head
+
     def test_a_batch_over_the_limit_is_413_whatever_its_events(self, client, auth) -> None:
         """The batch limit is checked before any event is decoded."""
         body = {"events": [org_event(stream="Not A Stream") for _ in range(4)]}

@@ -225,6 +225,54 @@ class TestMoney:
         assert caught.value.path == "$.data.amount.amount"
 
 
+class TestIsoCodes:
+    """Codes of the right shape that ISO never assigned are refused at intake, naming the field."""
+
+    @pytest.mark.parametrize(("code", "hint"), [("UK", "use GB"), ("ZZ", None), ("XK", None)])
+    def test_unassigned_countries_are_refused(self, code: str, hint: str | None) -> None:
+        error = refused("$.data.location.country", code)
+        assert error.path == "$.data.location.country"
+        assert "ISO 3166-1" in error.message
+        assert hint is None or hint in error.message
+
+    @pytest.mark.parametrize("code", ["XYZ", "XXX", "XTS", "ABC"])
+    def test_unassigned_currencies_are_refused(self, code: str) -> None:
+        error = refused("$.data.price.currency", code)
+        assert (error.path, "ISO 4217" in error.message) == ("$.data.price.currency", True)
+
+    def test_an_organization_country_and_an_investment_currency_are_checked_too(self) -> None:
+        org = {
+            "stream": "org-acme",
+            "type": "organization_registered",
+            "occurred_on": "2024",
+            "data": {"id": "acme", "name": "Acme", "country": "UK"},
+            "source": {"url": "urn:x"},
+        }
+        with pytest.raises(InvalidEvent) as caught:
+            parse_event(json.dumps(org))
+        assert caught.value.path == "$.data.country"
+        investment = {
+            "stream": "site-x",
+            "type": "investment_committed",
+            "occurred_on": "2024",
+            "data": {"org": "acme", "site": "x", "amount": {"amount": "1", "currency": "EURO"[:3]}},
+            "source": {"url": "urn:x"},
+        }
+        assert parse_event(json.dumps(investment)).data.amount.currency == "EUR"  # type: ignore[attr-defined]
+        investment["data"]["amount"]["currency"] = "EUX"  # type: ignore[index]
+        with pytest.raises(InvalidEvent) as caught:
+            parse_event(json.dumps(investment))
+        assert caught.value.path == "$.data.amount.currency"
+
+    @pytest.mark.parametrize(("country", "currency"), [("GB", "GBP"), ("KR", "KRW"), ("CH", "CHF")])
+    def test_assigned_codes_are_accepted(self, country: str, currency: str) -> None:
+        event = json.loads(with_value("$.data.location.country", country))
+        event["data"]["price"]["currency"] = currency
+        data = parse_event(json.dumps(event)).data
+        assert isinstance(data, SiteAcquired)
+        assert (data.location.country, data.price and data.price.currency) == (country, currency)
+
+
 class TestIdentifiers:
     @pytest.mark.parametrize(
         "value",
