@@ -24,7 +24,7 @@ from projections.live import Captured, Live
 from projections.organizations import OrganizationView, OrgSite
 from projections.partnerships import AgreementView, PartnershipView
 from projections.selection import ViewSpec
-from projections.snapshot import SNAPSHOT_VERSION, dump_snapshot, load_snapshot
+from projections.snapshot import SNAPSHOT_VERSION, dump_snapshot, last_rejection, load_snapshot
 from projections.state import Fact, FoldState, SortKey, fold, sort_key
 from projections.timeline import TimelineEntry
 
@@ -54,6 +54,7 @@ __all__ = [
     "digest_of",
     "dump_snapshot",
     "fold",
+    "last_rejection",
     "load_snapshot",
     "sort_key",
 ]

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Sequence
+from contextvars import ContextVar
 from typing import Any, Final, Union
 
 import msgspec
@@ -138,8 +139,22 @@ def _checksum(body: bytes, position: int, anchor: str) -> str:
     return hashlib.sha256(body + f"\n{position}\n{anchor}".encode()).hexdigest()
 
 
+_REJECTION: ContextVar[str | None] = ContextVar("snapshot_rejection", default=None)
+
+
+def last_rejection() -> str | None:
+    """Why this context's last `load_snapshot` gave None (`reason: error`), if it did."""
+    return _REJECTION.get()
+
+
 def _reject(reason: str, **details: object) -> None:
     structlog.get_logger().warning("snapshot_rejected", reason=reason, **details)
+    said = ", ".join(
+        str(value) if key == "error" else f"{key} {value}"
+        for key, value in details.items()
+        if value is not None
+    )
+    _REJECTION.set(f"{reason} ({said})" if said else reason)
 
 
 def _checked_body(
@@ -191,6 +206,7 @@ def load_snapshot(
     hash there (`anchor_at(position)`), or content that does not decode or does not hold
     together.
     """
+    _REJECTION.set(None)
     checked = _checked_body(data, anchor_at)
     if checked is None:
         return None

@@ -520,6 +520,66 @@ class TestBadFiles:
         assert len(out.stderr.splitlines()) == 1
 
 
+class TestSettingsSaidPlainly:
+    """A setting's value is read as people write it, and a wrong one says what is expected."""
+
+    @staticmethod
+    def run(tmp_path: Path, **variables: str) -> subprocess.CompletedProcess[bytes]:
+        import os  # noqa: PLC0415 - only these tests need the environment
+
+        env = {k: v for k, v in os.environ.items() if not k.startswith("LEDGER_")}
+        return subprocess.run(
+            [LEDGER, "seed"],
+            capture_output=True,
+            timeout=60,
+            check=False,
+            env={**env, "LEDGER_DATABASE": str(tmp_path / "x.db"), **variables},
+            cwd=tmp_path,
+        )
+
+    @pytest.mark.parametrize(
+        "variables",
+        [
+            {"LEDGER_SYNCHRONOUS": "normal"},
+            {"LEDGER_LOG_LEVEL": "INFO"},
+            {"LEDGER_FILE": "x"},
+            {"LEDGER_NATS_URL": "nats://user:secret@[::1]:4222"},
+        ],
+        ids=["lower-case-level", "upper-case-log-level", "another-programs-variable", "nats"],
+    )
+    def test_accepted(self, tmp_path: Path, variables: dict[str, str]) -> None:
+        out = self.run(tmp_path, **variables)
+        assert out.returncode == 0, out.stderr
+        assert (tmp_path / "x.db").exists()
+
+    @pytest.mark.parametrize(
+        ("variable", "value", "said"),
+        [
+            ("LEDGER_READ_TOKEN_REQUIRED", "yes", b"must be true or false"),
+            ("LEDGER_SYNCHRONOUS", "sometimes", b"must be one of EXTRA, FULL, NORMAL"),
+            ("LEDGER_BODY_LIMIT", "2MiB", b"must be a whole number"),
+            ("LEDGER_PORT", "0", b">= 1"),
+            ("LEDGER_NATS_URL", "garbage", b"nats://host:port"),
+            ("LEDGER_NATS_URL", "http://127.0.0.1:4222", b"nats://host:port"),
+        ],
+    )
+    def test_a_wrong_value_says_what_is_expected(
+        self, tmp_path: Path, variable: str, value: str, said: bytes
+    ) -> None:
+        out = self.run(tmp_path, **{variable: value})
+        assert out.returncode == 2
+        assert variable.encode() in out.stderr
+        assert said in out.stderr
+        assert len(out.stderr.splitlines()) == 1
+
+    def test_a_misspelt_variable_is_refused_not_ignored(self, tmp_path: Path) -> None:
+        """`LEDGER_DATABSE` seeded `./ledger.db` instead, exit 0 (found by a review)."""
+        out = self.run(tmp_path, LEDGER_DATABSE=str(tmp_path / "meant.db"))
+        assert out.returncode == 2
+        assert b"did you mean LEDGER_DATABASE?" in out.stderr
+        assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
 @pytest.fixture(scope="module")
 def long_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Far more than a pipe's 64 KiB of output."""
@@ -541,7 +601,9 @@ def long_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
 class TestAReaderThatGoesAway:
     """`ledger … | head`: the reader closes the pipe early; that is no error (exit 0)."""
 
-    @pytest.mark.parametrize("args", [["events", "--json"], ["export"], ["events"]])
+    @pytest.mark.parametrize(
+        "args", [["events", "--json"], ["export"], ["events"], ["show", "timeline"]]
+    )
     def test_exit_0_and_nothing_on_stderr(self, long_log: Path, args: list[str]) -> None:
         process = subprocess.Popen(
             [LEDGER, "--database", str(long_log), *args],

@@ -157,6 +157,25 @@ class TestShowJson:
         assert b"USD 326,000,000" in out.stdout
         assert b"USD 160,000,000" in out.stdout
 
+    def test_a_site_names_each_organization_role_there(self, seeded: Path) -> None:
+        """The seller of a site is not shown as if it held it; a parent's roles are its own."""
+        rows = {
+            cells[0]: cells[-1]
+            for line in ledger(seeded, "show", "organizations").stdout.decode().splitlines()
+            if len(cells := [c.strip() for c in line.split("│")[1:-1]]) > 1
+        }
+        assert rows["bristol-myers-squibb"] == "east-syracuse (seller)"
+        assert rows["lotte-biologics"] == "east-syracuse (owner), songdo-bio-campus (initiative)"
+        assert rows["merck-kgaa"] == "daejeon (investment, plan)"
+
+    def test_the_capacity_table_shows_plans_and_initiatives(self, seeded: Path) -> None:
+        """The 2023 plan and the Bio Venture Initiative are in the table, not only in --json."""
+        out = ledger(seeded, "show", "capacity", "--as-of", "2023-12-31").stdout.decode()
+        text = " ".join(" ".join(c.strip() for c in line.split("│")) for line in out.splitlines())
+        assert "plan of merck-kgaa, 2023-05" in text
+        assert "Bio Venture Initiative" in text
+        assert "(lotte-biologics, 2023-08)" in text
+
 
 SHOW_SOURCE = Source(url="urn:test:show")
 
@@ -497,8 +516,47 @@ class TestReplay:
                 Path(f"{db}.snapshot").write_bytes(dump_snapshot(live, anchor=stored[-1].hash))
         out = ledger(db, "replay")
         assert out.returncode == 0, out.stderr
-        assert b"(no snapshot)" in out.stdout
+        assert b"snapshot: rejected" in out.stdout  # said in the table, not only logged
+        assert b"(rejected)" in out.stdout
         assert b"another log" in out.stderr
+        report = json.loads(ledger(db, "replay", "--json").stdout)
+        assert report["snapshot"].startswith("rejected")
+        assert report["ok"] is True
+        assert {row["snapshot"] for row in report["projections"].values()} == {None}
+
+    def test_replay_json_gives_whole_digests_and_the_verdict(self, tmp_path: Path) -> None:
+        """`--json`: every digest whole (the table cut them at 54 characters), `ok`, exit code."""
+        from projections import Live, dump_snapshot  # noqa: PLC0415 - only this test builds one
+
+        db = ledger_of(tmp_path / "l.db", seed_events())
+        report = json.loads(ledger(db, "replay", "--json").stdout)
+        assert (report["head"], report["snapshot"], report["ok"]) == (10, "none", True)
+        expected = build(SQLiteEventLog(db).iter_events()).digests()
+        for name, row in report["projections"].items():
+            same = expected[name]
+            assert row == {"replayed": same, "live": same, "snapshot": None, "match": True}
+        log = SQLiteEventLog(db)
+        try:
+            events = list(log.iter_events())
+        finally:
+            log.close()
+        live = Live()
+        live.rebuild(events)
+        Path(f"{db}.snapshot").write_bytes(dump_snapshot(live, anchor=events[-1].hash))
+        report = json.loads(ledger(db, "replay", "--json").stdout)
+        assert report["snapshot"] == "used (at position 10)"
+        assert all(row["snapshot"] == expected[name] for name, row in report["projections"].items())
+        table = ledger(db, "replay").stdout.decode()
+        assert "…" not in table  # folded where too wide, never cut
+        assert all(digest[:32] in table for digest in expected.values())
+        live.rebuild(events[:-1])
+        forged = Live(live.state, position=10, frontier=live.frontier)
+        Path(f"{db}.snapshot").write_bytes(dump_snapshot(forged, anchor=events[-1].hash))
+        out = ledger(db, "replay", "--json")
+        assert out.returncode == 1
+        report = json.loads(out.stdout)
+        assert report["ok"] is False
+        assert not all(row["match"] for row in report["projections"].values())
 
 
 class TestTablesShowTextAsData:
@@ -522,6 +580,28 @@ class TestTablesShowTextAsData:
         assert "[/bold] closing" in text
         assert "[link=https://evil.example]" in text
         assert "\x1b]8;" not in text  # no terminal hyperlink
+
+    @pytest.mark.parametrize("what", ["organizations", "timeline"])
+    def test_control_characters_are_shown_as_escapes(self, tmp_path: Path, what: str) -> None:
+        """An escape sequence in a name never reaches the terminal (found by a review).
+
+        It made a live link, hid text and moved the cursor up to overwrite the row above.
+        """
+        name = "Q\x1b]8;;https://evil.example/\x1b\\click \x1b[1A\x1b[2Kerased \u202eabc\x9b"
+        event = new_event(
+            OrganizationRegistered(id="escaped", name=name),
+            stream="organization-escaped",
+            occurred_on="2024",
+            source=SHOW_SOURCE,
+        )
+        db = ledger_of(tmp_path / "l.db", [event])
+        out = ledger(db, "show", what)
+        assert out.returncode == 0, out.stderr
+        text = out.stdout.decode()
+        for raw in ("\x1b", "\u202e", "\x9b"):
+            assert raw not in text
+        assert r"Q\x1b]8;;https://evil.example/\x1b\click \x1b[1A\x1b[2Kerased" in text
+        assert r"\u202eabc\x9b" in text
 
     def test_a_token_subject_with_markup_is_listed_literally(self, tmp_path: Path) -> None:
         db = ledger_of(tmp_path / "l.db", seed_events()[:1])

@@ -9,8 +9,9 @@ import click
 from events.errors import LedgerError
 from service.cli.common import EXIT_BAD_INPUT, EXIT_FAILED, Context, exit_code, one_line
 from service.cli.log_commands import register as register_log_commands
+from service.cli.replay import replay
 from service.cli.serve import serve
-from service.cli.show import replay, show
+from service.cli.show import show
 from service.cli.tokens import token
 from service.logging import configure_cli_logging
 from service.settings import SettingError

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -60,16 +61,31 @@ def opened(ctx: Context, *, must_exist: bool = False) -> Iterator[EventLog]:
         log.close()
 
 
+_UNSHOWN = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
+"""Control characters, and the invisible or reordering ones (zero widths, bidi controls)."""
+
+
+def shown(text: str) -> str:
+    """Stored text as a terminal may show it: each control character written as its escape.
+
+    An escape sequence in a name (anyone with the `append` scope can send one) would
+    otherwise reach the operator's terminal as a command: a live link, hidden text, the
+    cursor moved up to overwrite the row above; a bidi control would reorder what is read.
+    """
+    return _UNSHOWN.sub(lambda m: m[0].encode("unicode_escape").decode("ascii"), text)
+
+
 class PlainTable(Table):
     """A rich table whose text cells show as given: stored text is data, never markup.
 
     A name such as `[/bold]` would otherwise stop the table with a markup error, and
-    `[link=…]` would put a live link in an operator's terminal.
+    `[link=…]` would put a live link in an operator's terminal; control characters are
+    shown as escapes (`shown`).
     """
 
     def add_row(self, *cells: Any, **options: Any) -> None:  # noqa: ANN401 - rich's own types
         """`Table.add_row`, each `str` cell as plain `Text`."""
-        super().add_row(*(Text(c) if isinstance(c, str) else c for c in cells), **options)
+        super().add_row(*(Text(shown(c)) if isinstance(c, str) else c for c in cells), **options)
 
 
 @contextmanager
@@ -91,11 +107,26 @@ def stderr() -> Console:
     return Console(stderr=True)
 
 
+class _Console(Console):
+    """rich's console, but a reader that goes away is the command's to judge, not an exit 1."""
+
+    def on_broken_pipe(self) -> None:
+        """Drop the rest of the output and raise `BrokenPipeError` (rich exits 1 instead).
+
+        `ledger show … | head` then exits 0 (`service.cli.main`), and `verify` or `replay`
+        still exit by their verdict (`verdict_output`).
+        """
+        self.quiet = True
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        raise BrokenPipeError
+
+
 def stdout() -> Console:
     """The console for tables on stdout: the terminal's width, or wide enough in a pipe."""
-    console = Console()
+    console = _Console()
     if not console.is_terminal:
-        console = Console(width=200)
+        console = _Console(width=200)
     return console
 
 

@@ -160,7 +160,8 @@ def events(  # noqa: PLR0913 - one parameter per option
         return
     table = PlainTable(title=f"{len(page)} events")
     for column in ("pos", "occurred", "type", "stream", "v", "recorded at", "event id"):
-        table.add_column(column, no_wrap=column != "stream")
+        # folded, never cut with "…": a narrow terminal still shows every value whole
+        table.add_column(column, overflow="fold", no_wrap=column in {"pos", "v"})
     for event in page:
         table.add_row(
             str(event.position),

@@ -13,7 +13,7 @@ import click
 
 from events.errors import StoreError
 from service.cli.common import EXIT_FAILED, Context, fail, pass_context
-from service.store import open_log
+from service.store import is_sqlite, open_log
 
 
 def _stopped(_signum: int, _frame: FrameType | None) -> None:
@@ -147,6 +147,8 @@ def _overwrites(snapshot: Path, database: Path) -> str | None:
         )
         if same:
             return f"the snapshot path {snapshot} is the database's own file {file}"
+    if is_sqlite(snapshot):  # another ledger's database, say: never replaced, never written
+        return f"the snapshot path {snapshot} is a SQLite database, not a snapshot"
     return None
 
 

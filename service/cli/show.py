@@ -3,31 +3,30 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
-from functools import partial
-from pathlib import Path
 from typing import Any
 
 import click
 import msgspec
 
 from events.dates import format_timestamp, parse_moment
-from events.log import EventLog, hash_at
+from events.log import EventLog
 from events.payloads import Money
-from projections import PROJECTION_NAMES, Live, Projections, ViewSpec, build, load_snapshot
+from projections import (
+    Projections,
+    ViewSpec,
+)
 from projections.capacity import SummaryBy
+from projections.organizations import OrgSite
 from projections.paging import DEFAULT_PAGE, CursorKey, Page, page_of, parse_cursor
 from service.cli.common import (
-    EXIT_FAILED,
     Context,
     PlainTable,
     opened,
     pass_context,
-    progress,
     stdout,
-    verdict_output,
 )
 from service.projector import build_view
 
@@ -97,6 +96,14 @@ def preview(ids: Sequence[str]) -> str:
     return f"{', '.join(ids[:PREVIEW])}, … (+{len(ids) - PREVIEW:,} more)"
 
 
+def site_roles_text(roles: Iterable[OrgSite]) -> list[str]:
+    """Each site once, with the organization's roles there: `east-syracuse (seller)`."""
+    by_site: dict[str, set[str]] = {}
+    for role in roles:
+        by_site.setdefault(role.site, set()).add(role.role.replace("_", " "))
+    return [f"{site} ({', '.join(sorted(kinds))})" for site, kinds in sorted(by_site.items())]
+
+
 def totals(values: Mapping[str, Decimal]) -> str:
     """Money per currency, never summed across currencies."""
     return "; ".join(f"{currency} {amount:,}" for currency, amount in sorted(values.items()))
@@ -164,7 +171,7 @@ def _tables(  # noqa: C901, PLR0912 - one branch per projection
                 org.parent or "",
                 preview(org.subsidiaries),
                 preview(org.partners),
-                preview(sorted({s.site for s in org.sites})),
+                preview(site_roles_text(org.sites)),
             )
         return [table]
     if what == "timeline":
@@ -185,9 +192,14 @@ def _tables(  # noqa: C901, PLR0912 - one branch per projection
         "committed",
         "jobs",
         "modalities",
+        "plans and initiatives",
     ):
+        figure = column in {"price", "committed", "jobs"}
         sites.add_column(
-            column, justify="right" if column in {"price", "committed", "jobs"} else "left"
+            column,
+            justify="right" if figure else "left",
+            overflow="fold",
+            min_width=11 if figure else None,  # "USD 160,000,000" in two lines at most
         )
     for site in entries:
         place = (
@@ -213,13 +225,17 @@ def _tables(  # noqa: C901, PLR0912 - one branch per projection
             totals(site.committed),
             jobs,
             ", ".join(site.modalities),
+            "; ".join(
+                [f"plan of {plan.org}, {plan.announced_on}" for plan in site.plans]
+                + [f"{i.name} ({i.org}, {i.launched_on})" for i in site.initiatives]
+            ),
         )
     tables = [sites]
     by: SummaryBy
     for by in ("country", "organization"):
         summary = PlainTable(title=f"Capacity by {by}")
         for column in (by, "committed", "acquisitions", "jobs", "sites"):
-            summary.add_column(column, justify="left" if column == by else "right")
+            summary.add_column(column, justify="left" if column == by else "right", overflow="fold")
         for row in proj.capacity_summary(by):
             summary.add_row(
                 row.key or "(unknown)",
@@ -332,58 +348,3 @@ def show(  # noqa: PLR0913 - one parameter per option
     )
     if page is not None and page.next_cursor is not None:
         click.echo(f"next page: --after {page.next_cursor}")  # one line, never wrapped
-
-
-def _live(log: EventLog, advance: Callable[[int], None]) -> Projections:
-    """Fold event by event as a running service does, rebuilding when one lands in the past."""
-    live = Live()
-    for event in log.iter_events():
-        if not live.apply(event):
-            live.rebuild(log.iter_events(upto=event.position))
-        advance(1)
-    return live.projections()
-
-
-def _snapshot(log: EventLog, path: Path) -> Projections | None:
-    if not path.exists():
-        return None
-    live = load_snapshot(path.read_bytes(), anchor_at=partial(hash_at, log))
-    if live is None:
-        return None
-    for event in log.iter_events(after=live.position):
-        if not live.apply(event):
-            live.rebuild(log.iter_events())
-            break
-    return live.projections()
-
-
-@click.command()
-@pass_context
-def replay(ctx: Context) -> None:
-    """Rebuild every projection from zero; compare with snapshot and live; exit 1 if any differ."""
-    with opened(ctx, must_exist=True) as log:
-        head = log.head()
-        with progress("replaying", head) as advance:
-            replayed = build(log.iter_events(upto=head))
-        with progress("live fold", head) as advance:
-            live = _live(log, advance)
-        snapshot = _snapshot(log, Path(ctx.settings.snapshot_file))
-    table = PlainTable(title=f"Replay of {head} events")
-    for column in ("projection", "replayed from zero", "snapshot + tail", "live fold", "match"):
-        table.add_column(column)
-    ok = replayed.position == live.position == head
-    for name in PROJECTION_NAMES:
-        digests = [replayed.digests()[name], live.digests()[name]]
-        snap = snapshot.digests()[name] if snapshot is not None else None
-        if snap is not None:
-            digests.append(snap)
-        same = len(set(digests)) == 1
-        ok = ok and same
-        table.add_row(
-            name, digests[0], snap or "(no snapshot)", digests[1], "yes" if same else "NO"
-        )
-    with verdict_output():
-        stdout().print(table)
-    if not ok:
-        click.echo("replay differs from the live state", err=True)
-        sys.exit(EXIT_FAILED)
