@@ -43,6 +43,7 @@ from projections import (
     load_snapshot,
 )
 from service.cache import LRU
+from service.store import is_sqlite
 
 _CACHE_SIZE = 64
 VIEWS_BUDGET = 400_000
@@ -267,7 +268,7 @@ class Projector:
         if self.snapshot_path is None:
             return
         target = self.snapshot_path
-        if _is_sqlite(target):  # a setting pointing at the database: never replace a ledger
+        if is_sqlite(target):  # a setting pointing at the database: never replace a ledger
             msg = f"{target} is a SQLite database, not a snapshot: not replaced"
             raise StoreError(msg)
         data = dump_snapshot(captured, anchor=anchor)
@@ -293,15 +294,3 @@ def temporary_path(target: Path) -> Path:
     one snapshot at a time.)
     """
     return own_path(target, ".tmp")
-
-
-_SQLITE_HEADER = b"SQLite format 3\x00"
-
-
-def _is_sqlite(path: Path) -> bool:
-    """Whether the file at `path` is a SQLite database (by its 16-byte header)."""
-    try:
-        with path.open("rb") as file:
-            return file.read(len(_SQLITE_HEADER)) == _SQLITE_HEADER
-    except OSError:
-        return False

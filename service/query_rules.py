@@ -39,8 +39,10 @@ MAX_MOMENT: Final = 64
 """The longest `known_at` (the parameter's declared `max_length`)."""
 SHOWN: Final = 40
 """The most of a bad value an error repeats."""
-SINGLE_VALUED: Final = frozenset({"known_at", "at_position", "limit", "by", "after"})
-"""Parameters taken once: Litestar reads the last value given, and so do the rules."""
+SINGLE_VALUED: Final = frozenset(
+    {"as_of", "known_at", "at_position", "limit", "by", "after", "stream"}
+)
+"""Parameters taken once: given twice, a 422 (Litestar would quietly read the last one)."""
 _PLAIN_INTEGER: Final = re.compile(r"-?[0-9]+")
 _PENDING: ContextVar[tuple[InvalidEvent, ...]] = ContextVar("query_rule_errors", default=())
 
@@ -141,6 +143,10 @@ def keep_rule_errors(
     what the lower bound is).
     """
     errors: list[InvalidEvent] = []
+    for name in names:
+        count = len(query.getall(name, ())) if name in SINGLE_VALUED else 0
+        if count > 1:  # `?as_of=2023-12-31&as_of=2022-06-30`: which view was meant?
+            errors.append(InvalidEvent(f"is given {count} times; give it once", f"query.{name}"))
     for name in names:
         rule = _RULES.get(name)
         if rule is None and name not in integers:

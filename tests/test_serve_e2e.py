@@ -312,6 +312,25 @@ def test_a_snapshot_path_onto_the_database_is_refused(tmp_path: Path, name: str)
     assert verified.returncode == 0, verified.stdout + verified.stderr
 
 
+def test_a_snapshot_path_onto_another_database_is_refused(tmp_path: Path) -> None:
+    """Another ledger's database as the snapshot path: refused at start, left as it was.
+
+    (Found by a review: the server started, and only logged at shutdown that it had not
+    replaced it, never writing a snapshot at all.)
+    """
+    db, other = init_ledger(tmp_path / "ledger.db"), init_ledger(tmp_path / "other.db")
+    before = other.read_bytes()
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    result = serve_refused(environment(db, port) | {"LEDGER_SNAPSHOT_PATH": str(other)})
+    assert result.returncode == 2, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "is a SQLite database, not a snapshot" in result.stderr
+    assert "LEDGER_SNAPSHOT_PATH" in result.stderr
+    assert other.read_bytes() == before
+
+
 def test_a_client_gone_mid_body_is_no_server_error(tmp_path: Path) -> None:
     """A POST whose client closes half way through its body: 499 in the log and metrics."""
     db = tmp_path / "ledger.db"

@@ -165,12 +165,17 @@ class EventsController(Controller):
         # keeps `head` as its checkpoint skips nothing. Read after the page, it could name
         # events committed since, beyond a page that ends with `next: null`.
         head = log.head()
-        events = log.read(after=after, limit=size, stream=stream, types=types)
+        filtered = stream is not None or bool(types)
+        # filtered, the page's last event may be the last that matches: one more row says
+        # whether a next page holds anything (else `next` led to an empty page)
+        events = log.read(after=after, limit=size + filtered, stream=stream, types=types)
+        more = len(events) > size
+        events = events[:size]
         if events:
             head = max(head, events[-1].position)
         next_url = None
         headers: dict[str, str] = {}
-        if len(events) == size and events[-1].position < head:
+        if (more if filtered else len(events) == size) and events[-1].position < head:
             query: list[tuple[str, Any]] = [("after", events[-1].position), ("limit", size)]
             if stream is not None:
                 query.append(("stream", stream))
@@ -190,8 +195,8 @@ class EventsController(Controller):
         sync_to_thread=True,
     )
     def get_event(self, event_id: FromPath[str], ledger: NamedDependency[Ledger]) -> EventOut:
-        """The stored event with this id, or 404."""
-        event = ledger.log.get(event_id)
+        """The stored event with this id, or 404 (a UUID in upper case is the same id)."""
+        event = ledger.log.get(event_id.lower())  # RFC 9562: UUIDs are read in any case
         if event is None:
             raise NotFoundException(detail=f"no event {echoed(event_id)}")
         return event_out(event)
