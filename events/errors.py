@@ -43,7 +43,14 @@ class IdempotencyConflict(ConflictError):
 
 
 class TargetConflict(ConflictError):
-    """A correction or retraction of an unknown, wrong-kind or already retracted event."""
+    """A correction or retraction of an unknown, wrong-kind or already retracted event.
+
+    `index`: the correction's or retraction's place in its batch, when known.
+    """
+
+    def __init__(self, message: str, index: int | None = None) -> None:
+        super().__init__(message)
+        self.index = index
 
 
 class StoreError(LedgerError):

@@ -121,10 +121,10 @@ def _normalize_records(batch: Sequence[NewEvent], known: dict[str, Stored]) -> l
             kind = "a correction" if isinstance(data, EventCorrected) else "a retraction"
             if target_type is None:
                 msg = f"{kind} of {target}: no such event is stored"
-                raise TargetConflict(msg)
+                raise TargetConflict(msg, index)
             if target_type in RECORD_TYPES:
                 msg = f"{kind} of {target}: that event is itself an {target_type}"
-                raise TargetConflict(msg)
+                raise TargetConflict(msg, index)
             if isinstance(data, EventCorrected):
                 try:
                     replacement = convert_payload(target_type, data.replacement)
@@ -232,18 +232,18 @@ def _check_retractions(lookup: Lookup, parts: list[Parts]) -> None:
     be known (a retraction is for good).
     """
     retracted: set[str] = set()
-    for p in parts:
+    for index, p in enumerate(parts):
         data = p.encoded.event.data
         if isinstance(data, EventRetracted):
             if data.retracts in retracted or lookup.retracted(data.retracts):
                 msg = f"event {data.retracts} is already retracted"
-                raise TargetConflict(msg)
+                raise TargetConflict(msg, index)
             retracted.add(data.retracts)
         elif isinstance(data, EventCorrected) and (
             data.corrects in retracted or lookup.retracted(data.corrects)
         ):
             msg = f"a correction of {data.corrects}: that event is retracted"
-            raise TargetConflict(msg)
+            raise TargetConflict(msg, index)
 
 
 def _plain_parts(batch: Sequence[NewEvent]) -> list[Parts] | None:

@@ -51,6 +51,8 @@ from service.openapi import (
     close_objects,
     components,
     document_headers,
+    page_bounds,
+    zero_bounds,
 )
 from service.parameters import STATE_KEY as PARAMETERS_KEY
 from service.parameters import KnownParameters, check_parameters
@@ -153,6 +155,8 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
     known_parameters.learn(app)
     document_headers(app)  # Link, ETag and X-Request-ID on every 2xx answer that has them
     close_objects(app)  # what refuses unknown fields says so
+    zero_bounds(app)  # the bounds of 0 Litestar drops
+    page_bounds(app, settings.page_limit)  # a page's largest size, as this service takes it
     # Litestar's `Allow` made whole (HEAD too) on OPTIONS and 405 answers.
     # and `Accept-Encoding` read as HTTP reads it (`gzip;q=0` refuses gzip).
     router = allow_header(accept_encoding_read(app.asgi_handler), allowed_methods(app.routes))

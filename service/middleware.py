@@ -21,6 +21,7 @@ from litestar.types import ASGIApp, Message, Receive, ReceiveMessage, Scope, Sen
 
 from service.metrics import ASKED_METHOD, watch
 from service.problems import PROBLEM_JSON, PROBLEM_TYPES
+from service.views import COMPRESSED_FROM
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
@@ -174,16 +175,45 @@ def accept_encoding_read(app: ASGIApp) -> ASGIApp:
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == ScopeType.HTTP:
             headers = list(scope["headers"])
+            gzip = False
             for index, (name, value) in enumerate(headers):
                 if name == b"accept-encoding":
                     read = _accepted(value)
+                    gzip = b"gzip" in read
                     if read != value:
                         changed = [*headers[:index], (name, read), *headers[index + 1 :]]
                         scope = cast("Scope", {**scope, "headers": changed})
                     break
+            if not gzip:  # a compressed answer says `Vary` itself (Litestar), this one may not
+                send = _vary_if_compressible(send)
         await app(scope, receive, send)
 
     return middleware
+
+
+def _vary_if_compressible(send: Send) -> Send:
+    """`send` adding `Vary: Accept-Encoding` to an answer sent plain that gzip would have coded.
+
+    RFC 9110 12.5.5: the answer depends on `Accept-Encoding` whether or not this request
+    got it compressed; without the header, a shared cache could hand this plain copy's
+    validators (or, the other way, a compressed copy) to a client that asked otherwise.
+    """
+
+    async def sending(message: Message) -> None:
+        if message["type"] == "http.response.start" and message["status"] == 200:
+            headers = list(message.get("headers", ()))
+            names = {name.lower() for name, _ in headers}
+            length = next((v for n, v in headers if n.lower() == b"content-length"), b"0")
+            if (
+                b"vary" not in names
+                and b"content-encoding" not in names
+                and length.isdigit()
+                and int(length) >= COMPRESSED_FROM
+            ):
+                message = {**message, "headers": [*headers, (b"vary", b"Accept-Encoding")]}
+        await send(message)
+
+    return sending
 
 
 def _accepted(value: bytes) -> bytes:

@@ -132,6 +132,68 @@ OUR_PACKAGES: Final = frozenset({"events", "projections", "service"})
 """Where the Structs behind the document's components come from."""
 
 
+def _our_structs() -> dict[str, list[type[msgspec.Struct]]]:
+    """Our msgspec Structs by class name (the document's component names)."""
+    found: dict[str, list[type[msgspec.Struct]]] = {}
+    pending: list[type[msgspec.Struct]] = [msgspec.Struct]
+    while pending:
+        cls = pending.pop()
+        pending.extend(cls.__subclasses__())
+        if cls.__module__.split(".")[0] in OUR_PACKAGES:
+            found.setdefault(cls.__name__, []).append(cls)
+    return found
+
+
+def zero_bounds(app: Litestar) -> None:
+    """The bounds of 0 Litestar leaves out of the document (it tests a bound for truth).
+
+    `sequence` said `maximum: 1000000` and nothing below, `expected_versions` a plain
+    integer: a client generated from the document sent -1 and got a 422. Each integer
+    field (or map value) of our Structs whose `ge` is 0 gets its `minimum: 0` back.
+    """
+    schemas = app.openapi_schema.components.schemas or {}
+    for name, classes in _our_structs().items():
+        schema = schemas.get(name)
+        if len(classes) != 1 or not isinstance(schema, Schema) or not schema.properties:
+            continue
+        info = msgspec.inspect.type_info(classes[0])
+        if not isinstance(info, msgspec.inspect.StructType):
+            continue
+        for field in info.fields:
+            prop = schema.properties.get(field.encode_name)
+            if isinstance(prop, Schema):
+                _floor_zero(prop, field.type)
+
+
+def _floor_zero(schema: Schema, kind: msgspec.inspect.Type) -> None:
+    """`minimum: 0` on `schema` (or on its map's values) where the type says `ge=0`."""
+    if isinstance(kind, msgspec.inspect.UnionType):  # `X | None`: the bound sits beside oneOf
+        inner = [t for t in kind.types if not isinstance(t, msgspec.inspect.NoneType)]
+        if len(inner) != 1:
+            return
+        kind = inner[0]
+        if isinstance(kind, msgspec.inspect.DictType):
+            schema = next(
+                (s for s in schema.one_of or () if isinstance(s, Schema) and s.type == "object"),
+                schema,
+            )
+    if isinstance(kind, msgspec.inspect.IntType) and kind.ge == 0 and schema.minimum is None:
+        schema.minimum = 0
+    elif isinstance(kind, msgspec.inspect.DictType) and isinstance(
+        schema.additional_properties, Schema
+    ):
+        _floor_zero(schema.additional_properties, kind.value_type)
+
+
+def page_bounds(app: Litestar, page_limit: int) -> None:
+    """Every `limit` parameter's `maximum`: the page limit this service runs with (else 422)."""
+    for item in (app.openapi_schema.paths or {}).values():
+        for parameter in (item.get.parameters or []) if item.get is not None else []:
+            schema = getattr(parameter, "schema", None)
+            if getattr(parameter, "name", None) == "limit" and isinstance(schema, Schema):
+                schema.maximum = page_limit
+
+
 def close_objects(app: Litestar) -> None:
     """`additionalProperties: false` on the document's objects that refuse unknown fields.
 

@@ -66,6 +66,7 @@ _WHEN = {
     401: "No bearer token, or an unknown or revoked one",
     403: "The token lacks the scope this needs",
     404: "Nothing by that id",
+    408: "The body stopped arriving (nothing for 10 s); nothing of it was stored",
     409: (
         "`type` …/version-conflict (a stream is not at the expected version: `stream`, "
         "`expected_version`, `current_version`), …/event-id-conflict (an `event_id` stored "

@@ -332,7 +332,42 @@ class TestExportImportBackup:
         assert out.returncode == 2
         assert b"position 5" in out.stderr
         assert len(out.stderr.splitlines()) == 1
+        assert list(tmp_path.glob("copy.db*")) == []  # the ledger it made for the load is gone
+
+    def test_an_existing_empty_ledger_is_kept_after_a_refused_import(self, tmp_path: Path) -> None:
+        """Only a ledger the command made is removed; one made before stays, still empty."""
+        copy = tmp_path / "copy.db"
+        SQLiteEventLog(copy).close()  # an empty ledger, made before the import
+        out = ledger(copy, "import", "-", stdin=b"garbage\n")
+        assert out.returncode == 2
         assert head(copy) == 0
+
+    @pytest.mark.parametrize("stdin", [b"", b"\n\n"], ids=["empty", "blank-lines"])
+    def test_an_empty_import_is_refused_and_leaves_nothing(
+        self, tmp_path: Path, stdin: bytes
+    ) -> None:
+        """It said "imported 0 events; chain verified" of an empty (or cut) input."""
+        out = ledger(tmp_path / "copy.db", "import", "-", stdin=stdin)
+        assert out.returncode == 2
+        assert b"no events in the input" in out.stderr
+        assert sorted(tmp_path.iterdir()) == []
+
+    def test_a_refused_append_into_a_new_ledger_leaves_no_file(self, tmp_path: Path) -> None:
+        """A conflict names its input line, and the ledger made for the append is removed."""
+        organization = ndjson(good_line())
+        retraction = json.dumps(
+            {
+                "stream": "x",
+                "type": "event_retracted",
+                "occurred_on": "2024",
+                "data": {"retracts": "00000000-0000-4000-8000-000000000000", "reason": "r"},
+                "source": {"url": "urn:x"},
+            }
+        ).encode()
+        out = ledger(tmp_path / "new.db", "append", "-", stdin=organization + retraction + b"\n")
+        assert out.returncode == 2
+        assert out.stderr.startswith(b"ledger: line 2: a retraction of 00000000-")
+        assert sorted(tmp_path.iterdir()) == []
 
     def test_import_needs_an_empty_ledger(self, seeded: Path) -> None:
         """Importing into a ledger that holds events is refused and changes nothing."""
@@ -379,7 +414,7 @@ class TestExportImportBackup:
         assert needle in out.stderr
         assert out.stderr.count(b" - at ") <= 1
         assert len(out.stderr.splitlines()) == 1
-        assert head(copy) == 0
+        assert list(tmp_path.glob("copy.db*")) == []  # nothing stored, no ledger left behind
 
 
 class TestBadFiles:

@@ -233,3 +233,37 @@ class TestOneDecode:
         }
         schema = doc["components"]["schemas"]["AppendBody"]
         assert schema["required"] == ["events"]
+
+    def test_the_document_states_the_bounds_the_server_applies(self, client, auth) -> None:
+        """Each bound the document gives is the one a request meets (a review found 0 dropped)."""
+        doc = client.get("/schema/openapi.json").json()
+        schemas = doc["components"]["schemas"]
+        event = schemas["EventBody"]["properties"]
+        assert (event["sequence"]["minimum"], event["sequence"]["maximum"]) == (0, 1_000_000)
+        assert (event["schema_version"]["minimum"], event["schema_version"]["maximum"]) == (1, 1000)
+        (versions,) = [
+            s
+            for s in schemas["AppendBody"]["properties"]["expected_versions"]["oneOf"]
+            if s["type"] == "object"
+        ]
+        assert versions["additionalProperties"]["minimum"] == 0
+        limits = [
+            parameter["schema"]["maximum"]
+            for path in doc["paths"].values()
+            if "get" in path
+            for parameter in path["get"].get("parameters", [])
+            if parameter["name"] == "limit"
+        ]
+        assert limits
+        assert set(limits) == {1000}  # the page limit this app runs with
+        assert "408" in doc["paths"]["/v1/events"]["post"]["responses"]
+        # and each bound is the server's: just past it is a 422, at it is not
+        past = [
+            ({"events": [org_event(sequence=-1)]}, "$.events[0].sequence"),
+            ({"events": [org_event()], "expected_versions": {"s": -1}}, '$.expected_versions["s"]'),
+        ]
+        for body, path in past:
+            problem = assert_problem(client.post("/v1/events", json=body, headers=auth), 422)
+            assert [e["path"] for e in problem["errors"]] == [path]
+        assert client.get("/v1/events", params={"limit": 1000}).status_code == 200
+        assert client.get("/v1/events", params={"limit": 1001}).status_code == 422

@@ -137,6 +137,26 @@ class TestHits:
         assert revalidated.status_code == 304
         assert "vary" not in revalidated.headers
 
+    @pytest.mark.parametrize("url", ["/v1/timeline", "/v1/events?limit=100"])
+    @pytest.mark.parametrize("accept", [None, "identity", "gzip;q=0", "gzip"])
+    def test_a_compressible_answer_says_it_varies_however_it_is_sent(
+        self, fresh, url, accept
+    ) -> None:
+        """RFC 9110 12.5.5: sent plain too, a compressible answer says `Vary` (a review).
+
+        Only the gzipped copy said it; a shared cache could then keep the plain one for all.
+        """
+        client, auth = fresh
+        events = [org_event() for _ in range(40)]
+        assert client.post("/v1/events", json={"events": events}, headers=auth).status_code == 201
+        headers = {} if accept is None else {"Accept-Encoding": accept}
+        for _ in range(2):  # a miss, then a hit of the answer cache
+            response = client.get(url, headers=headers)
+            assert response.status_code == 200
+            assert response.headers.get_list("vary") == ["Accept-Encoding"]
+        small = client.get(PAIR, headers=headers)
+        assert "vary" not in small.headers
+
     def test_no_hit_skips_a_required_read_token(self, tmp_path) -> None:
         """With reads behind a token, a cached URL still answers 401 without one."""
         db = init_ledger(tmp_path / "ledger.db")

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import click
@@ -53,11 +55,27 @@ pass_context = click.make_pass_decorator(Context, ensure=True)
 
 @contextmanager
 def opened(ctx: Context, *, must_exist: bool = False) -> Iterator[EventLog]:
-    """The configured log, closed (and its appends finished) on the way out."""
-    log = open_log(ctx.settings, must_exist=must_exist)
+    """The configured log, closed (and its appends finished) on the way out.
+
+    A SQLite ledger this command made, left empty because the command failed (an append or
+    import refused whole), is removed again: a refused load leaves no file behind.
+    """
+    settings = ctx.settings
+    path = None if settings.is_postgres else Path(settings.database)
+    made = path is not None and not must_exist and not path.exists()
+    log = open_log(settings, must_exist=must_exist)
     try:
         yield log
-    finally:
+    except BaseException:
+        empty = False
+        with contextlib.suppress(Exception):  # a log that cannot say is left as it is
+            empty = made and log.head() == 0
+        log.close()
+        if empty and path is not None:
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{path}{suffix}").unlink(missing_ok=True)
+        raise
+    else:
         log.close()
 
 

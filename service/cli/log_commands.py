@@ -14,7 +14,8 @@ import msgspec
 
 from events.codec import CANONICAL, payload_class
 from events.dates import format_timestamp
-from events.errors import InvalidEvent, StoreError
+from events.envelope import NewEvent
+from events.errors import IdempotencyConflict, InvalidEvent, StoreError, TargetConflict
 from events.intake import at_line, numbered_ndjson
 from events.log import MAX_POSITION
 from events.seed import seed_events
@@ -112,10 +113,25 @@ def append(ctx: Context, file: IO[bytes], expect: tuple[str, ...]) -> None:
             result = log.append([event for _, event in numbered], expected or None)
         except InvalidEvent as exc:  # about one event of the batch: say which line
             raise at_line(exc, [number for number, _ in numbered]) from None
+        except (TargetConflict, IdempotencyConflict) as exc:  # the same, for one event's conflict
+            line = _conflict_line(exc, numbered)
+            if line is not None:
+                exc.args = (f"line {line}: {exc}",)
+            raise
     for committed in result.events:
         sys.stdout.buffer.write(CANONICAL.encode(committed) + b"\n")
     state = "already stored, nothing written" if result.replayed else "appended"
     click.echo(f"{len(result.events)} events {state}; head {result.head}", err=True)
+
+
+def _conflict_line(
+    error: TargetConflict | IdempotencyConflict, numbered: list[tuple[int, NewEvent]]
+) -> int | None:
+    """The input line of the event a conflict is about, if the conflict says which."""
+    if isinstance(error, TargetConflict):
+        index = error.index
+        return numbered[index][0] if index is not None and index < len(numbered) else None
+    return next((n for n, event in numbered if event.event_id == error.event_id), None)
 
 
 @click.command()
@@ -210,6 +226,9 @@ def import_(ctx: Context, file: IO[bytes]) -> None:
     """Load an export into an empty ledger, checking every hash and the chain; all or nothing."""
     with opened(ctx) as log, progress("importing", None) as advance:
         count = log.import_lines(_lines(file), progress=advance)
+        if count == 0:  # as `append` says of an empty input; a cut export is not "verified"
+            msg = "no events in the input; nothing imported"
+            raise click.BadParameter(msg)
     click.echo(f"imported {count} events; chain verified", err=True)
 
 

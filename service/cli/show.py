@@ -82,7 +82,7 @@ def money(value: Money | None) -> str:
     """`USD 326,000,000`."""
     if value is None:
         return ""
-    return f"{value.currency} {value.amount:,}"
+    return f"{value.currency} {value.amount:,f}"  # `f`: never 1E-7 for 0.0000001
 
 
 PREVIEW = 8
@@ -106,7 +106,7 @@ def site_roles_text(roles: Iterable[OrgSite]) -> list[str]:
 
 def totals(values: Mapping[str, Decimal]) -> str:
     """Money per currency, never summed across currencies."""
-    return "; ".join(f"{currency} {amount:,}" for currency, amount in sorted(values.items()))
+    return "; ".join(f"{currency} {amount:,f}" for currency, amount in sorted(values.items()))
 
 
 def _view_spec(

@@ -81,7 +81,7 @@ class EventsController(Controller):
                 description="An idempotent replay: the first places",
                 generate_examples=False,
             ),
-            **problem_responses(400, 401, 403, 409, 413, 415, 422, 503),
+            **problem_responses(400, 401, 403, 408, 409, 413, 415, 422, 503),
         },
     )
     async def append(
