@@ -191,6 +191,10 @@ def accept_encoding_read(app: ASGIApp) -> ASGIApp:
     return middleware
 
 
+_BODILESS = frozenset({204, 304})
+"""Answers with no body to compress (a 304 says `Vary` by itself: `service.views`)."""
+
+
 def _vary_if_compressible(send: Send) -> Send:
     """`send` adding `Vary: Accept-Encoding` to an answer sent plain that gzip would have coded.
 
@@ -200,7 +204,7 @@ def _vary_if_compressible(send: Send) -> Send:
     """
 
     async def sending(message: Message) -> None:
-        if message["type"] == "http.response.start" and message["status"] == 200:
+        if message["type"] == "http.response.start" and message["status"] not in _BODILESS:
             headers = list(message.get("headers", ()))
             names = {name.lower() for name, _ in headers}
             length = next((v for n, v in headers if n.lower() == b"content-length"), b"0")

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import difflib
 import os
 from collections.abc import Mapping
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 import msgspec
 from msgspec import Meta
@@ -13,8 +13,6 @@ from msgspec import Meta
 from events.codec import invalid_from
 
 Port = Annotated[int, Meta(ge=1, le=65535)]
-_NATS_URL = r"^(nats|tls)://([^\s/@]+@)?(\[[0-9A-Fa-f:.]+\]|[^\s/:@\[\]]+)(:[0-9]{1,5})?(?!\n)$"
-"""A NATS server's URL: `nats://host:port` (or `tls://`), no path."""
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -24,7 +22,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     synchronous: Literal["FULL", "NORMAL", "EXTRA"] = "FULL"
     host: Annotated[str, Meta(min_length=1)] = "127.0.0.1"
     port: Port = 8000
-    nats_url: Annotated[str, Meta(pattern=_NATS_URL)] = "nats://127.0.0.1:4222"
+    nats_url: Annotated[str, Meta(min_length=1)] = "nats://127.0.0.1:4222"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["auto", "json", "console"] = "auto"
     # bounded above too: a limit past what SQLite's integers or memory hold would be a 500
@@ -83,19 +81,46 @@ def load_settings(
         if field in _CHOICES and isinstance(value, str):  # `normal`, `INFO`: case is no error
             values[field] = _CHOICES[field].get(value.lower(), value)
     try:
-        return msgspec.convert(values, Settings, strict=False)
+        settings = msgspec.convert(values, Settings, strict=False)
     except msgspec.ValidationError as exc:
         error = invalid_from(exc)
         field = error.path.removeprefix("$.").split(".")[0]
         if field in FIELDS:
             wrong_kind = ", got `" in error.message or error.message.startswith("Invalid enum")
             said = _EXPECTED.get(field, "") if wrong_kind else ""
-            if field == "nats_url" and "matching regex" in error.message:
-                said = "must be a NATS server's URL, nats://host:port (or tls://)"
             msg = f"bad setting {env_name(field)} ({flag_name(field)}): {said or error.message}"
         else:
             msg = f"bad setting: {error.message}"
         raise SettingError(msg) from None
+    problem = _nats_url_error(settings.nats_url)
+    if problem is not None:
+        msg = f"bad setting {env_name('nats_url')} ({flag_name('nats_url')}): {problem}"
+        raise SettingError(msg)
+    return settings
+
+
+_NATS_SCHEMES = frozenset({"nats", "tls", "ws", "wss"})
+
+
+def _nats_url_error(value: str) -> str | None:
+    """Why `value` is not a NATS server URL (or a comma-separated list of them), or None.
+
+    The value is not repeated in the message: it may hold a password.
+    """
+    said = "must be a NATS server's URL, nats://host:port (tls://, ws://, wss:// too; a list"
+    said += " separated by commas for a cluster)"
+    for entry in value.split(","):
+        try:
+            url = urlsplit(entry.strip())
+            port = url.port  # a ValueError for a port that is no number in 0..65535
+        except ValueError:
+            return said
+        host = url.hostname or ""
+        if url.scheme.lower() not in _NATS_SCHEMES or not host or port == 0:
+            return said
+        if any(c.isspace() for c in host) or url.path not in {"", "/"} or url.query:
+            return said
+    return None
 
 
 def _fields_of(kind: type) -> dict[str, msgspec.inspect.Type]:
@@ -119,15 +144,36 @@ _EXPECTED: dict[str, str] = {
 
 
 def _refuse_misspelt(environ: Mapping[str, str]) -> None:
-    """A `LEDGER_*` variable that is a near miss of a setting's name is a typo, not ignored.
+    """A `LEDGER_*` variable one slip away from a setting's name is a typo, not ignored.
 
-    `LEDGER_DATABSE=…` would otherwise leave the default database in use, silently. Other
-    `LEDGER_*` names (another program's, such as ledger-cli's `LEDGER_FILE`) pass.
+    `LEDGER_DATABSE=…` would otherwise leave the default database in use, silently. A slip
+    is a letter left out, one too many, or two letters swapped; a letter replaced by
+    another is not (ledger-cli reads `LEDGER_SORT` and `LEDGER_COST`, one letter from
+    `LEDGER_PORT` and `LEDGER_HOST`), and other programs' names pass untouched.
     """
     known = [env_name(field) for field in FIELDS]
     for name in environ:
         if name.startswith(PREFIX) and name not in known:
-            close = difflib.get_close_matches(name, known, n=1, cutoff=0.85)
-            if close:
-                msg = f"unknown setting {name}: did you mean {close[0]}?"
+            meant = next((k for k in known if _one_slip(name, k)), None)
+            if meant is not None:
+                msg = f"unknown setting {name}: did you mean {meant}?"
                 raise SettingError(msg)
+
+
+def _one_slip(typed: str, meant: str) -> bool:
+    """Whether `typed` is `meant` with one letter left out, one added, or two adjacent swapped."""
+    if len(meant) - len(PREFIX) < 4:
+        return False
+    if len(typed) == len(meant) - 1:  # left out
+        return any(meant[:i] + meant[i + 1 :] == typed for i in range(len(meant)))
+    if len(typed) == len(meant) + 1:  # added
+        return any(typed[:i] + typed[i + 1 :] == meant for i in range(len(typed)))
+    if len(typed) == len(meant):  # swapped
+        diff = [i for i in range(len(meant)) if typed[i] != meant[i]]
+        return (
+            len(diff) == 2
+            and diff[1] == diff[0] + 1
+            and typed[diff[0]] == meant[diff[1]]
+            and typed[diff[1]] == meant[diff[0]]
+        )
+    return False

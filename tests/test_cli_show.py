@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import shutil
 import subprocess
 import sys
 from datetime import datetime
@@ -168,13 +171,54 @@ class TestShowJson:
         assert rows["lotte-biologics"] == "east-syracuse (owner), songdo-bio-campus (initiative)"
         assert rows["merck-kgaa"] == "daejeon (investment, plan)"
 
-    def test_the_capacity_table_shows_plans_and_initiatives(self, seeded: Path) -> None:
-        """The 2023 plan and the Bio Venture Initiative are in the table, not only in --json."""
+    def test_the_capacity_tables_show_plans_and_initiatives(self, seeded: Path) -> None:
+        """The 2023 plan and the Bio Venture Initiative are in a table, not only in --json."""
         out = ledger(seeded, "show", "capacity", "--as-of", "2023-12-31").stdout.decode()
-        text = " ".join(" ".join(c.strip() for c in line.split("│")) for line in out.splitlines())
-        assert "plan of merck-kgaa, 2023-05" in text
-        assert "Bio Venture Initiative" in text
-        assert "(lotte-biologics, 2023-08)" in text
+        rows = [
+            [cell.strip() for cell in line.split("│")[1:-1]]
+            for line in out.split("Plans and initiatives by site")[1].splitlines()
+            if line.startswith("│")
+        ]
+        assert rows[:2] == [
+            [
+                "daejeon",
+                "2023-05",
+                "commercial production for customers in the region",
+                "merck-kgaa",
+            ],
+            ["songdo-bio-campus", "2023-08", "Bio Venture Initiative", "lotte-biologics"],
+        ]
+
+    @pytest.mark.parametrize("columns", [80, 100, 120])
+    def test_a_narrow_terminal_folds_cells_and_hides_nothing(
+        self, seeded: Path, columns: int
+    ) -> None:
+        """Every line within the width, every column there, no cell cut with "…" (a review).
+
+        (Figures cut to `USD 160,00…` at 80 columns; a wider table was cropped at the edge.)
+        A terminal of that width, from util-linux's `script`.
+        """
+        if shutil.which("script") is None:
+            if os.environ.get("CI") == "true":
+                pytest.fail("needs util-linux's script for a terminal")
+            pytest.skip("needs util-linux's script for a terminal")
+        last = {"capacity": "modalities", "timeline": "source", "organizations": "sites"}
+        for what, header in {**last, "partnerships": "site"}.items():
+            command = f"stty cols {columns}; {LEDGER} --database {seeded} show {what}"
+            out = subprocess.run(
+                ["script", "-qec", command, "/dev/null"],
+                capture_output=True,
+                timeout=60,
+                check=False,
+                env={k: v for k, v in os.environ.items() if k not in {"COLUMNS", "LINES"}},
+            )
+            assert out.returncode == 0, out.stderr
+            plain = re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", out.stdout.decode())
+            lines = [line.rstrip("\r") for line in plain.splitlines()]
+            assert max(len(line) for line in lines) <= columns, what
+            body = [line for line in lines if not line.startswith(("view ", "next page"))]
+            assert not any("…" in line for line in body), what
+            assert header[:5] in plain, what  # the last column is there (its header folded)
 
 
 SHOW_SOURCE = Source(url="urn:test:show")

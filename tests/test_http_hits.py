@@ -156,6 +156,11 @@ class TestHits:
             assert response.headers.get_list("vary") == ["Accept-Encoding"]
         small = client.get(PAIR, headers=headers)
         assert "vary" not in small.headers
+        # a large 201 (or 422) too: gzip would code it as well
+        body = {"events": [org_event() for _ in range(40)]}
+        created = client.post("/v1/events", json=body, headers={**auth, **headers})
+        assert created.status_code == 201
+        assert created.headers.get_list("vary") == ["Accept-Encoding"]
 
     def test_no_hit_skips_a_required_read_token(self, tmp_path) -> None:
         """With reads behind a token, a cached URL still answers 401 without one."""

@@ -264,13 +264,50 @@ class TestIsoCodes:
             parse_event(json.dumps(investment))
         assert caught.value.path == "$.data.amount.currency"
 
-    @pytest.mark.parametrize(("country", "currency"), [("GB", "GBP"), ("KR", "KRW"), ("CH", "CHF")])
+    @pytest.mark.parametrize(
+        ("country", "currency"),
+        [
+            ("GB", "GBP"),
+            ("KR", "KRW"),
+            ("CH", "CHF"),
+            ("HR", "HRK"),  # the kuna, withdrawn in 2023: a 2022 price was in it (a review)
+            ("AN", "ANG"),  # the Netherlands Antilles (ISO 3166-3) and their guilder
+            ("DE", "DEM"),
+            ("CW", "XCG"),  # new in 2025
+        ],
+    )
     def test_assigned_codes_are_accepted(self, country: str, currency: str) -> None:
         event = json.loads(with_value("$.data.location.country", country))
         event["data"]["price"]["currency"] = currency
         data = parse_event(json.dumps(event)).data
         assert isinstance(data, SiteAcquired)
         assert (data.location.country, data.price and data.price.currency) == (country, currency)
+
+
+def test_the_codes_taken_only_grow_whatever_pycountry_lists(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A `pycountry` listing fewer codes still takes every code the ledger took before.
+
+    (An upgrade that drops a withdrawn code must not make two replicas disagree.)
+    """
+    import pycountry  # noqa: PLC0415 - only this test replaces its tables
+
+    from events import iso_codes  # noqa: PLC0415 - its caches are cleared around the test
+
+    for table in ("countries", "historic_countries", "currencies"):
+        monkeypatch.setattr(pycountry, table, [])
+    iso_codes.countries.cache_clear()
+    iso_codes.currencies.cache_clear()
+    try:
+        assert iso_codes.country_error("HR") is None
+        assert iso_codes.country_error("YU") is None
+        assert iso_codes.currency_error("HRK") is None
+        assert iso_codes.currency_error("EUR") is None
+        assert iso_codes.currency_error("XXX") is not None
+    finally:
+        iso_codes.countries.cache_clear()
+        iso_codes.currencies.cache_clear()
 
 
 class TestIdentifiers:

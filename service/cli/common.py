@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
-import re
 import sys
+import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import click
@@ -55,42 +53,34 @@ pass_context = click.make_pass_decorator(Context, ensure=True)
 
 @contextmanager
 def opened(ctx: Context, *, must_exist: bool = False) -> Iterator[EventLog]:
-    """The configured log, closed (and its appends finished) on the way out.
-
-    A SQLite ledger this command made, left empty because the command failed (an append or
-    import refused whole), is removed again: a refused load leaves no file behind.
-    """
-    settings = ctx.settings
-    path = None if settings.is_postgres else Path(settings.database)
-    made = path is not None and not must_exist and not path.exists()
-    log = open_log(settings, must_exist=must_exist)
+    """The configured log, closed (and its appends finished) on the way out."""
+    log = open_log(ctx.settings, must_exist=must_exist)
     try:
         yield log
-    except BaseException:
-        empty = False
-        with contextlib.suppress(Exception):  # a log that cannot say is left as it is
-            empty = made and log.head() == 0
-        log.close()
-        if empty and path is not None:
-            for suffix in ("", "-wal", "-shm"):
-                Path(f"{path}{suffix}").unlink(missing_ok=True)
-        raise
-    else:
+    finally:
         log.close()
 
 
-_UNSHOWN = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
-"""Control characters, and the invisible or reordering ones (zero widths, bidi controls)."""
+_UNSHOWN = frozenset({"Cc", "Cf"})
+"""Unicode categories shown as escapes: controls, and format characters (zero widths, bidi
+controls, the Arabic letter mark, tag characters, the soft hyphen)."""
 
 
 def shown(text: str) -> str:
-    """Stored text as a terminal may show it: each control character written as its escape.
+    """Stored text as a terminal may show it: each control or format character as its escape.
 
     An escape sequence in a name (anyone with the `append` scope can send one) would
     otherwise reach the operator's terminal as a command: a live link, hidden text, the
     cursor moved up to overwrite the row above; a bidi control would reorder what is read.
     """
-    return _UNSHOWN.sub(lambda m: m[0].encode("unicode_escape").decode("ascii"), text)
+    if text.isprintable():  # the common case: no control or format character at all
+        return text
+    return "".join(
+        c.encode("unicode_escape").decode("ascii")
+        if c != "\n" and unicodedata.category(c) in _UNSHOWN
+        else c  # a line break stays one: it cannot leave its cell
+        for c in text
+    )
 
 
 class PlainTable(Table):
@@ -98,8 +88,13 @@ class PlainTable(Table):
 
     A name such as `[/bold]` would otherwise stop the table with a markup error, and
     `[link=…]` would put a live link in an operator's terminal; control characters are
-    shown as escapes (`shown`).
+    shown as escapes (`shown`). A value too wide for its column is folded, never cut.
     """
+
+    def add_column(self, *args: Any, **options: Any) -> None:  # noqa: ANN401 - rich's own types
+        """`Table.add_column`, folding a value too wide for its cell rather than cutting it."""
+        options.setdefault("overflow", "fold")
+        super().add_column(*args, **options)
 
     def add_row(self, *cells: Any, **options: Any) -> None:  # noqa: ANN401 - rich's own types
         """`Table.add_row`, each `str` cell as plain `Text`."""

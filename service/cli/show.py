@@ -104,9 +104,13 @@ def site_roles_text(roles: Iterable[OrgSite]) -> list[str]:
     return [f"{site} ({', '.join(sorted(kinds))})" for site, kinds in sorted(by_site.items())]
 
 
+_PROSE = {"location": 24, "modalities": 28}
+"""Widths the capacity table's prose columns stop at, leaving the figures their room."""
+
+
 def totals(values: Mapping[str, Decimal]) -> str:
-    """Money per currency, never summed across currencies."""
-    return "; ".join(f"{currency} {amount:,f}" for currency, amount in sorted(values.items()))
+    """Money per currency, never summed across currencies: one currency a line."""
+    return "\n".join(f"{currency} {amount:,f}" for currency, amount in sorted(values.items()))
 
 
 def _view_spec(
@@ -192,14 +196,13 @@ def _tables(  # noqa: C901, PLR0912 - one branch per projection
         "committed",
         "jobs",
         "modalities",
-        "plans and initiatives",
     ):
         figure = column in {"price", "committed", "jobs"}
         sites.add_column(
             column,
             justify="right" if figure else "left",
-            overflow="fold",
-            min_width=11 if figure else None,  # "USD 160,000,000" in two lines at most
+            overflow="fold",  # folded where too narrow, never cut
+            max_width=_PROSE.get(column),
         )
     for site in entries:
         place = (
@@ -225,12 +228,18 @@ def _tables(  # noqa: C901, PLR0912 - one branch per projection
             totals(site.committed),
             jobs,
             ", ".join(site.modalities),
-            "; ".join(
-                [f"plan of {plan.org}, {plan.announced_on}" for plan in site.plans]
-                + [f"{i.name} ({i.org}, {i.launched_on})" for i in site.initiatives]
-            ),
         )
     tables = [sites]
+    plans = PlainTable(title="Plans and initiatives by site")
+    for column in ("site", "date", "what", "by"):
+        plans.add_column(column, overflow="fold")
+    for site in entries:
+        for plan in site.plans:
+            plans.add_row(site.site, plan.announced_on, plan.purpose or "a plan", plan.org)
+        for initiative in site.initiatives:
+            plans.add_row(site.site, initiative.launched_on, initiative.name, initiative.org)
+    if plans.row_count:
+        tables.append(plans)
     by: SummaryBy
     for by in ("country", "organization"):
         summary = PlainTable(title=f"Capacity by {by}")
