@@ -608,19 +608,23 @@ class TestTablesShowTextAsData:
 
     NAME = "[/bold] closing [link=https://evil.example]click[/link] [bold red]"
 
-    @pytest.mark.parametrize("what", ["organizations", "timeline"])
-    def test_a_name_with_markup_is_shown_literally(self, tmp_path: Path, what: str) -> None:
-        """`[/bold]` stopped the whole table with a markup error; `[link=…]` made a link."""
+    @staticmethod
+    def table_of(tmp_path: Path, what: str, name: str) -> str:
+        """`ledger show what` of a ledger holding one organization of this name."""
         event = new_event(
-            OrganizationRegistered(id="marked", name=self.NAME),
-            stream="organization-marked",
+            OrganizationRegistered(id="named", name=name),
+            stream="organization-named",
             occurred_on="2024",
             source=SHOW_SOURCE,
         )
-        db = ledger_of(tmp_path / "l.db", [event])
-        out = ledger(db, "show", what)
+        out = ledger(ledger_of(tmp_path / "l.db", [event]), "show", what)
         assert out.returncode == 0, out.stderr
-        text = out.stdout.decode()
+        return out.stdout.decode()
+
+    @pytest.mark.parametrize("what", ["organizations", "timeline"])
+    def test_a_name_with_markup_is_shown_literally(self, tmp_path: Path, what: str) -> None:
+        """`[/bold]` stopped the whole table with a markup error; `[link=…]` made a link."""
+        text = self.table_of(tmp_path, what, self.NAME)
         assert "[/bold] closing" in text
         assert "[link=https://evil.example]" in text
         assert "\x1b]8;" not in text  # no terminal hyperlink
@@ -632,16 +636,7 @@ class TestTablesShowTextAsData:
         It made a live link, hid text and moved the cursor up to overwrite the row above.
         """
         name = "Q\x1b]8;;https://evil.example/\x1b\\click \x1b[1A\x1b[2Kerased \u202eabc\x9b"
-        event = new_event(
-            OrganizationRegistered(id="escaped", name=name),
-            stream="organization-escaped",
-            occurred_on="2024",
-            source=SHOW_SOURCE,
-        )
-        db = ledger_of(tmp_path / "l.db", [event])
-        out = ledger(db, "show", what)
-        assert out.returncode == 0, out.stderr
-        text = out.stdout.decode()
+        text = self.table_of(tmp_path, what, name)
         for raw in ("\x1b", "\u202e", "\x9b"):
             assert raw not in text
         assert r"Q\x1b]8;;https://evil.example/\x1b\click \x1b[1A\x1b[2Kerased" in text
