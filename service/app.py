@@ -52,6 +52,7 @@ from service.openapi import (
     components,
     document_headers,
     page_bounds,
+    payload_schemas,
     zero_bounds,
 )
 from service.parameters import STATE_KEY as PARAMETERS_KEY
@@ -157,6 +158,7 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
     close_objects(app)  # what refuses unknown fields says so
     zero_bounds(app)  # the bounds of 0 Litestar drops
     page_bounds(app, settings.page_limit)  # a page's largest size, as this service takes it
+    payload_schemas(app)  # an event's `data`: one of the payload types
     # Litestar's `Allow` made whole (HEAD too) on OPTIONS and 405 answers.
     # and `Accept-Encoding` read as HTTP reads it (`gzip;q=0` refuses gzip).
     router = allow_header(accept_encoding_read(app.asgi_handler), allowed_methods(app.routes))

@@ -18,6 +18,7 @@ from litestar.openapi.spec import (
     OpenAPIHeader,
     OpenAPIResponse,
     OpenAPIType,
+    Reference,
     Schema,
     SecurityScheme,
 )
@@ -25,6 +26,7 @@ from litestar.plugins import OpenAPISchemaPlugin
 from litestar.routes import HTTPRoute
 
 from events.log import MAX_POSITION
+from events.payloads import PAYLOAD_TYPES
 
 if TYPE_CHECKING:
     from litestar import Litestar
@@ -192,6 +194,55 @@ def page_bounds(app: Litestar, page_limit: int) -> None:
             schema = getattr(parameter, "schema", None)
             if getattr(parameter, "name", None) == "limit" and isinstance(schema, Schema):
                 schema.maximum = page_limit
+
+
+_REF: Final = "#/components/schemas/{name}"
+SENT: Final = "In"
+"""The suffix of a payload's component as a client sends it (an amount may be a number)."""
+
+
+def payload_schemas(app: Litestar) -> None:
+    """An event's `data` typed: one of the payload types (which one, `type` says).
+
+    `data` was any object in the document, so a generated client could build no payload.
+    The payloads' components are msgspec's own schema of the payload Structs: as the
+    answers give them (amounts as decimal strings; components Litestar made already, such
+    as `Money`, are kept), and as a body may send them (`…In`: an amount also as a JSON
+    number, read exactly).
+    """
+    _, found = msgspec.json.schema_components(list(PAYLOAD_TYPES.values()), ref_template=_REF)
+    schemas = app.openapi_schema.components.schemas
+    if schemas is None:
+        return
+    for name, schema in found.items():
+        schemas.setdefault(name, schema)  # a JSON Schema, kept as msgspec wrote it
+        schemas[name + SENT] = _as_sent(name, schema, set(found))
+    for component, suffix in (("EventBody", SENT), ("EventOut", "")):
+        target = schemas.get(component)
+        if isinstance(target, Schema) and target.properties is not None:
+            which = ", ".join(f"`{tag}`: {c.__name__}{suffix}" for tag, c in PAYLOAD_TYPES.items())
+            target.properties["data"] = Schema(
+                any_of=[
+                    Reference(ref=_REF.format(name=cls.__name__ + suffix))
+                    for cls in PAYLOAD_TYPES.values()
+                ],
+                description=f"The payload of the event's `type` ({which})",
+            )
+
+
+def _as_sent(name: str, schema: Any, ours: set[str]) -> Any:  # noqa: ANN401 - JSON Schema
+    """A payload component as a body may send it: its references to `…In`, numbers taken."""
+    if isinstance(schema, dict):
+        copied = {key: _as_sent(name, value, ours) for key, value in schema.items()}
+        ref = copied.get("$ref")
+        if isinstance(ref, str) and ref.rsplit("/", 1)[-1] in ours:
+            copied["$ref"] = ref + SENT
+        if name == "Money" and copied.get("format") == "decimal":  # `amount`: 1.5 or "1.5"
+            return {"anyOf": [copied, {"type": "number"}]}
+        return copied
+    if isinstance(schema, list):
+        return [_as_sent(name, item, ours) for item in schema]
+    return schema
 
 
 def close_objects(app: Litestar) -> None:

@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -267,3 +268,35 @@ class TestOneDecode:
             assert [e["path"] for e in problem["errors"]] == [path]
         assert client.get("/v1/events", params={"limit": 1000}).status_code == 200
         assert client.get("/v1/events", params={"limit": 1001}).status_code == 422
+
+    def test_the_document_types_each_event_payload(self, client, auth) -> None:
+        """`data` is one of the payload types, as sent and as answered (it was any object).
+
+        Every stored seed event's `data` validates against its type's component, and a
+        body built to the `…In` component (an amount as a JSON number) is appended.
+        """
+        import jsonschema_rs  # noqa: PLC0415 - only this test validates against the document
+
+        from events.payloads import PAYLOAD_TYPES  # noqa: PLC0415 - only this test needs it
+
+        doc = client.get("/schema/openapi.json").json()
+        schemas = doc["components"]["schemas"]
+
+        def validator(name: str) -> Any:
+            schema = {"$ref": f"#/components/schemas/{name}", "components": doc["components"]}
+            return jsonschema_rs.Draft202012Validator(schema)
+
+        for component, suffix in (("EventBody", "In"), ("EventOut", "")):
+            refs = [s["$ref"] for s in schemas[component]["properties"]["data"]["anyOf"]]
+            assert refs == [
+                f"#/components/schemas/{c.__name__}{suffix}" for c in PAYLOAD_TYPES.values()
+            ]
+        events = client.get("/v1/events", params={"limit": 100}).json()["events"]
+        assert {e["type"] for e in events} >= {"site_acquired", "investment_committed"}
+        for event in events:
+            validator(PAYLOAD_TYPES[event["type"]].__name__).validate(event["data"])
+        site = json.loads(site_bought("160000000.50"))  # an amount as a JSON number
+        validator("SiteAcquiredIn").validate(site["data"])
+        with pytest.raises(jsonschema_rs.ValidationError):
+            validator("SiteAcquired").validate(site["data"])  # answers give strings
+        assert client.post("/v1/events", json={"events": [site]}, headers=auth).status_code == 201
