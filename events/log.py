@@ -8,6 +8,7 @@ from typing import Protocol, runtime_checkable
 
 from events.codec import GENESIS
 from events.envelope import AppendResult, Event, NewEvent, VerifyResult
+from events.replay import Replayed
 
 MAX_POSITION = 2**63 - 1
 """The largest position a log can hold (a signed 64-bit integer in SQLite and PostgreSQL)."""
@@ -63,6 +64,10 @@ class EventLog(Protocol):
 
     def iter_events(self, after: int = 0, upto: int | None = None) -> Iterator[Event]:
         """Every event after `after` (up to `upto`), in order: the fast path for replay."""
+        ...
+
+    def iter_replay(self, after: int = 0, upto: int | None = None) -> Iterator[Replayed]:
+        """`iter_events` cut to what the projections fold (`projections.build_replayed`)."""
         ...
 
     def export_lines(self, progress: Progress | None = None) -> Iterator[bytes]:

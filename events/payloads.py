@@ -49,6 +49,9 @@ class Money(Model, frozen=True):
 
     def __post_init__(self) -> None:
         amount = self.amount
+        if not isinstance(amount, Decimal):  # built in Python with a float, an int, a str
+            msg = f"amount: must be a Decimal, not {type(amount).__name__} (money is never a float)"
+            raise TypeError(msg)
         if not amount.is_finite():
             msg = "amount: must be a finite number"
             raise ValueError(msg)

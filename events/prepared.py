@@ -17,7 +17,9 @@ from typing import NamedTuple
 
 from events.codec import CANONICAL
 from events.envelope import NewEvent
+from events.errors import InvalidEvent
 from events.header import check_headers
+from events.payloads import Payload
 from events.rows import Encoded, Row, encode_new
 from events.upcasters import current_version
 
@@ -76,10 +78,22 @@ class PreparedBatch(list[NewEvent]):
 def prepare_batch(events: Iterable[NewEvent]) -> list[NewEvent]:
     """The batch with its parts (a `PreparedBatch`), else as a plain list.
 
-    A batch whose parts cannot be computed here (not a `NewEvent`, say) goes to the writer
-    as it is, which reports it as before.
+    What is not a `NewEvent` with a payload is the caller's mistake: `InvalidEvent` naming
+    it (it was a `StoreError`, the class of a failing disk, which a pipeline might retry
+    for ever). Another batch whose parts cannot be computed here goes to the writer as it
+    is, which reports it as before.
     """
+    if isinstance(events, (str, bytes)):
+        msg = f"a batch is a sequence of NewEvent, not {type(events).__name__}"
+        raise InvalidEvent(msg, "$")
     batch = events if isinstance(events, list) else list(events)  # an iterator is read once
+    for index, event in enumerate(batch):
+        if not isinstance(event, NewEvent):
+            msg = f"not a NewEvent but a {type(event).__name__}"
+            raise InvalidEvent(msg, f"$[{index}]")
+        if not isinstance(event.data, Payload):
+            msg = f"not a payload but a {type(event.data).__name__}"
+            raise InvalidEvent(msg, f"$[{index}].data")
     try:
         return PreparedBatch(batch)
     except Exception:  # noqa: BLE001 - reported by the writer, with the batch as given

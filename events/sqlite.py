@@ -14,19 +14,17 @@ import asyncio
 import os
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal, Self
 
 from events.awaitable import append_awaited, submit_append
 from events.codec import GENESIS
-from events.envelope import AppendResult, Event, NewEvent, VerifyResult
+from events.envelope import AppendResult, NewEvent
 from events.errors import LedgerError, NotALedger, StoreError
 from events.groupcommit import AppendRequest, GroupCommitter, Ready
 from events.log import Progress
 from events.prepared import prepare_batch
-from events.replay import REPLAY_COLUMNS, Replayed, replayed
-from events.rows import SELECT_COLUMNS, Row, check, export_line, stored_event
 from events.sqlite_backup import backup_into
 from events.sqlite_group import (
     BUSY_TIMEOUT_MS,
@@ -39,16 +37,16 @@ from events.sqlite_group import (
     stage,
 )
 from events.sqlite_import import insert_export
+from events.sqlite_reads import SQLiteReads
 from events.sqlite_schema import check_file, prepare, unopenable
 
 Synchronous = Literal["FULL", "NORMAL", "EXTRA"]
 _SYNC_LEVEL = {"NORMAL": 1, "FULL": 2, "EXTRA": 3}
-_REPLAY_SELECT = ", ".join(REPLAY_COLUMNS)
 _MAX_CACHED_STREAMS = 100_000
 
 
-class SQLiteEventLog:
-    """The event log in one SQLite file."""
+class SQLiteEventLog(SQLiteReads):
+    """The event log in one SQLite file (its reads: `events.sqlite_reads`)."""
 
     def __init__(
         self,
@@ -179,7 +177,12 @@ class SQLiteEventLog:
     def append_future(
         self, events: Sequence[NewEvent], expected_versions: Mapping[str, int] | None = None
     ) -> asyncio.Future[AppendResult]:
-        """`append_awaited` as a future of the running loop, the batch queued at once."""
+        """`append_awaited` as a future of the running loop.
+
+        The batch is checked and prepared at once, and queued at the end of the loop's
+        current turn, with the turn's other appends (`events.awaitable.submit_append`): an
+        append made before the loop turns (on this thread, or a `close`) comes first.
+        """
         return submit_append(self._writer, prepare_batch(events), expected_versions)
 
     def _commit_group(self, group: list[AppendRequest], ready: Ready | None) -> None:
@@ -295,120 +298,6 @@ class SQLiteEventLog:
         self._timeout.set(BUSY_TIMEOUT_MS)
         self._head, self._head_hash, self._last_recorded = self._load_head(conn)
 
-    # -- reads ------------------------------------------------------------------------
-
-    def head(self) -> int:
-        """The last committed position."""
-        row = self._reader().execute("SELECT max(position) FROM events").fetchone()
-        return int(row[0] or 0)
-
-    def read(
-        self,
-        after: int = 0,
-        limit: int = 100,
-        stream: str | None = None,
-        types: Sequence[str] | None = None,
-    ) -> list[Event]:
-        """Events after a position, in order, optionally of one stream and some types."""
-        where = ["position > ?"]
-        args: list[Any] = [after]
-        if stream is not None:
-            where.append("stream = ?")
-            args.append(stream)
-        if types:
-            where.append(f"type IN ({','.join('?' * len(types))})")
-            args.extend(types)
-        args.append(limit)
-        sql = (
-            f"SELECT {SELECT_COLUMNS} FROM events WHERE {' AND '.join(where)}"  # noqa: S608 - only placeholders
-            " ORDER BY position LIMIT ?"
-        )
-        return [stored_event(row) for row in self._reader().execute(sql, args)]
-
-    def get(self, event_id: str) -> Event | None:
-        """One event by id."""
-        row = (
-            self._reader()
-            .execute(f"SELECT {SELECT_COLUMNS} FROM events WHERE event_id = ?", (event_id,))  # noqa: S608 - constant columns
-            .fetchone()
-        )
-        return None if row is None else stored_event(row)
-
-    def stream(
-        self, name: str, after: int = 0, limit: int | None = None
-    ) -> tuple[list[Event], int]:
-        """A stream's events after version `after` (at most `limit`) and its version."""
-        conn = self._reader()
-        conn.execute("BEGIN")  # the page and the version from one snapshot of the log
-        try:
-            rows = conn.execute(
-                f"SELECT {SELECT_COLUMNS} FROM events WHERE stream = ? AND stream_version > ?"  # noqa: S608 - constant columns
-                " ORDER BY stream_version LIMIT ?",
-                (name, after, -1 if limit is None else limit),
-            ).fetchall()
-            version = conn.execute(
-                "SELECT max(stream_version) FROM events WHERE stream = ?", (name,)
-            ).fetchone()[0]
-        finally:
-            if conn.in_transaction:  # a read: nothing to keep; the connection left clean
-                conn.execute("ROLLBACK")
-        return [stored_event(row) for row in rows], int(version or 0)
-
-    def _rows(
-        self, after: int = 0, upto: int | None = None, columns: str = SELECT_COLUMNS
-    ) -> Iterator[tuple[Any, ...]]:
-        conn = self._connect()  # its own connection: one consistent snapshot for the whole scan
-        try:
-            conn.execute("BEGIN")
-            sql = f"SELECT {columns} FROM events WHERE position > ?"  # noqa: S608 - constant columns
-            args: list[int] = [after]
-            if upto is not None:
-                sql += " AND position <= ?"
-                args.append(upto)
-            cursor = conn.execute(sql + " ORDER BY position", args)
-            while batch := cursor.fetchmany(5000):
-                yield from batch
-            conn.execute("COMMIT")
-        finally:
-            conn.close()
-
-    def iter_events(self, after: int = 0, upto: int | None = None) -> Iterator[Event]:
-        """Every event after a position, decoded, in order."""
-        for row in self._rows(after, upto):
-            yield stored_event(row)
-
-    def iter_replay(self, after: int = 0, upto: int | None = None) -> Iterator[Replayed]:
-        """`iter_events` for a replay: only what the projections fold (`events.replay`)."""
-        return replayed(self._rows(after, upto, _REPLAY_SELECT))
-
-    # -- integrity, export, import, backup --------------------------------------------
-
-    def verify(self, progress: Progress | None = None) -> VerifyResult:
-        """Recompute every data hash and chain link from the stored bytes."""
-        prev, expected, checked = GENESIS, 1, 0
-        for raw in self._rows():
-            row = Row(*raw)
-            reason = check(row, expected, prev)
-            if reason is not None:
-                return VerifyResult(
-                    ok=False,
-                    head=expected - 1,
-                    checked=checked,
-                    first_bad_position=expected,
-                    reason=reason,
-                )
-            prev, expected, checked = row.hash, expected + 1, checked + 1
-            if progress is not None:
-                progress(1)
-        return VerifyResult(ok=True, head=expected - 1, checked=checked)
-
-    def export_lines(self, progress: Progress | None = None) -> Iterator[bytes]:
-        """The log as NDJSON of stored envelopes."""
-        for row in self._rows():
-            if progress is not None:
-                progress(1)
-            yield export_line(row)
-
     def import_lines(self, lines: Iterable[bytes], progress: Progress | None = None) -> int:
         """Load an export into this empty log in one transaction, checking the chain as it goes."""
         return self._writer.call(lambda: self._import(lines, progress))
@@ -429,9 +318,16 @@ class SQLiteEventLog:
         self._head, self._head_hash, self._last_recorded = head
         return head[0]
 
-    def backup(self, path: Path, progress: Progress | None = None) -> None:
+    def backup(self, path: str | os.PathLike[str], progress: Progress | None = None) -> None:
         """SQLite's online backup into a new file at `path` (`events.sqlite_backup`)."""
-        backup_into(self._reader(), path, progress)
+        backup_into(self._reader(), Path(path), progress)
+
+    def __enter__(self) -> Self:
+        """`with SQLiteEventLog(path) as log:` closes the log on the way out."""
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
 
     def backup_pages(self) -> int:
         """How many pages a backup copies (for a progress bar's total)."""

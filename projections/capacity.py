@@ -23,7 +23,7 @@ from events.payloads import (
     SiteAcquired,
 )
 from projections.registry import upto
-from projections.schema import View
+from projections.schema import ReadOnlyDict, View
 from projections.state import Fact, FoldState
 
 SUM_DIGITS = 1000
@@ -241,7 +241,7 @@ class _SiteBuilder:
             plans=tuple(self.plans),
             initiatives=tuple(self.initiatives),
             investments=tuple(self.investments),
-            committed=dict(sorted(self.committed.items())),
+            committed=ReadOnlyDict(sorted(self.committed.items())),
             jobs=self.jobs,
             jobs_by_year=self.jobs_by_year,
             modalities=tuple(self.modalities),

@@ -137,7 +137,12 @@ class Live:
         """Fold an event that comes after the frontier; False (state untouched) otherwise.
 
         On False, the caller rebuilds from the whole log, this event included, or merges.
+        An event at or before `position` is in the state already (a delivery repeated, as an
+        at-least-once tail repeats them): refused too, also once a retraction has moved the
+        frontier back before it (it was folded a second time).
         """
+        if event.position <= self._position:
+            return False
         if event.type in RECORD_TYPES:
             return False
         key = sort_key(event)

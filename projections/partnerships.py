@@ -14,7 +14,7 @@ from typing import Literal
 from events.envelope import Source
 from events.payloads import MemorandumSigned, PartnershipAgreed
 from projections.registry import Registry, upto
-from projections.schema import View
+from projections.schema import ReadOnlyDict, View
 from projections.state import Fact, FoldState
 
 Pair = tuple[str, str]
@@ -107,7 +107,7 @@ def agreement_of(fact: Fact, registry: Registry) -> tuple[AgreementView, list[Pa
         site=data.site,
         initiative=initiative,
         parties=data.parties,
-        through=sides,
+        through=ReadOnlyDict(sides),
         event_id=fact.event_id,
         source=fact.source,
         corrected_by=fact.corrected_by,
@@ -124,7 +124,7 @@ def partnership_of(pair: Pair, agreements: list[AgreementView]) -> PartnershipVi
         orgs=pair,
         since=agreements[0].occurred_on,
         status="active",
-        through={org_a: _union(agreements, org_a), org_b: _union(agreements, org_b)},
+        through=ReadOnlyDict({org_a: _union(agreements, org_a), org_b: _union(agreements, org_b)}),
         agreements=tuple(agreements),
     )
 

@@ -37,6 +37,23 @@ class ViewSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     known_at: dt.datetime | None = None
     at_position: int | None = None
 
+    def __post_init__(self) -> None:
+        """Each coordinate of its own type, said here (not as a bare error deep in a build)."""
+        if self.as_of is not None and (
+            not isinstance(self.as_of, dt.date) or isinstance(self.as_of, dt.datetime)
+        ):
+            msg = f"ViewSpec.as_of must be a datetime.date, not {type(self.as_of).__name__}"
+            raise TypeError(msg)
+        if self.known_at is not None and not isinstance(self.known_at, dt.datetime):
+            msg = f"ViewSpec.known_at must be a datetime, not {type(self.known_at).__name__}"
+            raise TypeError(msg)
+        position = self.at_position
+        if position is not None and (
+            not isinstance(position, int) or isinstance(position, bool) or position < 0
+        ):
+            msg = f"ViewSpec.at_position must be an int of 0 or more, not {position!r}"
+            raise TypeError(msg)
+
 
 class Selection(msgspec.Struct, frozen=True, kw_only=True):
     """The outcome of selecting: what to fold, in order, and where the view stands.

@@ -23,6 +23,7 @@ from projections.capacity import (
     site_roles,
 )
 from projections.registry import Registry
+from projections.schema import ReadOnlyDict
 
 Key = str | None
 """A summary row's key: a country (None: not located), or a top-level organization."""
@@ -40,8 +41,8 @@ class _RowBuilder:
     def row(self, key: Key) -> SummaryRow:
         return SummaryRow(
             key=key,
-            committed=dict(sorted(self.committed.items())),
-            acquisitions=dict(sorted(self.acquisitions.items())),
+            committed=ReadOnlyDict(sorted(self.committed.items())),
+            acquisitions=ReadOnlyDict(sorted(self.acquisitions.items())),
             jobs=self.jobs,
             sites=len(self.site_ids),
             site_ids=tuple(sorted(self.site_ids)),

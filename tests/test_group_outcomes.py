@@ -356,16 +356,27 @@ class TestABatchThatFailsTheGroup:
             log.close()
 
     def test_through_the_awaited_path_too(self, tmp_path: Path) -> None:
-        """Eight callers on one loop and a bad one among them: the eight are committed."""
+        """Eight callers on one loop and a bad one among them: the eight are committed.
+
+        The bad one a row SQLite refuses (a trigger), so it reaches the writer's group; a
+        batch that is no events at all is refused before it queues (`InvalidEvent`).
+        """
         log = SQLiteEventLog(tmp_path / "poison.db")
+        with sqlite3.connect(log.path) as conn:
+            conn.execute(
+                "CREATE TRIGGER poison BEFORE INSERT ON events WHEN NEW.stream = 'poison'"
+                " BEGIN SELECT RAISE(ABORT, 'poisoned'); END"
+            )
 
         async def main() -> list[Any]:
             calls = [log.append_awaited([make_new_event(f"g-{n}")]) for n in range(8)]
-            calls.insert(4, log.append_awaited([object()]))  # type: ignore[list-item]
+            calls.insert(4, log.append_awaited([make_new_event("poison")]))
+            calls.append(log.append_awaited([object()]))  # type: ignore[list-item]
             return await asyncio.wait_for(asyncio.gather(*calls, return_exceptions=True), 30)
 
         try:
             results = asyncio.run(main())
+            assert isinstance(results.pop(), InvalidEvent)
             assert isinstance(results.pop(4), StoreError)
             assert sorted(r.head for r in results) == list(range(1, 9))
             assert log.verify().ok

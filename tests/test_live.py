@@ -80,6 +80,20 @@ class TestApply:
         live = live_of(HISTORY)
         assert not live.apply(HISTORY[-1])
 
+    def test_an_event_redelivered_after_a_retraction_is_refused(self):
+        """A retracted event delivered again is refused, as any repeat is.
+
+        (Found by a review: the retraction had moved the frontier back before it, so it was
+        folded again and came back.)
+        """
+        target = HISTORY[-1]
+        retraction = ev(5, EventRetracted(retracts=target.event_id, reason="x"), "2099")
+        live = Live()
+        live.rebuild([*HISTORY, retraction])
+        assert live.position == 5
+        assert not live.apply(target)
+        assert live.projections().digests() == build([*HISTORY, retraction]).digests()
+
     def test_records_are_refused(self):
         """Corrections and retractions always ask for a rebuild."""
         live = live_of(HISTORY)

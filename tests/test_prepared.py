@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from events.codec import CANONICAL, GENESIS
 from events.envelope import Metadata, NewEvent, Source
-from events.errors import InvalidEvent, StoreError
+from events.errors import InvalidEvent
 from events.payloads import EventCorrected, OrganizationRegistered
 from events.prepared import PreparedBatch, placed, prepare_batch
 from events.rows import encode_new, place
@@ -101,16 +101,37 @@ class TestPlacedIsPlace:
 
 
 class TestThroughTheLog:
+    def test_what_is_not_events_is_the_callers_mistake(self, fresh_log: SQLiteEventLog) -> None:
+        """Not a `NewEvent`, or one without a payload: `InvalidEvent` naming it.
+
+        It was the `StoreError` of a failing disk, which a pipeline would retry (a review).
+        """
+        good = make_new_event("s")
+        for batch, path in [
+            ([good, object()], "$[1]"),
+            ([{"stream": "x"}], "$[0]"),
+            ([msgspec.structs.replace(good, data=None)], "$[0].data"),
+            ("not a batch", "$"),
+        ]:
+            with pytest.raises(InvalidEvent) as caught:
+                prepare_batch(batch)  # type: ignore[arg-type]
+            assert caught.value.path == path
+            with pytest.raises(InvalidEvent):
+                fresh_log.append(batch)  # type: ignore[arg-type]
+        with pytest.raises(InvalidEvent):  # an iterator is read once, and checked
+            fresh_log.append(e for e in [good, object()])  # type: ignore[arg-type, misc]
+        assert fresh_log.head() == 0
+
     def test_a_batch_that_cannot_be_prepared_still_fails_as_before(
         self, fresh_log: SQLiteEventLog
     ) -> None:
-        unprepared = prepare_batch([object()])  # type: ignore[list-item]
+        """Events whose header cannot be placed go to the writer unprepared, which says why."""
+        bad = msgspec.structs.replace(make_new_event("s"), stream=123)
+        unprepared = prepare_batch([bad])
         assert not isinstance(unprepared, PreparedBatch)
-        assert len(unprepared) == 1
-        with pytest.raises(StoreError):
-            fresh_log.append([object()])  # type: ignore[list-item]
-        with pytest.raises(StoreError):  # an iterator is read once: the writer still sees it
-            fresh_log.append(e for e in [object()])  # type: ignore[arg-type, misc]
+        with pytest.raises(InvalidEvent) as caught:
+            fresh_log.append([bad])
+        assert caught.value.path.startswith("$[0].stream")
         assert fresh_log.head() == 0
 
     def test_a_correction_is_stored_as_normalized_not_as_prepared(
