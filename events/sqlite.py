@@ -226,17 +226,23 @@ class SQLiteEventLog(SQLiteReads):
     ) -> bool:
         """One attempt at a group; False (rolled back) if `assume_new` turned out wrong.
 
-        An inline append (`ready` None) assuming new is planned before its transaction,
-        which its INSERT opens (a single row commits on its own, durably like any COMMIT).
+        Assuming new, the group opens no transaction of its own: its reads (the versions of
+        streams not cached, the targets of corrections and retractions) run on their own,
+        and its rows go in as one `INSERT` (`insert_rows`), which commits on its own. What
+        the reads found still holds when that commits: had anyone appended since this
+        handle's last commit, the group's first position would be taken and the `INSERT`
+        refused, and the group planned again inside a transaction. Three statements at most,
+        where BEGIN, the reads, the rows and COMMIT would each wait for the interpreter lock.
         """
         conn = self._writer_conn
-        inline = assume_new and ready is None
         try:
-            if inline:
+            if assume_new:
                 self._timeout.set(BUSY_TIMEOUT_MS)
             else:
                 begin(conn, ready, self._timeout)
             lookup, staged = self._stage(conn, group, assume_new=assume_new)
+            if ready is not None and not conn.in_transaction:
+                ready()  # the previous group's callers wake up while this INSERT syncs
             if not insert_rows(conn, staged, assume_new=assume_new):
                 self._rollback()
                 return False

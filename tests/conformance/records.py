@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import pytest
 
 from conformance.base import ConformanceBase
-from conformance.builders import correction, event, retraction, site, site_builtins
+from conformance.builders import correction, event, retraction, run_threads, site, site_builtins
 from events.errors import InvalidEvent, TargetConflict
 from events.ids import uuid7
 from events.log import EventLog
@@ -27,6 +28,47 @@ class Records(ConformanceBase):
             log.append([again])
         assert log.get(again.event_id) is None
         assert log.head() == 2
+
+    @pytest.mark.parametrize("separate_handles", [False, True], ids=["one-handle", "two-handles"])
+    def test_racing_retractions_of_one_event_store_exactly_one(
+        self, log: EventLog, separate_handles: bool
+    ) -> None:
+        """Two threads retracting the same event at once: one is stored, one is refused.
+
+        Whatever a backend reads to find the target not yet retracted must still hold
+        when it writes: no two retractions of one event, from one handle or from two.
+        """
+        rounds = 15
+        other = self.open_again(log) if separate_handles else log
+        try:
+            handles = (log, other)
+            for number in range(rounds):
+                target = event(f"site-{number}", site())
+                log.append([target])
+                outcomes: list[str] = []
+                barrier = threading.Barrier(2)
+
+                def work(
+                    index: int,
+                    target_id: str = target.event_id,
+                    outcomes: list[str] = outcomes,
+                    barrier: threading.Barrier = barrier,
+                ) -> None:
+                    barrier.wait(timeout=30)
+                    try:
+                        handles[index].append([retraction(target_id)])
+                    except TargetConflict:
+                        outcomes.append("refused")
+                    else:
+                        outcomes.append("stored")
+
+                run_threads(work, 2)
+                assert sorted(outcomes) == ["refused", "stored"]
+        finally:
+            if other is not log:
+                other.close()
+        assert log.head() == rounds * 2
+        assert log.verify().ok
 
     @pytest.mark.parametrize("kind", ["correction", "retraction"])
     def test_a_record_event_of_an_unknown_target_is_a_target_conflict(
