@@ -23,7 +23,11 @@ defaults otherwise (JSON request log on stdout, metrics, compression). The load 
 - `floor_post16` (for the record): the same POST to `bench/floor_app.py`, a plain ASGI app
   that only decodes the body as the service does and appends it durably through the
   ledger's own store (group commit), 16 connections: the floor under `post16`, which does
-  all that and more (routing, auth, request log, metrics, live projections).
+  all that and more (routing, auth, request log, metrics, live projections);
+- `raw_floor_post16` (for the record): the same POST to `bench/raw_floor_app.py`, decoded
+  as the bare route does, then one row per event through a minimal group commit of plain
+  `sqlite3` (one `INSERT` per group; no chain, checks, auth, log or metrics), 16
+  connections: what a durable POST costs by itself on this machine and server.
 
 Bare and service arms alternate in several rounds (GETs first, so the GET view is not at a
 moving head); a rate is the median over the rounds. An arm with any non-2xx response or
@@ -121,9 +125,12 @@ def bench_server(server: str, workdir: Path, config: Config) -> dict[str, Any]:
         bare_cmd = server_command(server, "bench.bare_app:application", free_port())
         floor_env = clean_env(FLOOR_DATABASE=str(home / "floor.db"))
         floor_cmd = server_command(server, "bench.floor_app:application", free_port())
+        raw_env = clean_env(RAW_FLOOR_DATABASE=str(home / "raw-floor.db"))
+        raw_cmd = server_command(server, "bench.raw_floor_app:application", free_port())
         with (
             serving(f"{server} bare", bare_cmd, bare_env, home / "bare.log") as bare,
             serving(f"{server} floor", floor_cmd, floor_env, home / "floor.log") as floor,
+            serving(f"{server} raw floor", raw_cmd, raw_env, home / "raw-floor.log") as raw,
         ):
             bare_answer = probe("GET", bare.url + "/bare/answer", None, None)
             if abs(len(bare_answer) - len(answer)) > 8:
@@ -132,6 +139,7 @@ def bench_server(server: str, workdir: Path, config: Config) -> dict[str, Any]:
             probe("POST", service.url + "/v1/events", event_body(str(uuid.uuid4())), token)
             probe("POST", bare.url + "/bare/events", event_body(str(uuid.uuid4())), token)
             probe("POST", floor.url + "/floor/events", event_body(str(uuid.uuid4())), token)
+            probe("POST", raw.url + "/floor/events", event_body(str(uuid.uuid4())), token)
             for key in range(KNOWN_STREAMS):  # the known streams exist before their arm runs
                 probe("POST", service.url + "/v1/events", known_stream_body(str(key)), token)
             gets, _ = measure(
@@ -149,6 +157,7 @@ def bench_server(server: str, workdir: Path, config: Config) -> dict[str, Any]:
                     Arm("post1", service.url + "/v1/events", post_script, 1),
                     Arm("post16_known", service.url + "/v1/events", known_script, CLIENTS),
                     Arm("floor_post16", floor.url + "/floor/events", post_script, CLIENTS),
+                    Arm("raw_floor_post16", raw.url + "/floor/events", post_script, CLIENTS),
                 ],
                 config,
             )
@@ -168,6 +177,7 @@ def bench_server(server: str, workdir: Path, config: Config) -> dict[str, Any]:
         "post16_known_vs_bare_post": round(rps["post16_known"] / rps["bare_post16"], 3),
         "floor_post16_vs_bare_post": round(rps["floor_post16"] / rps["bare_post16"], 3),
         "post16_vs_floor_post16": round(rps["post16"] / rps["floor_post16"], 3),
+        "raw_floor_post16_vs_bare_post": round(rps["raw_floor_post16"] / rps["bare_post16"], 3),
         "get_p99_ms": round(median_p99(runs["get"]), 2),
         "post_p99_ms": round(median_p99(runs["post16"]), 2),
         "rps": rps,
