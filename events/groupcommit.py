@@ -151,8 +151,9 @@ class GroupCommitter:
     on the writer thread. `commit_group` must set every request's outcome; if it raises
     instead, each request still without one fails with a `StoreError`. `ready` is None, or
     tells the previous group's callers their outcome: `commit_group` calls it once its
-    group's rows are staged, right before COMMIT, and before it waits for a write lock held
-    by another connection (calling it again does nothing).
+    group's rows are staged, right before the statement that commits them (COMMIT, or an
+    `INSERT` that is its own transaction), and before it waits for a write lock held by
+    another connection (calling it again does nothing).
     """
 
     def __init__(

@@ -177,12 +177,21 @@ def _replay(known: dict[str, Stored], encoded: list[Encoded], head: int) -> Plan
     return Plan([], AppendResult(head=head, events=committed, replayed=True))
 
 
+def _a_version(stream: object, expected: object) -> bool:
+    """Whether an `expected_versions` entry is a stream name and a whole number (not a bool)."""
+    return isinstance(stream, str) and isinstance(expected, int) and not isinstance(expected, bool)
+
+
 def _check_versions(lookup: Lookup, expected_versions: Mapping[str, int] | None) -> dict[str, int]:
     """The current version of each stream the client named, which must be the one it expected."""
     versions: dict[str, int] = {}
     if not expected_versions:
         return versions
     for stream, expected in expected_versions.items():
+        if not _a_version(stream, expected):
+            name = msgspec.json.encode(str(stream)).decode()
+            msg = f"expected_versions maps stream names to whole numbers: {stream!r}: {expected!r}"
+            raise InvalidEvent(msg, f"$.expected_versions[{name}]")
         actual = versions.setdefault(stream, lookup.stream_version(stream))
         if actual != expected:
             raise VersionConflict(stream, expected, actual)

@@ -1,11 +1,11 @@
 """The SQLite backend of the `EventLog`: one file, WAL, `synchronous=FULL` by default.
 
 All writes go through one `GroupCommitter` holding the only write connection: each group
-of waiting appends is one transaction (`BEGIN IMMEDIATE` … `COMMIT`, or a lone row's own
-`INSERT`), one fsync of the WAL, and every append is acknowledged after that commit (a lone
-append commits on its caller's thread, appends that wait together are committed by the
-writer thread). Readers use their own connections (one per thread) and see positions
-appear in order.
+of waiting appends is one transaction (the group's one `INSERT` of up to 32 rows, its own
+transaction, or `BEGIN IMMEDIATE` … `COMMIT`), one fsync of the WAL, and every append is
+acknowledged after that commit (a lone append commits on its caller's thread, appends that
+wait together are committed by the writer thread). Readers use their own connections (one
+per thread) and see positions appear in order.
 """
 
 from __future__ import annotations
@@ -231,8 +231,10 @@ class SQLiteEventLog(SQLiteReads):
         and its rows go in as one `INSERT` (`insert_rows`), which commits on its own. What
         the reads found still holds when that commits: had anyone appended since this
         handle's last commit, the group's first position would be taken and the `INSERT`
-        refused, and the group planned again inside a transaction. Three statements at most,
-        where BEGIN, the reads, the rows and COMMIT would each wait for the interpreter lock.
+        refused, and the group planned again inside a transaction. Two statements for the
+        common group (the versions of new streams, the rows; one if its streams are cached,
+        more for corrections' and retractions' targets), where BEGIN, each row read and
+        written, and COMMIT would each wait for the interpreter lock.
         """
         conn = self._writer_conn
         try:

@@ -29,7 +29,7 @@ from events.planner import STORED_COLUMNS, Stored, plan, target_of
 from events.rows import SELECT_COLUMNS, Row
 
 CHUNK = 500
-"""Ids or streams asked about in one query, rows inserted in one `executemany`."""
+"""Ids or streams asked about in one query, rows an import inserts in one `executemany`."""
 BUSY_TIMEOUT_MS = 10_000
 INSERT = f"INSERT INTO events ({SELECT_COLUMNS}, target) VALUES ({', '.join('?' * 16)})"  # noqa: S608 - constant columns
 _VALUES = f"({', '.join('?' * 16)})"
@@ -74,13 +74,16 @@ def _stored_of(row: Row) -> Stored:
 
 
 class GroupLookup:
-    """The planner's reads for one group, inside the writer's open transaction.
+    """The planner's reads for one group, in the writer's transaction or on their own.
 
-    What the group's batches will ask about is read up front: their event ids in one query,
-    the versions of their streams not in `cached` (versions known to be current) in another.
-    Rows planned for earlier batches of the group are inserted only at the end, in one
-    `executemany`, so `planned` overlays them: each batch is planned exactly as if the ones
-    before it were stored already. `versions` ends up holding every version read or planned.
+    On their own when the group assumes nothing stored is in its way: its `INSERT` then
+    checks that nobody wrote meanwhile (see `SQLiteEventLog._try_group`). What the group's
+    batches will ask about is read up front: their event ids in one query, the versions of
+    their streams not in `cached` (versions known to be current) in another. Rows planned
+    for earlier batches of the group are inserted only at the end, all at once
+    (`insert_many`), so `planned` overlays them: each batch is planned exactly as if the
+    ones before it were stored already. `versions` ends up holding every version read or
+    planned.
 
     `assume_new` skips the read of the group's own ids and answers that none is stored: the
     common case, where that read finds nothing. The writer then checks the assumption (see
@@ -122,7 +125,9 @@ class GroupLookup:
     def _versions(self, streams: Sequence[str]) -> dict[str, int]:
         # one max() per stream, each a seek on the (stream, stream_version) index, answered
         # as one row of JSON: a row per stream would be a step (a wait for the lock) each
-        versions: dict[str, int] = {}
+        # (a name that is not text, from a batch the planner will refuse, is asked of nobody)
+        versions: dict[str, int] = {name: 0 for name in streams if not isinstance(name, str)}
+        streams = [name for name in streams if isinstance(name, str)]
         for start in range(0, len(streams), CHUNK):
             chunk = streams[start : start + CHUNK]
             values = ",".join(["(?)"] * len(chunk))
@@ -237,10 +242,11 @@ def stage(
 class BusyTimeout:
     """The busy timeout of the writer's connection, changed only when it must be.
 
-    The writer thread opens its transactions with a zero timeout (see `begin`) and keeps
-    it while they last: inside a write transaction nothing waits for a lock. Everything
-    else on the connection (an inline append, a rollback, an import) first puts the full
-    timeout back. Under load the writer thread thus runs no PRAGMA per group.
+    A group planned again inside a transaction opens it with a zero timeout (see `begin`)
+    and keeps it while it lasts: inside a write transaction nothing waits for a lock.
+    Everything else on the connection (a group's own `INSERT`, a rollback, an import)
+    first puts the full timeout back. Under load the writer thus runs no PRAGMA per group
+    (two per group planned again, when another handle writes to the same file).
     """
 
     def __init__(self, conn: sqlite3.Connection) -> None:

@@ -9,10 +9,17 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+from conformance.builders import event, retraction, site
 
 from events import awaitable
 from events.envelope import AppendResult, NewEvent
-from events.errors import IdempotencyConflict, StoreError, VersionConflict
+from events.errors import (
+    IdempotencyConflict,
+    InvalidEvent,
+    StoreError,
+    TargetConflict,
+    VersionConflict,
+)
 from events.sqlite import SQLiteEventLog
 
 MakeEvent = Callable[..., NewEvent]
@@ -189,3 +196,105 @@ class TestWriterFailure:
         with pytest.raises(StoreError, match="closed"):
             log.append([make_event("c")])
         assert log.head() == 0
+
+
+class TestTwoHandlesThroughTheWriter:
+    def test_turns_of_two_handles_keep_positions_versions_and_records_right(
+        self, db_path: Path
+    ) -> None:
+        """Each awaited append starts from a head the other handle has moved on since.
+
+        The writer plans a group from its handle's last commit, reads outside a transaction
+        and writes it as one statement: the other handle's append in between must send it
+        back to plan again, never let it store a gap, a fork of the chain, a stale stream
+        version or a second retraction.
+        """
+        first, second = SQLiteEventLog(db_path), SQLiteEventLog(db_path)
+        try:
+
+            async def main() -> list[object]:
+                outcomes: list[object] = []
+                targets = []
+                for turn in range(12):
+                    handle = first if turn % 2 == 0 else second
+                    target = event(f"site-{turn}", site(f"site-{turn}"))
+                    result = await handle.append_awaited(
+                        [target, event("shared")], {"shared": turn}
+                    )
+                    outcomes.append(result.head)
+                    targets.append(target.event_id)
+                for turn, target_id in enumerate(targets):  # each retracted by both, in turn
+                    for handle in (first, second) if turn % 2 else (second, first):
+                        try:
+                            await handle.append_awaited([retraction(target_id)])
+                        except TargetConflict:
+                            outcomes.append("refused")
+                        else:
+                            outcomes.append("stored")
+                return outcomes
+
+            outcomes = asyncio.run(bounded(main()))
+        finally:
+            second.close()
+        try:
+            assert outcomes[:12] == [2 * (turn + 1) for turn in range(12)]
+            assert outcomes[12:] == ["stored", "refused"] * 12
+            assert first.head() == 24 + 12
+            assert [e.stream_version for e in first.stream("shared")[0]] == list(range(1, 13))
+            assert [e.position for e in first.iter_events()] == list(range(1, 37))
+            assert first.verify().ok
+        finally:
+            first.close()
+
+
+@pytest.mark.parametrize(
+    "expected",
+    [{b"kept": 0}, {5: 0}, {None: 0}, {"kept": True}, {"kept": "0"}],
+    ids=["bytes-name", "int-name", "no-name", "bool-version", "text-version"],
+)
+def test_a_malformed_expected_versions_fails_only_its_own_batch(
+    log: SQLiteEventLog, make_event: MakeEvent, expected: dict[Any, Any]
+) -> None:
+    """Through the Python API (HTTP checks these first): one bad entry, one caller refused.
+
+    The three appends are queued in one turn of the loop, so they share a group: the
+    others are stored, and the bad one is `InvalidEvent` naming the entry, not an error of
+    the store that would fail the whole group.
+    """
+
+    async def main() -> list[AppendResult | BaseException]:
+        futures = [
+            log.append_future([make_event("one")]),
+            log.append_future([make_event("kept")], expected),
+            log.append_future([make_event("three")]),
+        ]
+        return await asyncio.gather(*futures, return_exceptions=True)
+
+    first, bad, third = asyncio.run(bounded(main()))
+    assert isinstance(bad, InvalidEvent)
+    assert bad.path.startswith("$.expected_versions[")
+    assert isinstance(first, AppendResult)
+    assert isinstance(third, AppendResult)
+    assert sorted([first.head, third.head]) == [1, 2]
+    assert log.head() == 2
+    assert log.verify().ok
+
+
+def test_two_retractions_of_one_event_in_one_group_store_one(log: SQLiteEventLog) -> None:
+    """Two retractions of one event in one group: the second sees the first, and is refused.
+
+    Queued in one turn of the loop, they share a group, planned on the writer's optimistic
+    path (its reads on their own, its rows one `INSERT`).
+    """
+    target = event("site-a", site())
+    log.append([target])
+
+    async def main() -> list[AppendResult | BaseException]:
+        futures = [log.append_future([retraction(target.event_id)]) for _ in range(2)]
+        return await asyncio.gather(*futures, return_exceptions=True)
+
+    first, second = asyncio.run(bounded(main()))
+    assert isinstance(first, AppendResult)
+    assert isinstance(second, TargetConflict)
+    assert log.head() == 2
+    assert log.verify().ok
