@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 
@@ -27,11 +28,13 @@ from service.batch import decode_batch, events_of
 from service.schemas import AppendAnswer
 
 SUBJECT = "bench"
+T = TypeVar("T")
 _ENCODE = msgspec.json.Encoder().encode
 _JSON = [(b"content-type", b"application/json")]
 
 
-async def _body(receive: Any) -> bytes:
+async def read_body(receive: Any) -> bytes:
+    """The whole request body."""
     chunks = []
     while True:
         message = await receive()
@@ -40,42 +43,55 @@ async def _body(receive: Any) -> bytes:
             return b"".join(chunks)
 
 
-async def _answer(send: Any, status: int, body: bytes) -> None:
+async def answer(send: Any, status: int, body: bytes) -> None:
+    """A JSON answer."""
     headers = [*_JSON, (b"content-length", b"%d" % len(body))]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
-def application() -> Any:
-    """The ASGI app; the store opens at lifespan startup and closes at shutdown."""
-    store: list[SQLiteEventLog] = []
+def plain_app(
+    start: Callable[[], T],
+    stop: Callable[[T], None],
+    post: Callable[[T, bytes], Awaitable[tuple[int, bytes]]],
+) -> Any:
+    """An ASGI app: `start()` at lifespan startup, `stop(it)` at shutdown, and
+    `POST /floor/events` answered by `post(it, body)`; `GET /health/ready` once started."""
+    started: list[T] = []
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
             while True:
                 message = await receive()
                 if message["type"] == "lifespan.startup":
-                    store.append(SQLiteEventLog(os.environ["FLOOR_DATABASE"]))
+                    started.append(start())
                     await send({"type": "lifespan.startup.complete"})
                 elif message["type"] == "lifespan.shutdown":
-                    for log in store:
-                        log.close()
+                    for it in started:
+                        stop(it)
                     await send({"type": "lifespan.shutdown.complete"})
                     return
         if scope["type"] != "http":
             return
         if scope["method"] == "POST" and scope["path"] == "/floor/events":
-            batch = decode_batch(await _body(receive))
-            result = await store[0].append_awaited(
-                events_of(batch, SUBJECT), batch.expected_versions
-            )
-            answer = AppendAnswer(
-                head=result.head, events=list(result.events), replayed=result.replayed
-            )
-            await _answer(send, 200 if result.replayed else 201, _ENCODE(answer))
-        elif scope["method"] == "GET" and scope["path"] == "/health/ready" and store:
-            await _answer(send, 200, b'{"status":"ok"}')
+            await answer(send, *await post(started[0], await read_body(receive)))
+        elif scope["method"] == "GET" and scope["path"] == "/health/ready" and started:
+            await answer(send, 200, b'{"status":"ok"}')
         else:
-            await _answer(send, 404, b'{"status":404}')
+            await answer(send, 404, b'{"status":404}')
 
     return app
+
+
+async def _append(store: SQLiteEventLog, body: bytes) -> tuple[int, bytes]:
+    batch = decode_batch(body)
+    result = await store.append_awaited(events_of(batch, SUBJECT), batch.expected_versions)
+    appended = AppendAnswer(head=result.head, events=list(result.events), replayed=result.replayed)
+    return 200 if result.replayed else 201, _ENCODE(appended)
+
+
+def application() -> Any:
+    """The ASGI app; the store opens at lifespan startup and closes at shutdown."""
+    return plain_app(
+        lambda: SQLiteEventLog(os.environ["FLOOR_DATABASE"]), SQLiteEventLog.close, _append
+    )

@@ -33,12 +33,12 @@ import msgspec
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.floor_app import plain_app
 from events.sqlite import SQLiteEventLog
 from service.schemas import AppendBody
 
 _BODY = msgspec.json.Decoder(AppendBody)
 _ENCODE = msgspec.json.Encoder().encode
-_JSON = [(b"content-type", b"application/json")]
 _INSERT = (
     "INSERT INTO events (position, event_id, stream, stream_version, type, schema_version,"
     " occurred_on, sequence, recorded_at, data, source, metadata, data_hash, prev_hash, hash)"
@@ -121,59 +121,25 @@ def _tell(answers: list[tuple[asyncio.Future[Answer], Answer]]) -> None:
             future.set_result(answer)
 
 
-async def _body(receive: Any) -> bytes:
-    chunks = []
-    while True:
-        message = await receive()
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            return b"".join(chunks)
-
-
-async def _answer(send: Any, status: int, body: bytes) -> None:
-    headers = [*_JSON, (b"content-length", b"%d" % len(body))]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body, "more_body": False})
+async def _append(writer: Writer, body: bytes) -> tuple[int, bytes]:
+    batch = _BODY.decode(body)
+    rows = [
+        (
+            event.event_id or str(uuid.uuid4()),
+            event.stream,
+            event.type,
+            event.occurred_on,
+            event.sequence,
+            _ENCODE(event.data).decode(),
+            _ENCODE(event.source).decode(),
+        )
+        for event in batch.events
+    ]
+    future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
+    writer.queue.put((rows, future))
+    return 201, _ENCODE(await future)
 
 
 def application() -> Any:
     """The ASGI app; the writer starts at lifespan startup and stops at shutdown."""
-    writers: list[Writer] = []
-
-    async def app(scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] == "lifespan":
-            while True:
-                message = await receive()
-                if message["type"] == "lifespan.startup":
-                    writers.append(Writer(os.environ["RAW_FLOOR_DATABASE"]))
-                    await send({"type": "lifespan.startup.complete"})
-                elif message["type"] == "lifespan.shutdown":
-                    for writer in writers:
-                        writer.close()
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
-        if scope["type"] != "http":
-            return
-        if scope["method"] == "POST" and scope["path"] == "/floor/events":
-            batch = _BODY.decode(await _body(receive))
-            rows = [
-                (
-                    event.event_id or str(uuid.uuid4()),
-                    event.stream,
-                    event.type,
-                    event.occurred_on,
-                    event.sequence,
-                    _ENCODE(event.data).decode(),
-                    _ENCODE(event.source).decode(),
-                )
-                for event in batch.events
-            ]
-            future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
-            writers[0].queue.put((rows, future))
-            await _answer(send, 201, _ENCODE(await future))
-        elif scope["method"] == "GET" and scope["path"] == "/health/ready" and writers:
-            await _answer(send, 200, b'{"status":"ok"}')
-        else:
-            await _answer(send, 404, b'{"status":404}')
-
-    return app
+    return plain_app(lambda: Writer(os.environ["RAW_FLOOR_DATABASE"]), Writer.close, _append)
