@@ -12,6 +12,12 @@ Every arm is durable: WAL and `synchronous=FULL`, one fsync per commit. The arms
 - `raw_single`, `raw_batch100`: plain `sqlite3` on the very schema the store creates (its
   CREATE TABLE and CREATE INDEX statements copied from `sqlite_master`), one `INSERT` per
   transaction, or `executemany` of 100 rows in one transaction, rows built beforehand;
+- `raw_concurrent16`: the floor of `ledger_concurrent16`, 16 threads handing prebuilt rows
+  one at a time to a minimal group commit of plain `sqlite3` (a writer thread, a lock per
+  waiter, a group written as the store writes one): what group commit gives 16 Python
+  threads on this machine with none of the ledger's work. `concurrent16_ceiling` divides it
+  by `ledger_single`: the most `concurrent16_vs_single` could be, were the ledger's grouped
+  appends free;
 - `es_single`, `es_batch100`: the same work through the `eventsourcing` library, as an
   `Application` saves events: each domain event (`es_baseline.Announcing`, the same fields
   as the ledger's input event) mapped to a `StoredEvent` by its `Mapper` (JSON, with the
@@ -63,6 +69,7 @@ from append_arms import (  # noqa: E402 - after the path set-up above
     arm_es,
     arm_ledger,
     arm_raw,
+    arm_raw_concurrent,
     fs_type,
     store_schema,
 )
@@ -83,6 +90,8 @@ RATIOS = {
     "batch100_vs_raw": ("ledger_batch100", "raw_batch100"),
     "concurrent16_vs_single": ("ledger_concurrent16", "ledger_single"),
     "coroutines16_vs_single": ("ledger_coroutines16", "ledger_single"),
+    "raw_concurrent16_vs_raw_single": ("raw_concurrent16", "raw_single"),
+    "concurrent16_ceiling": ("raw_concurrent16", "ledger_single"),
     "single_vs_eventsourcing": ("ledger_single", "es_single"),
     "batch100_vs_eventsourcing": ("ledger_batch100", "es_batch100"),
 }
@@ -117,6 +126,8 @@ def main(argv: list[str] | None = None) -> None:
         es_single_stored, es_batch_stored = stored(es_single), stored(es_batch)
         threaded = make_events(THREADS * (WARMUP + cfg.max_per_thread))
         per_thread = [threaded[i::THREADS] for i in range(THREADS)]  # all on the same streams
+        threaded_rows = make_rows(threaded)
+        rows_per_thread = [threaded_rows[i::THREADS] for i in range(THREADS)]
         gc.collect()
         gc.freeze()  # the prebuilt work is scaffolding: keep the collector from rescanning it
         log(f"built the work in {time.perf_counter() - began:.1f}s")
@@ -128,6 +139,7 @@ def main(argv: list[str] | None = None) -> None:
             "es_recorder_single": lambda: arm_es(ws, es_single_stored, 1, cfg, mapped=False),
             "ledger_concurrent16": lambda: arm_concurrent(ws, per_thread, cfg),
             "ledger_coroutines16": lambda: arm_coroutines(ws, per_thread, cfg),
+            "raw_concurrent16": lambda: arm_raw_concurrent(ws, schema, rows_per_thread, cfg),
             "raw_batch100": lambda: arm_raw(ws, schema, raw_batch, BATCH, cfg),
             "ledger_batch100": lambda: arm_ledger(ws, batch, BATCH, cfg),
             "es_batch100": lambda: arm_es(ws, es_batch, BATCH, cfg, mapped=True),
