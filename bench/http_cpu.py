@@ -1,15 +1,17 @@
 """Where a durable POST's CPU goes: per request, on the event loop and on the other threads.
 
-    python bench/http_cpu.py            # 8 s of load per app (about a minute in all)
+    python bench/http_cpu.py            # 8 s of load per app (about a minute and a half in all)
     python bench/http_cpu.py --quick    # 4 s per app
 
 The POST of `bench/http.py` (one event, 16 connections, wrk) against each app in turn,
 under uvicorn with one worker: the service (`POST /v1/events`), the bare Litestar route,
-`bench/floor_app.py` (the service's decoding and the ledger's store, nothing else) and
+`bench/floor_app.py` (the service's decoding and the ledger's store, nothing else),
 `bench/raw_floor_app.py` (the bare route's decoding and a minimal group commit of plain
-`sqlite3`). For each, the CPU time of each of the server's threads is read from
-`/proc/<pid>/task/<tid>/stat` before and after a bounded wrk run: the event loop is the
-main thread; the rest (the writer, mostly) is summed. A loop well under one core while
+`sqlite3`) and `bench/nostore_app.py` (the service with each append answered at once,
+storing nothing: what the request path costs by itself). For each, the CPU time of each
+of the server's threads is read from `/proc/<pid>/task/<tid>/stat` before and after a
+bounded wrk run: the event loop is the main thread; the rest (the writer, mostly) is
+summed. A loop well under one core while
 requests wait means the rate is bound by the commit cycle (latency), not by the loop; a
 loop at one core means it is bound by the loop's own work. `machine_busy` is the share of
 both CPUs in use meanwhile (wrk included). Progress on stderr; the last line of stdout is
@@ -53,6 +55,7 @@ APPS = {
     "bare": ("bench.bare_app:application", "/bare/events"),
     "floor": ("bench.floor_app:application", "/floor/events"),
     "raw_floor": ("bench.raw_floor_app:application", "/floor/events"),
+    "service_nostore": ("bench.nostore_app:application", "/v1/events"),
 }
 
 
