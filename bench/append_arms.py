@@ -9,7 +9,6 @@ that script's docstring. Imported by it, which puts the repository root on `sys.
 from __future__ import annotations
 
 import asyncio
-import queue
 import shutil
 import sqlite3
 import tempfile
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from append_work import chunks
+from raw_group_commit import RawGroupCommit
 
 from events.envelope import NewEvent
 from events.rows import COLUMNS
@@ -29,8 +29,6 @@ from events.sqlite import SQLiteEventLog
 ROOT = Path(__file__).resolve().parent.parent
 WARMUP = 20
 INSERT = f"INSERT INTO events ({', '.join(COLUMNS)}, target) VALUES ({', '.join('?' * 16)})"
-ROWS_PER_STATEMENT = 32
-"""A group of up to this many rows is one multi-row `INSERT`, as the store writes one."""
 
 
 @dataclass(frozen=True)
@@ -180,65 +178,31 @@ def arm_raw(
         ws.drop(path)
 
 
-def _multi_insert(count: int) -> str:
-    values = f"({', '.join('?' * 16)})"
-    return f"INSERT INTO events ({', '.join(COLUMNS)}, target) VALUES {','.join([values] * count)}"
-
-
 def arm_raw_concurrent(
     ws: Workspace, schema: list[str], per_thread: list[list[tuple[Any, ...]]], cfg: Config
 ) -> Run:
-    """The floor of `ledger_concurrent16`: a group commit doing nothing but plain `sqlite3`.
+    """The floor of `ledger_concurrent16`: 16 threads, a group commit of plain `sqlite3`.
 
-    Each of the threads hands one prebuilt row at a time to a writer thread and waits on a
-    lock of its own; the writer takes every row queued, writes them as the store writes a
-    small group (one multi-row `INSERT` outside a transaction: its own transaction, one
-    fsync; more rows in one transaction), then releases each waiter. No encoding, hashing,
-    planning or checks: what 16 Python threads get from group commit on this machine with
-    no work of the ledger's at all.
+    Each thread appends one prebuilt row at a time through `raw_group_commit`, which
+    places and writes groups as the store does, without the ledger's work: what 16 Python
+    threads get from group commit on this machine with none of it.
     """
     path = ws.fresh()
     conn = raw_connect(path, schema)
-    waiting: queue.SimpleQueue[tuple[tuple[Any, ...], threading.Lock] | None] = queue.SimpleQueue()
-
-    def writer() -> None:
-        while (item := waiting.get()) is not None:
-            group = [item]
-            while True:
-                try:
-                    nxt = waiting.get_nowait()
-                except queue.Empty:
-                    break
-                if nxt is None:
-                    waiting.put(None)  # seen after this group
-                    break
-                group.append(nxt)
-            rows = [row for row, _ in group]
-            if len(rows) <= ROWS_PER_STATEMENT:
-                conn.execute(_multi_insert(len(rows)), [value for row in rows for value in row])
-            else:
-                conn.execute("BEGIN")
-                conn.executemany(INSERT, rows)
-                conn.execute("COMMIT")
-            for _, done in group:
-                done.release()
-
-    def append(row: tuple[Any, ...]) -> None:
-        done = threading.Lock()
-        done.acquire()
-        waiting.put((row, done))
-        done.acquire()  # released by the writer once the row's group is committed
-
-    committer = threading.Thread(target=writer, name="raw-writer")
-    committer.start()
+    committer = RawGroupCommit(conn)
     try:
         for row in per_thread[0][:WARMUP]:
-            append(row)
+            committer.append(row)
         work = [rows[WARMUP:] if i == 0 else rows for i, rows in enumerate(per_thread)]
-        return _threaded(work, append, cfg.seconds)
+        run = _threaded(work, committer.append, cfg.seconds)
+        committer.close()
+        (stored,) = conn.execute("SELECT count(*) FROM events").fetchone()
+        if stored != run.events + WARMUP:
+            msg = "raw (concurrent): rows stored do not match the rows appended"
+            raise SystemExit(msg)
+        return run
     finally:
-        waiting.put(None)
-        committer.join()
+        committer.close()
         conn.close()
         ws.drop(path)
 
@@ -252,15 +216,20 @@ def _threaded(
     ends = [0.0] * len(per_thread)
     start = [0.0]
 
+    errors: list[BaseException] = []
+
     def worker(index: int) -> None:
         barrier.wait()
         deadline = start[0] + seconds
         done = 0
-        for item in per_thread[index]:
-            append(item)
-            done += 1
-            if time.perf_counter() >= deadline:
-                break
+        try:
+            for item in per_thread[index]:
+                append(item)
+                done += 1
+                if time.perf_counter() >= deadline:
+                    break
+        except BaseException as exc:  # noqa: BLE001 - raised by the caller, after the others end
+            errors.append(exc)
         counts[index], ends[index] = done, time.perf_counter()
 
     threads = [threading.Thread(target=worker, args=(i,)) for i in range(len(per_thread))]
@@ -270,6 +239,8 @@ def _threaded(
     barrier.wait()
     for thread in threads:
         thread.join()
+    if errors:
+        raise errors[0]
     return Run(sum(counts), max(ends) - start[0])
 
 

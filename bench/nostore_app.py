@@ -6,11 +6,15 @@
 `service.asgi:application` as it is, but `Ledger.append_awaited` prepares the batch as the
 store does on the loop (`events.prepared.prepare_batch`: canonical bytes and data hashes)
 and answers at once with the places the events would get, without queueing them: no writer
-thread, no commit, no wait. Everything else a POST costs the event loop is there: the
-fast path's header and token checks, reading, decoding and validating the body, the answer,
-the request log line, the metrics and the middleware around it. Its loop time per request
-against the service's says how much of a durable POST's interpreter time is the request
-path's own, whatever the store does. Never for serving: nothing it acknowledges is stored.
+thread, no commit, no wait. The request path is all there: the fast path's header and
+token checks, reading, decoding and validating the body, the answer, the request log line,
+the request metrics and the middleware around it. What a real append adds on the loop is
+not: its future and the hand-off to the writer (`events.awaitable`: the outcome, the
+queueing at the end of the loop's turn, the wake-up and settling after the commit,
+`asyncio.shield`), the request's suspension until then, the append-outcome counters and
+the follower's nudge (`service.ledger`). Its loop time per request against the service's
+says how much of a durable POST's interpreter time is the request path's own. Never for
+serving: nothing it acknowledges is stored.
 """
 
 from __future__ import annotations
