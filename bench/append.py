@@ -12,12 +12,12 @@ Every arm is durable: WAL and `synchronous=FULL`, one fsync per commit. The arms
 - `raw_single`, `raw_batch100`: plain `sqlite3` on the very schema the store creates (its
   CREATE TABLE and CREATE INDEX statements copied from `sqlite_master`), one `INSERT` per
   transaction, or `executemany` of 100 rows in one transaction, rows built beforehand;
-- `raw_concurrent16`: the floor of `ledger_concurrent16`, 16 threads handing prebuilt rows
-  one at a time to a minimal group commit of plain `sqlite3` (a writer thread, a lock per
-  waiter, a group written as the store writes one): what group commit gives 16 Python
-  threads on this machine with none of the ledger's work. `concurrent16_ceiling` divides it
-  by `ledger_single`: the most `concurrent16_vs_single` could be, were the ledger's grouped
-  appends free;
+- `raw_concurrent16`: the floor of `ledger_concurrent16`, 16 threads appending prebuilt
+  rows one at a time through a group commit of plain `sqlite3` that places, writes and
+  acknowledges groups as the store does and does nothing else (`raw_group_commit.py`):
+  what group commit gives 16 Python threads on this machine with none of the ledger's
+  work. `concurrent16_ceiling` divides it by `ledger_single`: what `concurrent16_vs_single`
+  would be, were the ledger's grouped appends free;
 - `es_single`, `es_batch100`: the same work through the `eventsourcing` library, as an
   `Application` saves events: each domain event (`es_baseline.Announcing`, the same fields
   as the ledger's input event) mapped to a `StoredEvent` by its `Mapper` (JSON, with the

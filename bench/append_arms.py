@@ -215,7 +215,6 @@ def _threaded(
     counts = [0] * len(per_thread)
     ends = [0.0] * len(per_thread)
     start = [0.0]
-
     errors: list[BaseException] = []
 
     def worker(index: int) -> None:

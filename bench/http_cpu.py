@@ -11,9 +11,9 @@ under uvicorn with one worker: the service (`POST /v1/events`), the bare Litesta
 storing nothing: what the request path costs by itself). For each, the CPU time of each
 of the server's threads is read from `/proc/<pid>/task/<tid>/stat` before and after a
 bounded wrk run: the event loop is the main thread; the rest (the writer, mostly) is
-summed. A loop well under one core while
-requests wait means the rate is bound by the commit cycle (latency), not by the loop; a
-loop at one core means it is bound by the loop's own work. `machine_busy` is the share of
+summed. A loop well under one core while requests wait means the rate is bound by the
+commit cycle (latency), not by the loop; a loop at one core means it is bound by the
+loop's own work. `machine_busy` is the share of
 both CPUs in use meanwhile (wrk included). Progress on stderr; the last line of stdout is
 one JSON object, an entry per app.
 """
