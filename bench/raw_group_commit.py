@@ -19,25 +19,18 @@ from __future__ import annotations
 import queue
 import sqlite3
 import threading
-from functools import lru_cache
 from typing import Any
 
 from events.rows import COLUMNS
-from events.sqlite_group import ROWS_PER_INSERT
+from events.sqlite_group import INSERT, ROWS_PER_INSERT
+from events.sqlite_group import _insert_of as insert_of  # the store's own statements
 
 _POSITION, _STREAM, _VERSION = (
     COLUMNS.index(name) for name in ("position", "stream", "stream_version")
 )
-_COLUMNS = f"{', '.join(COLUMNS)}, target"
-_VALUES = f"({', '.join('?' * (len(COLUMNS) + 1))})"
 
 Row = tuple[Any, ...]
 _Item = tuple[Row, threading.Lock]
-
-
-@lru_cache(maxsize=ROWS_PER_INSERT)
-def _insert_of(count: int) -> str:
-    return f"INSERT INTO events ({_COLUMNS}) VALUES {','.join([_VALUES] * count)}"
 
 
 def _release(group: list[_Item]) -> None:
@@ -119,12 +112,12 @@ class RawGroupCommit:
         rows = [self._placed(row) for row, _ in group]
         conn = self._conn
         if len(rows) <= ROWS_PER_INSERT:
-            statement = _insert_of(len(rows))
+            statement = insert_of(len(rows))
             _release(told_later)
             conn.execute(statement, [value for row in rows for value in row])  # commits
             return
         conn.execute("BEGIN")
-        conn.executemany(_insert_of(1), rows)
+        conn.executemany(INSERT, rows)
         _release(told_later)
         conn.execute("COMMIT")
 
