@@ -210,6 +210,19 @@ class GroupCommitter:
         """
         self._put(request)
 
+    def commit_now(self, group: list[AppendRequest]) -> None:
+        """Commit `group` as one group on this thread and set each outcome (told by the caller).
+
+        For a caller that is the log's only writer (`events.writer_child`): it waits for the
+        connection if the writer thread holds it, but does not queue behind what is queued.
+        """
+        with self._lock:
+            if self._closed:
+                msg = "the event log is closed"
+                raise StoreError(msg)
+        with self._busy:
+            self._run_group(group, None)
+
     def call(self, fn: Callable[[], T]) -> T:
         """Run `fn` on the writer thread, alone, and return its result."""
         job: Job[T] = Job(fn)

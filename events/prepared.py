@@ -79,9 +79,21 @@ def prepare_batch(events: Iterable[NewEvent]) -> list[NewEvent]:
     """The batch with its parts (a `PreparedBatch`), else as a plain list.
 
     What is not a `NewEvent` with a payload is the caller's mistake: `InvalidEvent` naming
-    it (it was a `StoreError`, the class of a failing disk, which a pipeline might retry
-    for ever). Another batch whose parts cannot be computed here goes to the writer as it
-    is, which reports it as before.
+    it (`checked_batch`). Another batch whose parts cannot be computed here goes to the
+    writer as it is, which reports it as before.
+    """
+    batch = checked_batch(events)
+    try:
+        return PreparedBatch(batch)
+    except Exception:  # noqa: BLE001 - reported by the writer, with the batch as given
+        return batch
+
+
+def checked_batch(events: Iterable[NewEvent]) -> list[NewEvent]:
+    """The batch as a list, each item a `NewEvent` with a payload; else `InvalidEvent`.
+
+    (It was a `StoreError`, the class of a failing disk, which a pipeline might retry for
+    ever.)
     """
     if isinstance(events, (str, bytes)):
         msg = f"a batch is a sequence of NewEvent, not {type(events).__name__}"
@@ -94,10 +106,7 @@ def prepare_batch(events: Iterable[NewEvent]) -> list[NewEvent]:
         if not isinstance(event.data, Payload):
             msg = f"not a payload but a {type(event.data).__name__}"
             raise InvalidEvent(msg, f"$[{index}].data")
-    try:
-        return PreparedBatch(batch)
-    except Exception:  # noqa: BLE001 - reported by the writer, with the batch as given
-        return batch
+    return batch
 
 
 def placed(  # noqa: PLR0913 - the ledger-set fields of a row

@@ -22,7 +22,7 @@ from events.awaitable import append_awaited, submit_append
 from events.codec import GENESIS
 from events.envelope import AppendResult, NewEvent
 from events.errors import LedgerError, NotALedger, StoreError
-from events.groupcommit import AppendRequest, GroupCommitter, Ready
+from events.groupcommit import AppendRequest, GroupCommitter, Outcome, Ready
 from events.log import Progress
 from events.prepared import prepare_batch
 from events.sqlite_backup import backup_into
@@ -43,6 +43,21 @@ from events.sqlite_schema import check_file, prepare, unopenable
 Synchronous = Literal["FULL", "NORMAL", "EXTRA"]
 _SYNC_LEVEL = {"NORMAL": 1, "FULL": 2, "EXTRA": 3}
 _MAX_CACHED_STREAMS = 100_000
+
+
+_COMMITTING = StoreError("committing")
+"""Stands in `append_group`'s outcomes for a batch whose group commit has not ended yet."""
+
+
+def _told(outcome: Outcome[AppendResult]) -> AppendResult | LedgerError:
+    """A committed batch's outcome (one never set: a `StoreError`), without raising it."""
+    outcome.deliver()
+    try:
+        return outcome.result()
+    except LedgerError as exc:
+        return exc
+    except Exception as exc:  # noqa: BLE001 - never expected: the group's runner wraps errors
+        return StoreError(f"append failed: {exc}")
 
 
 class SQLiteEventLog(SQLiteReads):
@@ -184,6 +199,32 @@ class SQLiteEventLog(SQLiteReads):
         append made before the loop turns (on this thread, or a `close`) comes first.
         """
         return submit_append(self._writer, prepare_batch(events), expected_versions)
+
+    def append_group(
+        self, batches: Sequence[tuple[Sequence[NewEvent], Mapping[str, int] | None]]
+    ) -> list[AppendResult | LedgerError]:
+        """Commit several batches as one group on this thread; each one's result or error.
+
+        Each batch is atomic and checked on its own, as if appended alone, in the order
+        given; the group shares one commit and one fsync. For a caller that gathers batches
+        itself and is the log's only writer (`events.writer_child`).
+        """
+        outcomes: list[AppendResult | LedgerError] = []
+        requests: list[AppendRequest] = []
+        for events, expected_versions in batches:
+            try:
+                requests.append(AppendRequest(prepare_batch(events), expected_versions))
+            except LedgerError as exc:
+                outcomes.append(exc)
+            else:
+                outcomes.append(_COMMITTING)
+        if requests:
+            self._writer.commit_now(requests)
+        told = iter(requests)
+        for index, outcome in enumerate(outcomes):
+            if outcome is _COMMITTING:
+                outcomes[index] = _told(next(told).future)
+        return outcomes
 
     def _commit_group(self, group: list[AppendRequest], ready: Ready | None) -> None:
         """Commit a group, first assuming nothing stored is in its way (nearly always so).
