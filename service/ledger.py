@@ -14,6 +14,8 @@ from events.awaitable import AwaitableAppend
 from events.envelope import AppendResult, NewEvent, VerifyResult
 from events.errors import ConflictError, LedgerError
 from events.log import EventLog
+from events.sqlite import SQLiteEventLog
+from events.writer_process import ProcessWriter
 from service import metrics
 from service.cache import LRU
 from service.coalesce import Coalesced
@@ -84,7 +86,10 @@ class Ledger:
             raise
         self.answers: LRU[tuple[str, bytes, int], CachedAnswer] = LRU(512)
         """ETag and encoded answer by path, query and log position: a view is encoded once."""
-        self._awaitable = self.log if isinstance(self.log, AwaitableAppend) else None
+        self._writer = self._process_writer(settings)
+        self._awaitable: AwaitableAppend | None = self._writer
+        if self._awaitable is None and isinstance(self.log, AwaitableAppend):
+            self._awaitable = self.log
         self.awaitable = self._awaitable is not None
         """Whether an append is committed without a thread waiting for it (SQLite)."""
         self.ready = True
@@ -93,6 +98,22 @@ class Ledger:
         self.follower = Follower(self.projector)
         self.verification = Coalesced(self._verify)
         """`GET /v1/audit/verify`: one pass over the log at a time, shared by those waiting."""
+
+    @property
+    def writing(self) -> bool:
+        """Whether appends can be taken: no writer process, or one that is up."""
+        return self._writer is None or self._writer.alive
+
+    def _process_writer(self, settings: Settings) -> ProcessWriter | None:
+        """The writer process of a SQLite log, if the settings ask for one (else None)."""
+        if settings.writer != "process" or not isinstance(self.log, SQLiteEventLog):
+            return None
+        try:
+            return ProcessWriter(str(self.log.path), self.log.synchronous)
+        except BaseException:
+            self.tokens.close()
+            self.log.close()
+            raise
 
     def _verify(self) -> VerifyResult:
         """The log's own verification, looked up when it runs (not bound when made)."""
@@ -130,6 +151,8 @@ class Ledger:
     def close(self) -> None:
         """Finish the appends in flight, write a snapshot, close the store."""
         self.ready = False
+        if self._writer is not None:
+            self._writer.close()  # its appends in flight committed: then the snapshot
         self.follower.stop()
         try:
             self.projector.catch_up()

@@ -20,6 +20,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
 
     database: Annotated[str, Meta(min_length=1)] = "./ledger.db"
     synchronous: Literal["FULL", "NORMAL", "EXTRA"] = "FULL"
+    writer: Literal["process", "thread"] = "process"
     host: Annotated[str, Meta(min_length=1)] = "127.0.0.1"
     port: Port = 8000
     nats_url: Annotated[str, Meta(min_length=1)] = "nats://127.0.0.1:4222"

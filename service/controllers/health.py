@@ -47,6 +47,8 @@ class HealthController(Controller):
     def ready(self, ledger: NamedDependency[Ledger]) -> Health:
         """200 when the store answers and the projections have folded up to the head, else 503.
 
+        503 too while the writer process, if it ended, is starting again.
+
         Not before the start has derived every answer (`Projector.warm`): until then a
         request would derive its projection itself. The probe waits up to a second for it.
         """
@@ -56,6 +58,9 @@ class HealthController(Controller):
         if not ledger.projector.warmed.wait(WARM_WAIT):
             deriving = "the start is deriving the projections' answers"
             raise _not_ready(deriving)
+        if not ledger.writing:
+            restarting = "the writer process ended and is starting again"
+            raise _not_ready(restarting)
         try:  # the head first: an append committed during the catch-up is not a lag
             head = ledger.log.head()
             ledger.projector.catch_up()
