@@ -56,7 +56,7 @@ def test_sixteen_concurrent_posts_share_commits_and_answer_as_before(
     bodies = [{"events": [org_event(event_id=str(uuid.uuid4()))]} for _ in range(CLIENTS)]
 
     async def main() -> tuple[list[Any], list[Any], list[dict[str, Any]], str, str, int]:
-        app = build_app(db)
+        app = build_app(db, writer="thread")  # its writer thread is held below
         transport = httpx.ASGITransport(app=app)  # the app on this test's own event loop
         async with app.lifespan(), httpx.AsyncClient(transport=transport, base_url=BASE) as client:
             ledger: Ledger = app.state.ledger
@@ -119,7 +119,7 @@ def test_a_cancelled_request_still_commits_and_is_counted(tmp_path: Path) -> Non
     body = {"events": [org_event(event_id=str(uuid.uuid4()))]}
 
     async def main() -> tuple[int, int, int, str, str]:
-        app = build_app(db)
+        app = build_app(db, writer="thread")  # its writer thread is held below
         transport = httpx.ASGITransport(app=app)
         async with app.lifespan(), httpx.AsyncClient(transport=transport, base_url=BASE) as client:
             log = app.state.ledger.log
@@ -178,7 +178,7 @@ def test_a_log_that_cannot_be_awaited_appends_in_the_executor(tmp_path: Path) ->
 def test_an_append_to_a_closed_log_fails_at_once_and_is_counted(tmp_path: Path) -> None:
     """Queued without a task: a closed log still fails the append, counted as an error."""
     db = init_ledger(tmp_path / "ledger.db")
-    ledger = Ledger(Settings(database=str(db), snapshot_every=0))
+    ledger = Ledger(Settings(database=str(db), snapshot_every=0, writer="thread"))
     ledger.log.close()
     errors_before = metrics.APPENDS.labels("error")._value.get()
 

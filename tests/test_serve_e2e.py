@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
@@ -369,47 +370,83 @@ def test_every_setting_is_also_a_flag_of_serve(tmp_path: Path) -> None:
     assert "cannot listen" in result.stderr  # got as far as binding: every flag was taken
 
 
-def test_sigterm_under_concurrent_appends_keeps_every_acknowledged_one(tmp_path: Path) -> None:
-    """16 clients appending when SIGTERM comes: exit 0, and every 201 is stored where it said.
+def append_until_stopped(
+    token: str, acknowledged: dict[str, int], stop: threading.Event, url: str
+) -> None:
+    """Append one event at a time until `stop`, an error or the bound; note each 201's place."""
+    deadline = time.monotonic() + 30
+    with httpx.Client(base_url=url, headers=bearer(token), timeout=10) as http:
+        for _ in range(2000):  # bounded in count and in time
+            if stop.is_set() or time.monotonic() > deadline:
+                return
+            event = org_event(event_id=str(uuid.uuid4()))
+            try:
+                response = http.post("/v1/events", json={"events": [event]})
+            except httpx.TransportError:
+                return  # the server is going: no answer, no claim
+            if response.status_code != 201:
+                return
+            acknowledged[event["event_id"]] = response.json()["events"][0]["position"]
 
-    Appends are awaited on the event loop and committed by the writer thread: the stop must
-    wait for those in flight (their answers come after their group's commit), not drop them.
+
+def children_of(pid: int) -> set[int]:
+    """The processes `pid` started that still run (or wait to be reaped)."""
+    return {int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()}
+
+
+def ended(pid: int) -> bool:
+    """Whether a process has ended, within the bound (gone, or a zombie not yet reaped)."""
+    deadline = time.monotonic() + STOP_WITHIN
+    while True:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except FileNotFoundError:
+            return True
+        if state == "Z":
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+
+
+@pytest.mark.parametrize(
+    ("writer", "how"), [("process", "SIGTERM"), ("thread", "SIGTERM"), ("process", "SIGKILL")]
+)
+def test_a_stop_under_concurrent_appends_keeps_every_acknowledged_one(
+    tmp_path: Path, writer: str, how: str
+) -> None:
+    """16 clients appending when the server stops: every 201 is stored where it said.
+
+    Appends are awaited on the event loop and committed by the writer process (or thread):
+    SIGTERM must wait for those in flight (their answers come after their group's commit),
+    not drop them, and exit 0 with a snapshot. Killed outright, the server answered nothing
+    it had not committed, and its writer process ends with it.
     """
     db = tmp_path / "ledger.db"
     assert run(db, "seed").returncode == 0
     token = run(db, "token", "create", "--scope", "append", "--subject", "e2e").stdout.strip()
     acknowledged: dict[str, int] = {}
-    lock = threading.Lock()
     stop = threading.Event()
-
-    def client(url: str) -> None:
-        deadline = time.monotonic() + 30
-        with httpx.Client(base_url=url, headers=bearer(token), timeout=10) as http:
-            for _ in range(2000):  # bounded in count and in time
-                if stop.is_set() or time.monotonic() > deadline:
-                    return
-                event = org_event(event_id=str(uuid.uuid4()))
-                try:
-                    response = http.post("/v1/events", json={"events": [event]})
-                except httpx.TransportError:
-                    return  # the server is going: no answer, no claim
-                if response.status_code != 201:
-                    return
-                with lock:
-                    acknowledged[event["event_id"]] = response.json()["events"][0]["position"]
-
-    with serving(db, tmp_path / "serve.log") as server:
+    client = functools.partial(append_until_stopped, token, acknowledged, stop)
+    with serving(db, tmp_path / "serve.log", LEDGER_WRITER=writer) as server:
+        helpers = children_of(server.process.pid)
+        assert len(helpers) == (1 if writer == "process" else 0)
         threads = [threading.Thread(target=client, args=(server.url,)) for _ in range(16)]
         for thread in threads:
             thread.start()
         deadline = time.monotonic() + 20
         while len(acknowledged) < 100 and time.monotonic() < deadline:
             time.sleep(0.01)
-        code = server.stop()
+        if how == "SIGKILL":
+            server.process.kill()
+            code = server.process.wait(timeout=STOP_WITHIN)
+        else:
+            code = server.stop()
         stop.set()
         for thread in threads:
             thread.join(timeout=STOP_WITHIN)
-    assert code == 0
+    assert all(ended(pid) for pid in helpers), "the writer process outlived the server"
+    assert code == (0 if how == "SIGTERM" else -signal.SIGKILL)
     assert len(acknowledged) >= 100
     log = SQLiteEventLog(db)
     try:
@@ -421,9 +458,10 @@ def test_sigterm_under_concurrent_appends_keeps_every_acknowledged_one(tmp_path:
         assert log.verify().ok
     finally:
         log.close()
-    live = load_snapshot(Path(f"{db}.snapshot").read_bytes())
-    assert live is not None
-    assert live.position == head
+    if how == "SIGTERM":
+        live = load_snapshot(Path(f"{db}.snapshot").read_bytes())
+        assert live is not None
+        assert live.position == head
 
 
 def healthcheck_command() -> list[str]:

@@ -1,0 +1,414 @@
+"""The writer process: the service's appends committed by a child process, same guarantees.
+
+The whole conformance suite runs against a log whose appends go through `ProcessWriter`;
+then what only a second process can do: a child killed while appends wait for it, a
+service gone while its child runs, a log that cannot be opened, a shutdown with appends in
+flight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import os
+import re
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from conformance import EventLogConformance, Opener, correction, event
+from http_fixtures import (
+    assert_problem,
+    bearer,
+    build_app,
+    init_ledger,
+    make_token,
+    org_event,
+    serving,
+)
+from test_awaitable import bounded
+
+from events.envelope import AppendResult, NewEvent
+from events.errors import StoreError, VersionConflict
+from events.log import EventLog
+from events.prepared import prepare_batch
+from events.seed import seed_events
+from events.sqlite import SQLiteEventLog
+from events.writer_process import ProcessWriter
+from events.writer_wire import HEADER, ask, error_of, fault_of, frame, read_ask
+
+WAIT_SECONDS = 30.0
+BASE = "http://testserver"
+
+
+class ProcessLog(SQLiteEventLog):
+    """A SQLite log whose appends go through a writer process, awaited on a loop of its own."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self._thread.start()
+        self.writer = ProcessWriter(str(path), self.synchronous)
+
+    def append(
+        self, events: Sequence[NewEvent], expected_versions: Mapping[str, int] | None = None
+    ) -> AppendResult:
+        future = asyncio.run_coroutine_threadsafe(
+            self.writer.append_awaited(events, expected_versions), self.loop
+        )
+        return future.result(WAIT_SECONDS)
+
+    def close(self) -> None:
+        self.writer.close()
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(WAIT_SECONDS)
+        self.loop.close()
+        super().close()
+
+
+class TestProcessWriterConformance(EventLogConformance):
+    """Appends through the writer process keep every guarantee of the log."""
+
+    def make_log(self, tmp_path: Path) -> EventLog:
+        return ProcessLog(tmp_path / "conformance.db")
+
+    def opener(self, log: EventLog) -> Opener:
+        assert isinstance(log, SQLiteEventLog)
+        return functools.partial(SQLiteEventLog, log.path)
+
+
+def test_a_batch_crosses_to_the_child_unchanged() -> None:
+    """Every seed event decodes equal, with the same canonical bytes and hashes."""
+    events = seed_events()
+    number, batch, expected = read_ask(frame(ask(7, events, {"a-stream": 2}))[HEADER.size :])
+    assert (number, expected) == (7, {"a-stream": 2})
+    assert batch == events
+    assert [type(e.data) for e in batch] == [type(e.data) for e in events]
+    assert [p.encoded for p in prepare_batch(batch).parts] == [  # type: ignore[attr-defined]
+        p.encoded
+        for p in prepare_batch(events).parts  # type: ignore[attr-defined]
+    ]
+
+
+def test_an_error_crosses_with_its_class_and_fields() -> None:
+    crossed = error_of(fault_of(VersionConflict("orders", 3, 5)))
+    assert isinstance(crossed, VersionConflict)
+    assert (crossed.stream, crossed.expected, crossed.actual) == ("orders", 3, 5)
+    assert str(crossed) == str(VersionConflict("orders", 3, 5))
+    other = error_of(fault_of(RuntimeError("boom")))
+    assert isinstance(other, StoreError)
+    assert "RuntimeError: boom" in str(other)
+
+
+def _children_of(pid: int) -> set[int]:
+    return {int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()}
+
+
+def _state(pid: int) -> str:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+
+
+def _stopped(pid: int) -> None:
+    """SIGSTOP the child and wait (bounded) until it is stopped: it reads nothing more."""
+    os.kill(pid, signal.SIGSTOP)
+    deadline = time.monotonic() + WAIT_SECONDS
+    while _state(pid) != "T":
+        assert time.monotonic() < deadline, "the child did not stop"
+        time.sleep(0.005)
+
+
+def _gone(pid: int, seconds: float = WAIT_SECONDS) -> bool:
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            state = _state(pid)
+        except FileNotFoundError:
+            return True
+        if state == "Z":  # ended, not yet reaped by its parent
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.02)
+
+
+def test_a_killed_child_fails_what_waits_and_a_new_one_takes_over(db_path: Path) -> None:
+    """Appends waiting on a killed child fail (outcome unknown); a retry lands exactly once."""
+    log = ProcessLog(db_path)
+    try:
+        log.append([event("warm-up")])
+        child = log.writer._child
+        assert child is not None
+        pid = child.process.pid
+        _stopped(pid)  # it holds the batches, answers none
+        batches = [
+            [event("killed", event_id=f"00000000-0000-4000-8000-{n:012d}")] for n in range(8)
+        ]
+        waiting = [
+            asyncio.run_coroutine_threadsafe(log.writer.append_awaited(b), log.loop)
+            for b in batches
+        ]
+        time.sleep(0.2)
+        assert not any(w.done() for w in waiting)
+        os.kill(pid, signal.SIGKILL)
+        for waited in waiting:
+            with pytest.raises(StoreError, match="may or may not be stored"):
+                waited.result(WAIT_SECONDS)
+        assert _gone(pid)
+        deadline = time.monotonic() + WAIT_SECONDS
+        results: list[AppendResult] = []
+        while not results:  # the first append after the loss starts a new child; retries meet it
+            refused = ""
+            try:
+                results = [log.append(b) for b in batches]
+            except StoreError as exc:
+                refused = str(exc)
+            assert not refused or "starting again" in refused
+            assert time.monotonic() < deadline
+            time.sleep(0.05 if refused else 0)
+        assert log.writer._child is not None
+        assert log.writer._child.process.pid != pid
+        positions = [r.events[0].position for r in results]
+        assert positions == list(range(2, 10))
+        assert log.head() == 9
+        assert log.verify().ok
+    finally:
+        log.close()
+
+
+_SERVICE = textwrap.dedent(
+    """
+    import asyncio, os, sys
+    from events.writer_process import ProcessWriter
+    from events.seed import seed_events
+
+    async def main():
+        writer = ProcessWriter(sys.argv[1], "FULL")
+        result = await writer.append_awaited(seed_events()[:3])
+        print(writer._child.process.pid, result.head, flush=True)
+        os.kill(os.getpid(), 9)
+
+    asyncio.run(main())
+    """
+)
+
+
+def test_the_child_ends_when_the_service_is_killed(db_path: Path) -> None:
+    """A service killed outright leaves no writer process behind, and its append is stored."""
+    SQLiteEventLog(db_path).close()
+    run = subprocess.run(
+        [sys.executable, "-c", _SERVICE, str(db_path)],
+        capture_output=True,
+        text=True,
+        timeout=WAIT_SECONDS * 2,
+        check=False,
+    )
+    assert run.returncode == -signal.SIGKILL, run.stderr
+    pid, head = (int(word) for word in run.stdout.split())
+    assert head == 3
+    assert _gone(pid)
+    log = SQLiteEventLog(db_path)
+    try:
+        assert log.head() == 3
+        assert log.verify().ok
+    finally:
+        log.close()
+
+
+def test_a_log_that_cannot_be_opened_is_a_store_error(tmp_path: Path) -> None:
+    before = _children_of(os.getpid())
+    (tmp_path / "not-a-ledger.db").write_bytes(b"this is not a database at all" * 200)
+    with pytest.raises(StoreError, match="not a ledger database"):
+        ProcessWriter(str(tmp_path / "not-a-ledger.db"), "FULL")
+    assert _children_of(os.getpid()) <= before
+
+
+def test_close_answers_the_appends_in_flight(db_path: Path) -> None:
+    """`close` while appends wait: each is committed and answered before the child ends."""
+    log = ProcessLog(db_path)
+    try:
+        pid = log.writer._child.process.pid  # type: ignore[union-attr]
+
+        async def many() -> list[asyncio.Future[AppendResult]]:
+            return [log.writer.append_future([event(f"closing-{n}")]) for n in range(50)]
+
+        waiting = asyncio.run_coroutine_threadsafe(many(), log.loop).result(WAIT_SECONDS)
+        log.writer.close()
+        assert _gone(pid, 0)  # `close` waited for it
+        results = [
+            asyncio.run_coroutine_threadsafe(_await(w), log.loop).result(WAIT_SECONDS)
+            for w in waiting
+        ]
+        assert sorted(r.events[0].position for r in results) == list(range(1, 51))
+        with pytest.raises(StoreError, match="closed"):
+            log.append([event("after")])
+    finally:
+        log.close()
+    again = SQLiteEventLog(db_path)
+    try:
+        assert again.head() == 50
+    finally:
+        again.close()
+
+
+async def _await(future: asyncio.Future[AppendResult]) -> AppendResult:
+    return await future
+
+
+def test_a_replacement_crosses_with_its_numbers_as_they_were() -> None:
+    """A correction's untyped `replacement`: `Decimal("2.50")` stays a Decimal, not text."""
+    corrected = correction(
+        "00000000-0000-4000-8000-000000000001",
+        {"price": {"amount": Decimal("2.50"), "currency": "EUR"}, "name": "2.50", "n": [1, 2]},
+    )
+    _, (crossed,), _ = read_ask(frame(ask(1, [corrected], None))[HEADER.size :])
+    assert crossed == corrected
+    amount = crossed.data.replacement["price"]["amount"]  # type: ignore[union-attr]
+    assert type(amount) is Decimal
+    assert str(amount) == "2.50"
+    assert crossed.data.replacement["name"] == "2.50"  # type: ignore[union-attr]
+
+
+async def _sent(writer: ProcessWriter, count: int, within: float = 10.0) -> None:
+    """Wait (bounded) until `count` appends are written to the (stopped) child, none held back."""
+    deadline = time.monotonic() + within
+    while len(writer._pending) < count or writer._asks or writer._child.unsent:  # type: ignore[union-attr]
+        assert time.monotonic() < deadline, f"only {len(writer._pending)} of {count} sent"
+        await asyncio.sleep(0.005)
+
+
+def _counter(text: str, outcome: str) -> float:
+    match = re.search(rf'^ledger_appends_total{{outcome="{outcome}"}} (\S+)$', text, re.MULTILINE)
+    return float(match.group(1)) if match else 0.0
+
+
+def test_sixteen_concurrent_posts_share_a_commit_of_the_writer_process(tmp_path: Path) -> None:
+    """16 POSTs while the child is stopped: one or two groups once it runs, answers as ever."""
+    db = init_ledger(tmp_path / "ledger.db")
+    auth = bearer(make_token(db, "alice", "append"))
+    bodies = [{"events": [org_event(event_id=str(uuid.uuid4()))]} for _ in range(16)]
+
+    async def main() -> tuple[list[Any], list[Any], list[Any], str, str, int]:
+        app = build_app(db, writer="process")
+        transport = httpx.ASGITransport(app=app)
+        async with app.lifespan(), httpx.AsyncClient(transport=transport, base_url=BASE) as client:
+            writer = app.state.ledger._writer
+            assert isinstance(writer, ProcessWriter)
+            pid = writer._child.process.pid  # type: ignore[union-attr]
+            before = (await client.get("/metrics")).text
+            head = app.state.ledger.log.head()
+            _stopped(pid)
+            try:
+                posts = [
+                    asyncio.ensure_future(client.post("/v1/events", json=body, headers=auth))
+                    for body in bodies
+                ]
+                await _sent(writer, len(bodies))
+            finally:
+                os.kill(pid, signal.SIGCONT)
+            answers = await asyncio.gather(*posts)
+            replays = await asyncio.gather(
+                *(client.post("/v1/events", json=body, headers=auth) for body in bodies)
+            )
+            stored = [
+                (await client.get(f"/v1/events/{a.json()['events'][0]['event_id']}")).json()
+                for a in answers
+            ]
+            after = (await client.get("/metrics")).text
+            return answers, replays, stored, before, after, head
+
+    answers, replays, stored, before, after, head = asyncio.run(bounded(main()))
+    assert [a.status_code for a in answers] == [201] * len(bodies)
+    positions = sorted(a.json()["events"][0]["position"] for a in answers)
+    assert positions == list(range(head + 1, head + len(bodies) + 1))
+    assert [r.status_code for r in replays] == [200] * len(bodies)
+    assert [r.json()["events"] for r in replays] == [a.json()["events"] for a in answers]
+    assert {s["metadata"]["recorded_by"] for s in stored} == {"alice"}
+    assert len({s["recorded_at"] for s in stored}) <= 2  # one commit time per group
+    for outcome in ("appended", "replayed"):
+        assert _counter(after, outcome) - _counter(before, outcome) == len(bodies)
+
+
+def test_a_cancelled_request_still_commits_through_the_child(tmp_path: Path) -> None:
+    """A batch sent to the child commits even if its request is cancelled, and is counted."""
+    db = init_ledger(tmp_path / "ledger.db")
+    auth = bearer(make_token(db, "alice", "append"))
+    body = {"events": [org_event(event_id=str(uuid.uuid4()))]}
+
+    async def main() -> tuple[int, int, int, float]:
+        app = build_app(db, writer="process")
+        transport = httpx.ASGITransport(app=app)
+        async with app.lifespan(), httpx.AsyncClient(transport=transport, base_url=BASE) as client:
+            writer = app.state.ledger._writer
+            pid = writer._child.process.pid
+            before = _counter((await client.get("/metrics")).text, "appended")
+            head = app.state.ledger.log.head()
+            _stopped(pid)
+            try:
+                post = asyncio.ensure_future(client.post("/v1/events", json=body, headers=auth))
+                await _sent(writer, 1)
+                post.cancel()
+            finally:
+                os.kill(pid, signal.SIGCONT)
+            deadline = time.monotonic() + 10
+            counted = before
+            while counted == before:
+                assert time.monotonic() < deadline, "the cancelled append was never counted"
+                await asyncio.sleep(0.005)
+                counted = _counter((await client.get("/metrics")).text, "appended")
+            stored = await client.get(f"/v1/events/{body['events'][0]['event_id']}")
+            return head, app.state.ledger.log.head(), stored.status_code, counted - before
+
+    head, later, stored, counted = asyncio.run(bounded(main()))
+    assert (later, stored, counted) == (head + 1, 200, 1)
+
+
+def test_a_killed_child_is_a_503_until_the_service_takes_appends_again(tmp_path: Path) -> None:
+    """A child killed under an append: 503, not ready until a new one is up, then stored once.
+
+    The append in flight is answered 503 with its outcome unknown (the child never read it);
+    `/health/ready` says 503 until the new child has the log open; the retry lands once.
+    """
+    db = init_ledger(tmp_path / "ledger.db")
+    auth = bearer(make_token(db, "alice", "append"))
+    body = {"events": [org_event(event_id=str(uuid.uuid4()))]}
+    with serving(db, writer="process") as client:
+        writer = client.app.state.ledger._writer
+        pid = writer._child.process.pid
+        head = client.app.state.ledger.log.head()
+        _stopped(pid)
+        answers: list[httpx.Response] = []
+        post = threading.Thread(
+            target=lambda: answers.append(client.post("/v1/events", json=body, headers=auth))
+        )
+        post.start()
+        deadline = time.monotonic() + WAIT_SECONDS
+        while not writer._pending:
+            assert time.monotonic() < deadline, "the append never reached the child"
+            time.sleep(0.005)
+        os.kill(pid, signal.SIGKILL)
+        post.join(WAIT_SECONDS)
+        problem = assert_problem(answers[0], 503)
+        assert "may or may not be stored" in problem["detail"]
+        ready = client.get("/health/ready")
+        while ready.status_code != 200:
+            assert_problem(ready, 503)
+            assert time.monotonic() < deadline, "no new writer process"
+            time.sleep(0.02)
+            ready = client.get("/health/ready")
+        assert writer._child.process.pid != pid
+        retried = client.post("/v1/events", json=body, headers=auth)
+        assert retried.status_code == 201, retried.text
+        assert retried.json()["events"][0]["position"] == head + 1
+        assert client.post("/v1/events", json=body, headers=auth).status_code == 200
+    assert _gone(pid)
