@@ -25,13 +25,15 @@ from collections.abc import Mapping, Sequence
 import msgspec
 
 from events.envelope import NewEvent
-from events.errors import LedgerError, StoreError
+from events.errors import InvalidEvent, LedgerError, StoreError
 from events.sqlite import SQLiteEventLog
 from events.writer_wire import READY, Frames, Told, fault_of, frame, read_ask
 
 _READ_SIZE = 1 << 16
 """Below the size malloc maps on its own: no mmap and munmap per read."""
 
+GROUP_BYTES = 8 << 20
+"""A group stops growing once this much has been read for it: one transaction stays bounded."""
 Batch = tuple[Sequence[NewEvent], Mapping[str, int] | None]
 
 
@@ -45,6 +47,17 @@ def _number_of(message: bytes) -> int | None:
     return number if isinstance(number, int) else None
 
 
+def _refusal(error: Exception) -> LedgerError:
+    """The error of an ask that does not decode, as its caller should see it.
+
+    A batch that does not validate (built in Python, its payload's rules never checked) is
+    an `InvalidEvent`; anything else is a defect of the service's: a `StoreError`.
+    """
+    if isinstance(error, msgspec.ValidationError):
+        return InvalidEvent(f"the batch does not validate: {error}")
+    return StoreError(f"the writer process could not read the batch: {error}")
+
+
 def _arrived(sock: socket.socket, frames: Frames) -> list[bytes] | None:
     """Every whole message that has arrived (waiting for one at least); None at the end."""
     messages: list[bytes] = []
@@ -53,14 +66,17 @@ def _arrived(sock: socket.socket, frames: Frames) -> list[bytes] | None:
         if not data:
             return None
         messages = frames.feed(data)
-    while True:  # and whatever else is there already: the group grows while a commit syncs
+    taken = 0
+    while taken < GROUP_BYTES:  # and whatever else is there: the group grew while one synced
         try:
             data = sock.recv(_READ_SIZE, socket.MSG_DONTWAIT)
         except BlockingIOError:
-            return messages
+            break
         if not data:
-            return messages  # the end: seen again by the next call
+            break  # the end: seen again by the next call
+        taken += len(data)
         messages.extend(frames.feed(data))
+    return messages
 
 
 def _answer(log: SQLiteEventLog, messages: list[bytes]) -> bytes:
@@ -71,10 +87,10 @@ def _answer(log: SQLiteEventLog, messages: list[bytes]) -> bytes:
     for message in messages:
         try:
             number, batch, expected_versions = read_ask(message)
-        except (msgspec.DecodeError, ValueError) as exc:  # never sent by the service: a defect
+        except (msgspec.DecodeError, ValueError) as exc:
             broken = _number_of(message)
             if broken is not None:
-                told.append(frame(Told(broken, error=fault_of(StoreError(f"bad ask: {exc}")))))
+                told.append(frame(Told(broken, error=fault_of(_refusal(exc)))))
             continue
         numbers.append(number)
         batches.append((batch, expected_versions))

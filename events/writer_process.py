@@ -14,6 +14,7 @@ before answering (killed, say), the appends waiting for it fail with a `StoreErr
 outcome unknown: a retry with the same `event_id`s is an idempotent replay if they were
 committed) and the next append starts a new child (until it is up, appends fail the same
 way). `close` lets the child commit and answer what it holds, then waits for it to end.
+Starting and ending a child: `events.writer_spawn`.
 """
 
 from __future__ import annotations
@@ -21,88 +22,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-import subprocess
-import sys
 import threading
 from collections.abc import Mapping, Sequence
-from typing import Final
 
 import msgspec
 
 from events.envelope import AppendResult, NewEvent
-from events.errors import StoreError
+from events.errors import InvalidEvent, StoreError
 from events.prepared import checked_batch
-from events.writer_wire import READY, TOLD_DECODER, Frames, ask, error_of, frame
-
-START_SECONDS: Final = 60.0
-"""The longest wait for a new writer process to open the log."""
-STOP_SECONDS: Final = 60.0
-"""The longest wait for the writer process to commit what it holds and end, on `close`."""
-_READ_SIZE: Final = 1 << 16
-"""Below the size malloc maps on its own: no mmap and munmap per read."""
-
-
-class _Child:
-    """A running writer process and the service's end of its socket."""
-
-    __slots__ = ("frames", "process", "sock", "unsent", "writing")
-
-    def __init__(self, process: subprocess.Popen[bytes], sock: socket.socket) -> None:
-        self.process = process
-        self.sock = sock
-        self.frames = Frames()
-        self.unsent = bytearray()
-        self.writing = False
-
-
-def start_child(database: str, synchronous: str, timeout: float = START_SECONDS) -> _Child:
-    """A new writer process with the log open; its error (`StoreError`, say) if it cannot."""
-    ours, theirs = socket.socketpair()
-    command = [sys.executable, "-m", "events.writer_child", str(theirs.fileno()), database]
-    try:
-        process = subprocess.Popen(  # noqa: S603 - this interpreter, this package
-            [*command, synchronous], pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL
-        )
-    except OSError as exc:
-        ours.close()
-        msg = f"cannot start the writer process: {exc}"
-        raise StoreError(msg) from None
-    finally:
-        theirs.close()
-    try:
-        _opened(ours, process, timeout)
-    except BaseException:
-        ours.close()
-        if process.poll() is None:
-            process.kill()
-        process.wait()
-        raise
-    ours.setblocking(False)  # noqa: FBT003 - the socket's own API
-    return _Child(process, ours)
-
-
-def _opened(sock: socket.socket, process: subprocess.Popen[bytes], timeout: float) -> None:
-    """Wait for the child's first answer: the log is open, or its error (raised here)."""
-    sock.settimeout(timeout)
-    frames = Frames()
-    messages: list[bytes] = []
-    try:
-        while not messages:
-            data = sock.recv(_READ_SIZE)
-            if not data:
-                code = process.wait()
-                msg = f"the writer process ended before opening the log (exit code {code})"
-                raise StoreError(msg)
-            messages = frames.feed(data)
-    except TimeoutError:
-        msg = f"the writer process did not open the log within {timeout:g} s"
-        raise StoreError(msg) from None
-    told = TOLD_DECODER.decode(messages[0])
-    if told.error is not None:
-        raise error_of(told.error)
-    if told.number != READY:
-        msg = f"the writer process started with answer {told.number}, not {READY}"
-        raise StoreError(msg)
+from events.writer_spawn import (
+    READ_SIZE,
+    START_SECONDS,
+    STOP_SECONDS,
+    Child,
+    finish_here,
+    reap,
+    start_child,
+    stop,
+)
+from events.writer_wire import TOLD_DECODER, ask, error_of, frame
 
 
 class ProcessWriter:
@@ -111,7 +49,7 @@ class ProcessWriter:
     def __init__(self, database: str, synchronous: str) -> None:
         self.database = database
         self.synchronous = synchronous
-        self._child: _Child | None = start_child(database, synchronous)
+        self._child: Child | None = start_child(database, synchronous)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._pending: dict[int, asyncio.Future[AppendResult]] = {}
         self._number = 0
@@ -119,6 +57,8 @@ class ProcessWriter:
         self._flushing = False
         self._closed = False
         self._restarting: threading.Thread | None = None
+        self._draining: threading.Event | None = None
+        """Set by `close`: once all is sent, the child's input is ended and this is set."""
 
     @property
     def alive(self) -> bool:
@@ -140,8 +80,13 @@ class ProcessWriter:
             msg = "the writer process is starting again: retry with the same event_ids"
             raise StoreError(msg)
         batch = checked_batch(events)  # what the writer thread's `prepare_batch` refuses
+        try:
+            message = frame(ask(self._number + 1, batch, expected_versions))
+        except (TypeError, ValueError, OverflowError, msgspec.EncodeError) as exc:
+            msg = f"the batch cannot be encoded: {exc}"
+            raise InvalidEvent(msg) from None
         self._number += 1
-        self._asks.append(frame(ask(self._number, batch, expected_versions)))
+        self._asks.append(message)
         future: asyncio.Future[AppendResult] = loop.create_future()
         self._pending[self._number] = future
         if not self._flushing:
@@ -158,19 +103,31 @@ class ProcessWriter:
     # -- on the loop ------------------------------------------------------------------
 
     def _bind(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Watch the socket from `loop` (the one before must be closed, or have nothing due)."""
-        old = self._loop
+        """Watch the socket from `loop`: the loop before must be closed, or have nothing due.
+
+        A closed loop's futures cannot be completed: dropped (their answers too, when they
+        come); what was still to send goes out from the new loop.
+        """
+        old, child = self._loop, self._child
         if old is not None and not old.is_closed():
             if self._pending:
                 msg = "appends awaited from a second event loop while the first still waits"
                 raise StoreError(msg)
-            if self._child is not None:
-                self._unwatch(old, self._child)
+            if child is not None:
+                self._unwatch(old, child)
+        elif old is not None:
+            self._pending.clear()
+            if child is not None:
+                child.writing = False  # the closed loop watches nothing any more
         self._loop = loop
-        if self._child is not None:
-            loop.add_reader(self._child.sock.fileno(), self._readable)
+        self._flushing = False
+        if child is not None:
+            loop.add_reader(child.sock.fileno(), self._readable)
+            if self._asks or child.unsent:
+                self._flushing = True
+                loop.call_soon(self._flush)
 
-    def _unwatch(self, loop: asyncio.AbstractEventLoop, child: _Child) -> None:
+    def _unwatch(self, loop: asyncio.AbstractEventLoop, child: Child) -> None:
         loop.remove_reader(child.sock.fileno())
         if child.writing:
             loop.remove_writer(child.sock.fileno())
@@ -179,18 +136,20 @@ class ProcessWriter:
     def _flush(self) -> None:
         self._flushing = False
         child = self._child
-        if child is None or not self._asks:
+        if child is None:
             return
-        child.unsent += b"".join(self._asks)
-        self._asks.clear()
+        if self._asks:
+            child.unsent += b"".join(self._asks)
+            self._asks.clear()
         self._send()
 
     def _send(self) -> None:
+        """Write what the child has not been sent; then, if closing, end its input."""
         child, loop = self._child, self._loop
         if child is None or loop is None:
             return
         try:
-            sent = child.sock.send(child.unsent)
+            sent = child.sock.send(child.unsent) if child.unsent else 0
         except BlockingIOError:
             sent = 0
         except OSError as exc:
@@ -203,13 +162,18 @@ class ProcessWriter:
         elif not child.unsent and child.writing:
             loop.remove_writer(child.sock.fileno())
             child.writing = False
+        if not child.unsent and self._draining is not None:
+            with contextlib.suppress(OSError):
+                child.sock.shutdown(socket.SHUT_WR)  # the child's end of input
+            self._draining.set()
+            self._draining = None
 
     def _readable(self) -> None:
         child = self._child
         if child is None:
             return
         try:
-            data = child.sock.recv(_READ_SIZE)
+            data = child.sock.recv(READ_SIZE)
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:
@@ -226,15 +190,12 @@ class ProcessWriter:
                 self._lost(f"its answer does not decode: {exc}")
                 return
             future = pending.pop(told.number, None)
-            if future is None or future.done():
-                continue
-            if told.error is not None:
-                future.set_exception(error_of(told.error))
-            else:
-                future.set_result(told.result)  # type: ignore[arg-type]
+            if future is not None:
+                error = error_of(told.error) if told.error is not None else None
+                _settle(future, told.result, error)
 
     def _lost(self, why: str) -> None:
-        """The child is gone (or unusable): fail what waits for it, reap it."""
+        """The child is gone (or unusable): fail what waits for it, reap it, start another."""
         child, self._child = self._child, None
         if child is None:
             return
@@ -243,15 +204,17 @@ class ProcessWriter:
         child.sock.close()
         pending, self._pending = self._pending, {}
         self._asks.clear()
+        msg = (
+            f"the writer process ended before answering ({why}): the append may or may not"
+            " be stored; retry it with the same event_ids"
+        )
         for future in pending.values():
-            if not future.done():
-                msg = (
-                    f"the writer process ended before answering ({why}): the append may or"
-                    " may not be stored; retry it with the same event_ids"
-                )
-                future.set_exception(StoreError(msg))
+            _settle(future, None, StoreError(msg))
+        if self._draining is not None:
+            self._draining.set()
+            self._draining = None
+        threading.Thread(target=reap, args=(child.process,), daemon=True).start()
         if not self._closed:
-            threading.Thread(target=_reap, args=(child.process,), daemon=True).start()
             self._restart()  # at once, not at the next append: readiness waits for it
 
     def _restart(self) -> None:
@@ -268,84 +231,69 @@ class ProcessWriter:
             child = start_child(self.database, self.synchronous)
         except Exception:  # noqa: BLE001 - the next append tries again, and fails meanwhile
             return
-        if loop is None:
-            _stop(child)
+        if loop is None or self._closed:
+            stop(child)
             return
         try:
             loop.call_soon_threadsafe(self._attach, child)
         except RuntimeError:  # the loop is closed
-            _stop(child)
+            stop(child)
 
-    def _attach(self, child: _Child) -> None:
+    def _attach(self, child: Child) -> None:
         if self._closed or self._child is not None or self._loop is None:
-            _stop(child)
+            threading.Thread(target=stop, args=(child,), daemon=True).start()  # not on the loop
             return
         self._child = child
         self._loop.add_reader(child.sock.fileno(), self._readable)
 
+    def _drain(self, done: threading.Event) -> None:
+        """Send what is left, then end the child's input (`_send`); `done` once it is ended."""
+        if self._child is None:
+            done.set()
+            return
+        self._draining = done
+        self._flush()
+
     # -- from any thread --------------------------------------------------------------
 
     def close(self) -> None:
-        """Let the child commit and answer what it holds, wait for it to end (at most a minute).
+        """Let the child commit and answer what it holds, wait for it to end (bounded).
 
-        Called off the loop (the service's shutdown): the loop, if running, sends what it
-        has and closes the socket's writing side itself.
+        Called off the loop (the service's shutdown): a running loop sends what it has,
+        ends the child's input and reads the last answers itself, never blocking.
         """
         if self._closed:
             return
         self._closed = True
+        if self._restarting is not None:
+            self._restarting.join(START_SECONDS)  # a child it started is stopped by it
         child, loop = self._child, self._loop
         if child is None:
             return
         done = threading.Event()
-        if loop is not None and loop.is_running():
+        running = loop is not None and loop.is_running()
+        if running:
             try:
-                loop.call_soon_threadsafe(self._shut, child, done)
-            except RuntimeError:
-                self._shut(child, done)
+                loop.call_soon_threadsafe(self._drain, done)  # type: ignore[union-attr]
+            except RuntimeError:  # closed meanwhile
+                running = False
+        if running:
             done.wait(STOP_SECONDS)
         else:
-            self._shut(child, done)
-        _stop(child, shut=False)
-        if self._child is child and (loop is None or not loop.is_running()):
+            finish_here(child)
+        stop(child, shut=False)
+        if not running:
             self._child = None
             child.sock.close()
 
-    def _shut(self, child: _Child, done: threading.Event) -> None:
-        """Send what is left, then close the socket's writing side: the child's end of input."""
-        try:
-            if self._asks:
-                self._flush()
-            if child.unsent:
-                child.sock.setblocking(True)  # noqa: FBT003 - the socket's own API
-                child.sock.settimeout(STOP_SECONDS)
-                child.sock.sendall(child.unsent)
-                child.unsent.clear()
-            child.sock.shutdown(socket.SHUT_WR)
-        except OSError:
-            pass  # the child is gone already
-        finally:
-            done.set()
 
-
-def _stop(child: _Child, *, shut: bool = True) -> None:
-    """End a child: its input closed, then wait for it (killed past `STOP_SECONDS`)."""
-    if shut:
-        with contextlib.suppress(OSError):
-            child.sock.shutdown(socket.SHUT_WR)
-    try:
-        child.process.wait(STOP_SECONDS)
-    except subprocess.TimeoutExpired:
-        child.process.kill()
-        child.process.wait()
-    if shut:
-        child.sock.close()
-
-
-def _reap(process: subprocess.Popen[bytes]) -> None:
-    """Wait for a child that lost its socket (killed past `STOP_SECONDS`): no zombie."""
-    try:
-        process.wait(STOP_SECONDS)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+def _settle(
+    future: asyncio.Future[AppendResult], result: AppendResult | None, error: Exception | None
+) -> None:
+    """Complete an append's future, unless done already or its loop is closed (nobody waits)."""
+    if future.done() or future.get_loop().is_closed():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)  # type: ignore[arg-type]

@@ -93,9 +93,14 @@ class Ledger:
         self.awaitable = self._awaitable is not None
         """Whether an append is committed without a thread waiting for it (SQLite)."""
         self.ready = True
-        metrics.bind(self, self.log.head, lambda: self.projector.position)
-        self.projector.start_warming()  # ready once done; appends are taken meanwhile
-        self.follower = Follower(self.projector)
+        try:
+            metrics.bind(self, self.log.head, lambda: self.projector.position)
+            self.projector.start_warming()  # ready once done; appends are taken meanwhile
+            self.follower = Follower(self.projector)
+        except BaseException:
+            if self._writer is not None:
+                self._writer.close()  # no writer process outlives a start that failed
+            raise
         self.verification = Coalesced(self._verify)
         """`GET /v1/audit/verify`: one pass over the log at a time, shared by those waiting."""
 

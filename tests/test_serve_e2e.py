@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 import pytest
 from http_fixtures import SEED_COUNT, bearer, init_ledger, org_event
+from processes import children_of, ended
 
 from events.sqlite import SQLiteEventLog
 from projections import load_snapshot
@@ -389,26 +390,6 @@ def append_until_stopped(
             acknowledged[event["event_id"]] = response.json()["events"][0]["position"]
 
 
-def children_of(pid: int) -> set[int]:
-    """The processes `pid` started that still run (or wait to be reaped)."""
-    return {int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()}
-
-
-def ended(pid: int) -> bool:
-    """Whether a process has ended, within the bound (gone, or a zombie not yet reaped)."""
-    deadline = time.monotonic() + STOP_WITHIN
-    while True:
-        try:
-            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except FileNotFoundError:
-            return True
-        if state == "Z":
-            return True
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-
-
 @pytest.mark.parametrize(
     ("writer", "how"), [("process", "SIGTERM"), ("thread", "SIGTERM"), ("process", "SIGKILL")]
 )
@@ -445,7 +426,7 @@ def test_a_stop_under_concurrent_appends_keeps_every_acknowledged_one(
         stop.set()
         for thread in threads:
             thread.join(timeout=STOP_WITHIN)
-    assert all(ended(pid) for pid in helpers), "the writer process outlived the server"
+    assert all(ended(pid, STOP_WITHIN) for pid in helpers), "the writer process outlived the server"
     assert code == (0 if how == "SIGTERM" else -signal.SIGKILL)
     assert len(acknowledged) >= 100
     log = SQLiteEventLog(db)

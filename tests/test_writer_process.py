@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import msgspec
 import pytest
 from conformance import EventLogConformance, Opener, correction, event
 from http_fixtures import (
@@ -36,11 +37,13 @@ from http_fixtures import (
     org_event,
     serving,
 )
+from processes import children_of, ended, reaped, state
 from test_awaitable import bounded
 
 from events.envelope import AppendResult, NewEvent
-from events.errors import StoreError, VersionConflict
+from events.errors import InvalidEvent, StoreError, VersionConflict
 from events.log import EventLog
+from events.payloads import OrganizationRegistered
 from events.prepared import prepare_batch
 from events.seed import seed_events
 from events.sqlite import SQLiteEventLog
@@ -111,35 +114,17 @@ def test_an_error_crosses_with_its_class_and_fields() -> None:
     assert "RuntimeError: boom" in str(other)
 
 
-def _children_of(pid: int) -> set[int]:
-    return {int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()}
-
-
-def _state(pid: int) -> str:
-    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-
-
 def _stopped(pid: int) -> None:
     """SIGSTOP the child and wait (bounded) until it is stopped: it reads nothing more."""
     os.kill(pid, signal.SIGSTOP)
     deadline = time.monotonic() + WAIT_SECONDS
-    while _state(pid) != "T":
+    while state(pid) != "T":
         assert time.monotonic() < deadline, "the child did not stop"
         time.sleep(0.005)
 
 
-def _gone(pid: int, seconds: float = WAIT_SECONDS) -> bool:
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            state = _state(pid)
-        except FileNotFoundError:
-            return True
-        if state == "Z":  # ended, not yet reaped by its parent
-            return True
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(0.02)
+def _gone(pid: int) -> bool:
+    return ended(pid, WAIT_SECONDS)
 
 
 def test_a_killed_child_fails_what_waits_and_a_new_one_takes_over(db_path: Path) -> None:
@@ -164,7 +149,7 @@ def test_a_killed_child_fails_what_waits_and_a_new_one_takes_over(db_path: Path)
         for waited in waiting:
             with pytest.raises(StoreError, match="may or may not be stored"):
                 waited.result(WAIT_SECONDS)
-        assert _gone(pid)
+        assert reaped(pid, WAIT_SECONDS), "the killed child was left a zombie"
         deadline = time.monotonic() + WAIT_SECONDS
         results: list[AppendResult] = []
         while not results:  # the first append after the loss starts a new child; retries meet it
@@ -226,11 +211,11 @@ def test_the_child_ends_when_the_service_is_killed(db_path: Path) -> None:
 
 
 def test_a_log_that_cannot_be_opened_is_a_store_error(tmp_path: Path) -> None:
-    before = _children_of(os.getpid())
+    before = children_of(os.getpid())
     (tmp_path / "not-a-ledger.db").write_bytes(b"this is not a database at all" * 200)
     with pytest.raises(StoreError, match="not a ledger database"):
         ProcessWriter(str(tmp_path / "not-a-ledger.db"), "FULL")
-    assert _children_of(os.getpid()) <= before
+    assert children_of(os.getpid()) <= before
 
 
 def test_close_answers_the_appends_in_flight(db_path: Path) -> None:
@@ -244,7 +229,7 @@ def test_close_answers_the_appends_in_flight(db_path: Path) -> None:
 
         waiting = asyncio.run_coroutine_threadsafe(many(), log.loop).result(WAIT_SECONDS)
         log.writer.close()
-        assert _gone(pid, 0)  # `close` waited for it
+        assert ended(pid, 0)  # `close` waited for it
         results = [
             asyncio.run_coroutine_threadsafe(_await(w), log.loop).result(WAIT_SECONDS)
             for w in waiting
@@ -412,3 +397,104 @@ def test_a_killed_child_is_a_503_until_the_service_takes_appends_again(tmp_path:
         assert retried.json()["events"][0]["position"] == head + 1
         assert client.post("/v1/events", json=body, headers=auth).status_code == 200
     assert _gone(pid)
+
+
+def test_close_with_more_to_send_than_the_socket_holds_answers_everything(db_path: Path) -> None:
+    """Megabytes of asks unsent when `close` comes: all sent, committed and answered.
+
+    The loop keeps reading answers while it sends (a blocking send there deadlocked with
+    the child writing its answers, until both timed out and the child was killed).
+    """
+    log = ProcessLog(db_path)
+    try:
+        child = log.writer._child
+        assert child is not None
+        _stopped(child.process.pid)
+        batches = [[event(f"backlog-{n}") for _ in range(50)] for n in range(300)]
+
+        async def send_all() -> list[asyncio.Future[AppendResult]]:
+            futures = [log.writer.append_future(b) for b in batches]
+            await asyncio.sleep(0.2)  # the loop's turn: sent until the socket is full
+            return futures
+
+        waiting = asyncio.run_coroutine_threadsafe(send_all(), log.loop).result(WAIT_SECONDS)
+        assert len(child.unsent) > 1 << 20, "the backlog fits in the socket: no test"
+        os.kill(child.process.pid, signal.SIGCONT)
+        log.writer.close()
+        assert child.process.returncode == 0
+        results = [
+            asyncio.run_coroutine_threadsafe(_await(w), log.loop).result(WAIT_SECONDS)
+            for w in waiting
+        ]
+        first = [r.events[0].position for r in results]
+        assert first == [1 + 50 * n for n in range(300)]  # committed in the order asked
+        assert log.head() == 300 * 50
+    finally:
+        log.close()
+
+
+def test_a_second_loop_takes_over_from_a_closed_one(db_path: Path) -> None:
+    """An append left on a loop that closed is still sent, in order; the next loop's lands."""
+    SQLiteEventLog(db_path).close()
+    writer = ProcessWriter(str(db_path), "FULL")
+    try:
+        first = asyncio.new_event_loop()
+
+        def leave() -> None:
+            writer.append_future([event("left")])  # never awaited: its loop closes first,
+            first.stop()  # before the turn that would have sent it
+
+        first.call_soon(leave)
+        first.run_forever()
+        first.close()
+        result = asyncio.run(bounded(writer.append_awaited([event("taken-over")])))
+        assert result.events[0].position == 2  # after the one left behind
+    finally:
+        writer.close()
+
+
+def _is_writer(pid: int) -> bool:
+    try:
+        return b"events.writer_child" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except FileNotFoundError:
+        return False
+
+
+def test_close_while_a_new_child_starts_leaves_no_process(db_path: Path) -> None:
+    """`close` just after a child was lost: the child being started is stopped, none is left."""
+    log = ProcessLog(db_path)
+    try:
+        log.append([event("warm-up")])
+        before = children_of(os.getpid())
+        old = log.writer._child.process.pid  # type: ignore[union-attr]
+        os.kill(old, signal.SIGKILL)
+        deadline = time.monotonic() + WAIT_SECONDS
+        while log.writer._child is not None:  # lost: a new one is starting
+            assert time.monotonic() < deadline
+            time.sleep(0.001)
+        log.writer.close()  # waits for the start under way, and stops what it started
+        assert log.writer._child is None
+        assert not log.writer.alive
+        writers = [pid for pid in children_of(os.getpid()) | before if _is_writer(pid)]
+        assert [pid for pid in writers if not ended(pid, 0)] == []
+        restarting = log.writer._restarting
+        assert restarting is None or not restarting.is_alive()
+    finally:
+        log.close()
+
+
+def test_a_batch_that_cannot_cross_is_invalid_not_a_store_error(db_path: Path) -> None:
+    """What no writer could store is the caller's `InvalidEvent` (a `StoreError` is retried)."""
+    log = ProcessLog(db_path)
+    try:
+        huge = msgspec.structs.replace(event("huge"), sequence=2**64)
+        with pytest.raises(InvalidEvent, match="cannot be encoded"):
+            log.append([huge])
+        unchecked = msgspec.structs.replace(
+            event("unchecked"), data=OrganizationRegistered(id="Not An Id!", name="X", country="KR")
+        )
+        with pytest.raises(InvalidEvent, match="does not validate"):
+            log.append([unchecked])
+        assert log.head() == 0
+    finally:
+        log.close()
