@@ -27,7 +27,10 @@ defaults otherwise (JSON request log on stdout, metrics, compression). The load 
 - `raw_floor_post16` (for the record): the same POST to `bench/raw_floor_app.py`, decoded
   as the bare route does, then one row per event through a minimal group commit of plain
   `sqlite3` (one `INSERT` per group; no chain, checks, auth, log or metrics), 16
-  connections: what a durable POST costs by itself on this machine and server.
+  connections: what a durable POST costs by itself on this machine and server;
+- `post16_thread` (for the record): `post16` to the service with `LEDGER_WRITER=thread`
+  (appends committed on a thread of the service, not in its writer process), on a ledger
+  of its own, 16 connections: what the writer process buys.
 
 Bare and service arms alternate in several rounds (GETs first, so the GET view is not at a
 moving head); a rate is the median over the rounds. An arm with any non-2xx response or
@@ -118,6 +121,22 @@ def bench_server(server: str, workdir: Path, config: Config) -> dict[str, Any]:
         LEDGER_LOG_FORMAT="json",
     )
     service_cmd = server_command(server, "service.asgi:application", free_port())
+    # the service with its appends committed on a thread of its own (`LEDGER_WRITER=thread`),
+    # on a ledger of its own: the writer process's gain, measured in the same run
+    threaded = home / "thread"
+    threaded.mkdir()
+    ledger(threaded / "ledger.db", "seed")
+    thread_token = ledger(
+        threaded / "ledger.db", "token", "create", "--scope", "append", "--subject", "bench"
+    ).strip()
+    _, thread_script, _ = write_scripts(threaded, thread_token)
+    thread_env = clean_env(
+        LEDGER_DATABASE=str(threaded / "ledger.db"),
+        LEDGER_HOST=HOST,
+        LEDGER_LOG_FORMAT="json",
+        LEDGER_WRITER="thread",
+    )
+    thread_cmd = server_command(server, "service.asgi:application", free_port())
     with serving(f"{server} service", service_cmd, service_env, home / "service.log") as service:
         answer = probe("GET", service.url + GET_PATH, None, None)
         (home / "answer.json").write_bytes(answer)
@@ -131,6 +150,7 @@ def bench_server(server: str, workdir: Path, config: Config) -> dict[str, Any]:
             serving(f"{server} bare", bare_cmd, bare_env, home / "bare.log") as bare,
             serving(f"{server} floor", floor_cmd, floor_env, home / "floor.log") as floor,
             serving(f"{server} raw floor", raw_cmd, raw_env, home / "raw-floor.log") as raw,
+            serving(f"{server} thread", thread_cmd, thread_env, threaded / "s.log") as thread,
         ):
             bare_answer = probe("GET", bare.url + "/bare/answer", None, None)
             if abs(len(bare_answer) - len(answer)) > 8:
@@ -140,6 +160,7 @@ def bench_server(server: str, workdir: Path, config: Config) -> dict[str, Any]:
             probe("POST", bare.url + "/bare/events", event_body(str(uuid.uuid4())), token)
             probe("POST", floor.url + "/floor/events", event_body(str(uuid.uuid4())), token)
             probe("POST", raw.url + "/floor/events", event_body(str(uuid.uuid4())), token)
+            probe("POST", thread.url + "/v1/events", event_body(str(uuid.uuid4())), thread_token)
             for key in range(KNOWN_STREAMS):  # the known streams exist before their arm runs
                 probe("POST", service.url + "/v1/events", known_stream_body(str(key)), token)
             gets, _ = measure(
@@ -149,7 +170,7 @@ def bench_server(server: str, workdir: Path, config: Config) -> dict[str, Any]:
                 ],
                 config,
             )
-            head = log_head(service.url)
+            head, thread_head = log_head(service.url), log_head(thread.url)
             posts, answered = measure(
                 [
                     Arm("bare_post16", bare.url + "/bare/events", post_script, CLIENTS),
@@ -158,15 +179,20 @@ def bench_server(server: str, workdir: Path, config: Config) -> dict[str, Any]:
                     Arm("post16_known", service.url + "/v1/events", known_script, CLIENTS),
                     Arm("floor_post16", floor.url + "/floor/events", post_script, CLIENTS),
                     Arm("raw_floor_post16", raw.url + "/floor/events", post_script, CLIENTS),
+                    Arm("post16_thread", thread.url + "/v1/events", thread_script, CLIENTS),
                 ],
                 config,
             )
             appended = log_head(service.url) - head
+            thread_appended = log_head(thread.url) - thread_head
     # Every 2xx append is a new event (a repeated event_id would be a 200 replay, storing
     # nothing); a few more may land, from requests still in flight when a wrk run ended.
     total = answered["post16"] + answered["post1"] + answered["post16_known"]
-    if appended < total:
-        msg = f"{total} appends answered, {appended} stored"
+    if appended < total or thread_appended < answered["post16_thread"]:
+        msg = (
+            f"{total} appends answered, {appended} stored (the thread writer's:"
+            f" {answered['post16_thread']} answered, {thread_appended} stored)"
+        )
         raise BenchError(msg + ": event ids repeated (replays), not a benchmark of appends")
     runs = gets | posts
     rps = {name: round(median_rate(arm_runs)) for name, arm_runs in runs.items()}
@@ -178,6 +204,8 @@ def bench_server(server: str, workdir: Path, config: Config) -> dict[str, Any]:
         "floor_post16_vs_bare_post": round(rps["floor_post16"] / rps["bare_post16"], 3),
         "post16_vs_floor_post16": round(rps["post16"] / rps["floor_post16"], 3),
         "raw_floor_post16_vs_bare_post": round(rps["raw_floor_post16"] / rps["bare_post16"], 3),
+        "post16_thread_vs_bare_post": round(rps["post16_thread"] / rps["bare_post16"], 3),
+        "post16_vs_post16_thread": round(rps["post16"] / rps["post16_thread"], 3),
         "get_p99_ms": round(median_p99(runs["get"]), 2),
         "post_p99_ms": round(median_p99(runs["post16"]), 2),
         "rps": rps,

@@ -4,14 +4,16 @@
     python bench/http_cpu.py --quick    # 4 s per app
 
 The POST of `bench/http.py` (one event, 16 connections, wrk) against each app in turn,
-under uvicorn with one worker: the service (`POST /v1/events`), the bare Litestar route,
+under uvicorn with one worker: the service (`POST /v1/events`, its appends committed by its
+writer process), `service_thread` (the same with `LEDGER_WRITER=thread`), the bare Litestar route,
 `bench/floor_app.py` (the service's decoding and the ledger's store, nothing else),
 `bench/raw_floor_app.py` (the bare route's decoding and a minimal group commit of plain
 `sqlite3`) and `bench/nostore_app.py` (the service with each append answered at once,
 storing nothing: what the request path costs by itself). For each, the CPU time of each
 of the server's threads is read from `/proc/<pid>/task/<tid>/stat` before and after a
 bounded wrk run: the event loop is the main thread; the rest (the writer, mostly) is
-summed. A loop well under one core while requests wait means the rate is bound by the
+summed; the writer process's (and any other child's) CPU is `writer_process_*`. A loop
+well under one core while requests wait means the rate is bound by the
 commit cycle (latency), not by the loop; a loop at one core means it is bound by the
 loop's own work. `machine_busy` is the share of
 both CPUs in use meanwhile (wrk included). Progress on stderr; the last line of stdout is
@@ -52,6 +54,7 @@ WARMUP_SECONDS = 2.0
 TICKS = os.sysconf("SC_CLK_TCK")
 APPS = {
     "service": ("service.asgi:application", "/v1/events"),
+    "service_thread": ("service.asgi:application", "/v1/events"),
     "bare": ("bench.bare_app:application", "/bare/events"),
     "floor": ("bench.floor_app:application", "/floor/events"),
     "raw_floor": ("bench.raw_floor_app:application", "/floor/events"),
@@ -71,6 +74,22 @@ def thread_ticks(pid: int) -> dict[int, int]:
     return ticks
 
 
+def children_ticks(pid: int) -> int:
+    """User + system clock ticks of the processes a process started (its writer process)."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            children = (task / "children").read_text().split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        for child in children:
+            try:
+                total += sum(thread_ticks(int(child)).values())
+            except (FileNotFoundError, ProcessLookupError):
+                continue  # it ended meanwhile
+    return total
+
+
 def machine_ticks() -> tuple[int, int]:
     """All and idle (idle + iowait) clock ticks of the machine, from /proc/stat."""
     fields = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
@@ -85,6 +104,7 @@ def measure(name: str, home: Path, token: str, seconds: float) -> dict[str, Any]
         LEDGER_LOG_FORMAT="json",
         FLOOR_DATABASE=str(home / f"{name}-floor.db"),
         RAW_FLOOR_DATABASE=str(home / f"{name}-raw.db"),
+        LEDGER_WRITER="thread" if name == "service_thread" else "process",
     )
     command = server_command("uvicorn", app, free_port())
     _, post, _ = write_scripts(home, token)
@@ -94,11 +114,14 @@ def measure(name: str, home: Path, token: str, seconds: float) -> dict[str, Any]
         wrk(url, post, CLIENTS, WARMUP_SECONDS, f"{name} warm-up")
         pid = server.process.pid
         before, machine_before = thread_ticks(pid), machine_ticks()
+        children_before = children_ticks(pid)
         run = wrk(url, post, CLIENTS, seconds, name)
         after, machine_after = thread_ticks(pid), machine_ticks()
+        children = children_ticks(pid) - children_before
     spent = {tid: after[tid] - before.get(tid, 0) for tid in after}
     loop = spent.get(pid, 0) / TICKS
     others = sum(ticks for tid, ticks in spent.items() if tid != pid) / TICKS
+    writer = children / TICKS
     total, idle = (a - b for a, b in zip(machine_after, machine_before, strict=True))
     requests = run.requests
     result = {
@@ -107,6 +130,8 @@ def measure(name: str, home: Path, token: str, seconds: float) -> dict[str, Any]
         "other_threads_us_per_request": round(others / requests * 1e6, 1),
         "loop_cores": round(loop / seconds, 2),
         "other_threads_cores": round(others / seconds, 2),
+        "writer_process_us_per_request": round(writer / requests * 1e6, 1),
+        "writer_process_cores": round(writer / seconds, 2),
         "machine_busy": round(1 - idle / total, 2) if total else None,
     }
     log(f"  {name}: {json.dumps(result)}")
