@@ -8,7 +8,9 @@ Every arm is durable: WAL and `synchronous=FULL`, one fsync per commit. The arms
 - `ledger_single`, `ledger_batch100`: `SQLiteEventLog.append` of 1 or 100 events;
 - `ledger_concurrent16`: 16 threads, each appending one event at a time (group commit);
 - `ledger_coroutines16` (for the record): 16 coroutines on one event loop, each awaiting
-  `append_awaited` of one event at a time, as the HTTP service's requests append;
+  `append_awaited` of one event at a time, committed by the store's writer thread;
+- `ledger_process16` (for the record): the same through a writer process
+  (`events.writer_process`), as `ledger serve`'s requests append by default;
 - `raw_single`, `raw_batch100`: plain `sqlite3` on the very schema the store creates (its
   CREATE TABLE and CREATE INDEX statements copied from `sqlite_master`), one `INSERT` per
   transaction, or `executemany` of 100 rows in one transaction, rows built beforehand;
@@ -90,6 +92,7 @@ RATIOS = {
     "batch100_vs_raw": ("ledger_batch100", "raw_batch100"),
     "concurrent16_vs_single": ("ledger_concurrent16", "ledger_single"),
     "coroutines16_vs_single": ("ledger_coroutines16", "ledger_single"),
+    "process16_vs_single": ("ledger_process16", "ledger_single"),
     "raw_concurrent16_vs_raw_single": ("raw_concurrent16", "raw_single"),
     "concurrent16_ceiling": ("raw_concurrent16", "ledger_single"),
     "single_vs_eventsourcing": ("ledger_single", "es_single"),
@@ -139,6 +142,7 @@ def main(argv: list[str] | None = None) -> None:
             "es_recorder_single": lambda: arm_es(ws, es_single_stored, 1, cfg, mapped=False),
             "ledger_concurrent16": lambda: arm_concurrent(ws, per_thread, cfg),
             "ledger_coroutines16": lambda: arm_coroutines(ws, per_thread, cfg),
+            "ledger_process16": lambda: arm_coroutines(ws, per_thread, cfg, process=True),
             "raw_concurrent16": lambda: arm_raw_concurrent(ws, schema, rows_per_thread, cfg),
             "raw_batch100": lambda: arm_raw(ws, schema, raw_batch, BATCH, cfg),
             "ledger_batch100": lambda: arm_ledger(ws, batch, BATCH, cfg),

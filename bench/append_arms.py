@@ -25,6 +25,7 @@ from raw_group_commit import RawGroupCommit
 from events.envelope import NewEvent
 from events.rows import COLUMNS
 from events.sqlite import SQLiteEventLog
+from events.writer_process import ProcessWriter
 
 ROOT = Path(__file__).resolve().parent.parent
 WARMUP = 20
@@ -280,14 +281,19 @@ def arm_concurrent(ws: Workspace, per_thread: list[list[NewEvent]], cfg: Config)
         ws.drop(path)
 
 
-def arm_coroutines(ws: Workspace, per_task: list[list[NewEvent]], cfg: Config) -> Run:
+def arm_coroutines(
+    ws: Workspace, per_task: list[list[NewEvent]], cfg: Config, *, process: bool = False
+) -> Run:
     """16 coroutines on one event loop, each awaiting `append_awaited` of one event at a time.
 
     How the HTTP service appends: its requests are coroutines on one loop, and the writer
-    thread wakes the loop once per group, not one thread per append.
+    thread wakes the loop once per group, not one thread per append; `process`: through a
+    writer process (`events.writer_process`), as `ledger serve` appends by default.
     """
     path = ws.fresh()
     store = SQLiteEventLog(path)
+    writer = ProcessWriter(str(path), store.synchronous) if process else None
+    appender = writer if writer is not None else store
 
     async def run() -> Run:
         start = time.perf_counter()
@@ -296,7 +302,7 @@ def arm_coroutines(ws: Workspace, per_task: list[list[NewEvent]], cfg: Config) -
         async def task(events: list[NewEvent]) -> int:
             done = 0
             for event in events:
-                await store.append_awaited([event])
+                await appender.append_awaited([event])
                 done += 1
                 if time.perf_counter() >= deadline:
                     break
@@ -314,6 +320,8 @@ def arm_coroutines(ws: Workspace, per_task: list[list[NewEvent]], cfg: Config) -
         check_head(store, result.events + WARMUP, "ledger (coroutines)")
         return result
     finally:
+        if writer is not None:
+            writer.close()
         store.close()
         ws.drop(path)
 
