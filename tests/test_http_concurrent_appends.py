@@ -6,6 +6,8 @@ import asyncio
 import re
 import time
 import uuid
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -42,6 +44,35 @@ async def _queued(log: SQLiteEventLog, count: int, within: float = 10.0) -> None
         await asyncio.sleep(0.005)
 
 
+async def post_held(
+    client: httpx.AsyncClient,
+    bodies: list[dict[str, Any]],
+    auth: dict[str, str],
+    hold: AbstractContextManager[Any],
+    until: Callable[[], Awaitable[None]],
+) -> tuple[list[httpx.Response], list[httpx.Response], list[dict[str, Any]]]:
+    """Answers to every body POSTed at once while the writer is held, to each again, the stored.
+
+    `hold` keeps the writer from committing until `until` says they all wait on it; each
+    body is then posted again (a replay), and each event read back as stored.
+    """
+    with hold:
+        posts = [
+            asyncio.ensure_future(client.post("/v1/events", json=body, headers=auth))
+            for body in bodies
+        ]
+        await until()
+    answers = await asyncio.gather(*posts)
+    replays = await asyncio.gather(
+        *(client.post("/v1/events", json=body, headers=auth) for body in bodies)
+    )
+    stored = [
+        (await client.get(f"/v1/events/{a.json()['events'][0]['event_id']}")).json()
+        for a in answers
+    ]
+    return answers, replays, stored
+
+
 def test_sixteen_concurrent_posts_share_commits_and_answer_as_before(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -69,20 +100,13 @@ def test_sixteen_concurrent_posts_share_commits_and_answer_as_before(
             monkeypatch.setattr(log, "append", parked)
             before = (await client.get("/metrics")).text
             head = log.head()
-            with log._writer._busy:  # what a commit in progress holds
-                posts = [
-                    asyncio.ensure_future(client.post("/v1/events", json=body, headers=auth))
-                    for body in bodies
-                ]
-                await _queued(log, CLIENTS)
-            answers = await asyncio.gather(*posts)
-            replays = await asyncio.gather(
-                *(client.post("/v1/events", json=body, headers=auth) for body in bodies)
+            answers, replays, stored = await post_held(
+                client,
+                bodies,
+                auth,
+                log._writer._busy,  # what a commit in progress holds
+                lambda: _queued(log, CLIENTS),
             )
-            stored = [
-                (await client.get(f"/v1/events/{a.json()['events'][0]['event_id']}")).json()
-                for a in answers
-            ]
             after = (await client.get("/metrics")).text
             return answers, replays, stored, before, after, head
 

@@ -9,6 +9,7 @@ flight.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import os
 import re
@@ -19,7 +20,7 @@ import textwrap
 import threading
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,7 @@ from http_fixtures import (
 )
 from processes import children_of, ended, reaped, state
 from test_awaitable import bounded
+from test_http_concurrent_appends import post_held
 
 from events.envelope import AppendResult, NewEvent
 from events.errors import InvalidEvent, StoreError, VersionConflict
@@ -272,6 +274,16 @@ async def _sent(writer: ProcessWriter, count: int, within: float = 10.0) -> None
         await asyncio.sleep(0.005)
 
 
+@contextlib.contextmanager
+def _held(pid: int) -> Iterator[None]:
+    """The child stopped meanwhile: it reads and commits nothing until the block ends."""
+    _stopped(pid)
+    try:
+        yield
+    finally:
+        os.kill(pid, signal.SIGCONT)
+
+
 def _counter(text: str, outcome: str) -> float:
     match = re.search(rf'^ledger_appends_total{{outcome="{outcome}"}} (\S+)$', text, re.MULTILINE)
     return float(match.group(1)) if match else 0.0
@@ -292,23 +304,9 @@ def test_sixteen_concurrent_posts_share_a_commit_of_the_writer_process(tmp_path:
             pid = writer._child.process.pid  # type: ignore[union-attr]
             before = (await client.get("/metrics")).text
             head = app.state.ledger.log.head()
-            _stopped(pid)
-            try:
-                posts = [
-                    asyncio.ensure_future(client.post("/v1/events", json=body, headers=auth))
-                    for body in bodies
-                ]
-                await _sent(writer, len(bodies))
-            finally:
-                os.kill(pid, signal.SIGCONT)
-            answers = await asyncio.gather(*posts)
-            replays = await asyncio.gather(
-                *(client.post("/v1/events", json=body, headers=auth) for body in bodies)
+            answers, replays, stored = await post_held(
+                client, bodies, auth, _held(pid), lambda: _sent(writer, len(bodies))
             )
-            stored = [
-                (await client.get(f"/v1/events/{a.json()['events'][0]['event_id']}")).json()
-                for a in answers
-            ]
             after = (await client.get("/metrics")).text
             return answers, replays, stored, before, after, head
 
