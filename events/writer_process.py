@@ -26,6 +26,7 @@ import threading
 from collections.abc import Mapping, Sequence
 
 import msgspec
+import structlog
 
 from events.envelope import AppendResult, NewEvent
 from events.errors import InvalidEvent, StoreError
@@ -41,6 +42,8 @@ from events.writer_spawn import (
     stop,
 )
 from events.writer_wire import TOLD_DECODER, ask, error_of, frame
+
+log = structlog.get_logger("writer")
 
 
 class ProcessWriter:
@@ -215,6 +218,7 @@ class ProcessWriter:
             self._draining = None
         threading.Thread(target=reap, args=(child.process,), daemon=True).start()
         if not self._closed:
+            log.warning("writer process lost", why=why, pid=child.process.pid, failed=len(pending))
             self._restart()  # at once, not at the next append: readiness waits for it
 
     def _restart(self) -> None:
@@ -229,7 +233,8 @@ class ProcessWriter:
     def _start_again(self, loop: asyncio.AbstractEventLoop | None) -> None:
         try:
             child = start_child(self.database, self.synchronous)
-        except Exception:  # noqa: BLE001 - the next append tries again, and fails meanwhile
+        except Exception as exc:  # noqa: BLE001 - the next append tries again, and fails meanwhile
+            log.warning("writer process did not start", error=str(exc))
             return
         if loop is None or self._closed:
             stop(child)
@@ -245,6 +250,7 @@ class ProcessWriter:
             return
         self._child = child
         self._loop.add_reader(child.sock.fileno(), self._readable)
+        log.info("writer process started again", pid=child.process.pid)
 
     def _drain(self, done: threading.Event) -> None:
         """Send what is left, then end the child's input (`_send`); `done` once it is ended."""

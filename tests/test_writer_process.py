@@ -28,6 +28,7 @@ from typing import Any
 import httpx
 import msgspec
 import pytest
+import structlog
 from conformance import EventLogConformance, Opener, correction, event
 from http_fixtures import (
     assert_problem,
@@ -147,22 +148,27 @@ def test_a_killed_child_fails_what_waits_and_a_new_one_takes_over(db_path: Path)
         ]
         time.sleep(0.2)
         assert not any(w.done() for w in waiting)
-        os.kill(pid, signal.SIGKILL)
-        for waited in waiting:
-            with pytest.raises(StoreError, match="may or may not be stored"):
-                waited.result(WAIT_SECONDS)
-        assert reaped(pid, WAIT_SECONDS), "the killed child was left a zombie"
-        deadline = time.monotonic() + WAIT_SECONDS
-        results: list[AppendResult] = []
-        while not results:  # the first append after the loss starts a new child; retries meet it
-            refused = ""
-            try:
-                results = [log.append(b) for b in batches]
-            except StoreError as exc:
-                refused = str(exc)
-            assert not refused or "starting again" in refused
-            assert time.monotonic() < deadline
-            time.sleep(0.05 if refused else 0)
+        with structlog.testing.capture_logs() as logged:
+            os.kill(pid, signal.SIGKILL)
+            for waited in waiting:
+                with pytest.raises(StoreError, match="may or may not be stored"):
+                    waited.result(WAIT_SECONDS)
+            assert reaped(pid, WAIT_SECONDS), "the killed child was left a zombie"
+            deadline = time.monotonic() + WAIT_SECONDS
+            results: list[AppendResult] = []
+            while not results:  # a new child is starting; the retries meet it
+                refused = ""
+                try:
+                    results = [log.append(b) for b in batches]
+                except StoreError as exc:
+                    refused = str(exc)
+                assert not refused or "starting again" in refused
+                assert time.monotonic() < deadline
+                time.sleep(0.05 if refused else 0)
+        (lost,) = [line for line in logged if line["event"] == "writer process lost"]
+        assert (lost["pid"], lost["failed"], lost["log_level"]) == (pid, 8, "warning")
+        (started,) = [line for line in logged if line["event"] == "writer process started again"]
+        assert started["pid"] == log.writer._child.process.pid  # type: ignore[union-attr]
         assert log.writer._child is not None
         assert log.writer._child.process.pid != pid
         positions = [r.events[0].position for r in results]
