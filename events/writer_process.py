@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import socket
 import threading
 from collections.abc import Mapping, Sequence
@@ -185,6 +186,10 @@ class ProcessWriter:
         if not data:
             self._lost("it ended")
             return
+        self._heard(child, data)
+
+    def _heard(self, child: Child, data: bytes) -> None:
+        """Complete the appends whose answers `data` holds (or ends)."""
         pending = self._pending
         for message in child.frames.feed(data):
             try:
@@ -205,21 +210,26 @@ class ProcessWriter:
         if self._loop is not None and not self._loop.is_closed():
             self._unwatch(self._loop, child)
         child.sock.close()
-        pending, self._pending = self._pending, {}
         self._asks.clear()
+        failed = self._fail_pending(why)
+        if self._draining is not None:
+            self._draining.set()
+            self._draining = None
+        threading.Thread(target=reap, args=(child.process,), daemon=True).start()
+        if not self._closed:
+            log.warning("writer process lost", why=why, pid=child.process.pid, failed=failed)
+            self._restart()  # at once, not at the next append: readiness waits for it
+
+    def _fail_pending(self, why: str) -> int:
+        """Fail every append still waiting for an answer; how many there were."""
+        pending, self._pending = self._pending, {}
         msg = (
             f"the writer process ended before answering ({why}): the append may or may not"
             " be stored; retry it with the same event_ids"
         )
         for future in pending.values():
             _settle(future, None, StoreError(msg))
-        if self._draining is not None:
-            self._draining.set()
-            self._draining = None
-        threading.Thread(target=reap, args=(child.process,), daemon=True).start()
-        if not self._closed:
-            log.warning("writer process lost", why=why, pid=child.process.pid, failed=len(pending))
-            self._restart()  # at once, not at the next append: readiness waits for it
+        return len(pending)
 
     def _restart(self) -> None:
         """Start a new child on a thread (once at a time); it takes appends once up."""
@@ -265,8 +275,10 @@ class ProcessWriter:
     def close(self) -> None:
         """Let the child commit and answer what it holds, wait for it to end (bounded).
 
-        Called off the loop (the service's shutdown): a running loop sends what it has,
-        ends the child's input and reads the last answers itself, never blocking.
+        Off the loop (the service's shutdown runs it on a thread), a running loop sends what
+        it has, ends the child's input and reads the last answers itself, never blocking.
+        On the loop's own thread (an ASGI lifespan's shutdown, say) that is done here,
+        blocking the loop until the child has answered everything.
         """
         if self._closed:
             return
@@ -278,19 +290,38 @@ class ProcessWriter:
             return
         done = threading.Event()
         running = loop is not None and loop.is_running()
-        if running:
+        here = running and _current_loop() is loop  # on the loop's own thread: no waiting on it
+        if running and not here:
             try:
                 loop.call_soon_threadsafe(self._drain, done)  # type: ignore[union-attr]
             except RuntimeError:  # closed meanwhile
                 running = False
-        if running:
+        if running and not here:
             done.wait(STOP_SECONDS)
         else:
-            finish_here(child)
+            if here:
+                self._unwatch(loop, child)  # type: ignore[arg-type]
+            if self._asks:
+                child.unsent += b"".join(self._asks)
+                self._asks.clear()
+            # on the loop's thread, its futures are completed here; with no loop, dropped
+            finish_here(child, functools.partial(self._heard, child) if here else _dropped)
         stop(child, shut=False)
-        if not running:
+        if not running or here:
             self._child = None
             child.sock.close()
+            self._fail_pending("it was closed")  # none, unless the child died meanwhile
+
+
+def _current_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+def _dropped(_data: bytes) -> None:
+    """Answers nobody can be told of (no loop runs their futures)."""
 
 
 def _settle(

@@ -7,6 +7,7 @@ import select
 import socket
 import subprocess
 import sys
+from collections.abc import Callable
 from typing import Final
 
 from events.errors import StoreError
@@ -86,23 +87,29 @@ def _opened(sock: socket.socket, process: subprocess.Popen[bytes], timeout: floa
         raise StoreError(msg)
 
 
-def finish_here(child: Child) -> None:
-    """No loop to answer to: send what is unsent, end the child's input, drop its answers.
+def finish_here(child: Child, heard: Callable[[bytes], None]) -> None:
+    """Send what is unsent and end the child's input, here, blocking; pass on its answers.
 
-    The answers are read as they come, so the child never waits to write one.
+    For a `close` with no loop to do it (or on the loop's own thread). The answers are
+    read as they come (`heard`), so the child never waits to write one.
     """
     sock = child.sock
     with contextlib.suppress(OSError):
         sock.settimeout(STOP_SECONDS)
         while child.unsent:
             readable, writable, _ = select.select([sock], [sock], [], STOP_SECONDS)
-            if not (readable or writable) or (readable and not sock.recv(READ_SIZE)):
-                return  # stuck, or the child ended: `_stop` waits for it, or kills it
+            if not (readable or writable):
+                return  # stuck: `stop` waits for the child, then kills it
+            if readable:
+                data = sock.recv(READ_SIZE)
+                if not data:
+                    return  # the child ended
+                heard(data)
             if writable:
                 del child.unsent[: sock.send(child.unsent)]
         sock.shutdown(socket.SHUT_WR)
-        while sock.recv(READ_SIZE):
-            pass
+        while data := sock.recv(READ_SIZE):
+            heard(data)
 
 
 def stop(child: Child, *, shut: bool = True) -> None:

@@ -502,3 +502,27 @@ def test_a_batch_that_cannot_cross_is_invalid_not_a_store_error(db_path: Path) -
         assert log.head() == 0
     finally:
         log.close()
+
+
+def test_close_on_the_loops_own_thread_answers_everything(db_path: Path) -> None:
+    """`close` called on the loop (an ASGI lifespan's shutdown may): no wait on itself.
+
+    It used to wait for a callback of the very loop it blocked: a minute, then the child
+    was killed, and the `bench/floor_app.py` server took a minute to stop.
+    """
+    SQLiteEventLog(db_path).close()
+    writer = ProcessWriter(str(db_path), "FULL")
+    pid = writer._child.process.pid  # type: ignore[union-attr]
+
+    async def main() -> tuple[list[AppendResult], float]:
+        futures = [writer.append_future([event(f"on-loop-{n}")]) for n in range(20)]
+        started = time.monotonic()
+        writer.close()  # on this loop's thread, before the loop turned to send them
+        took = time.monotonic() - started
+        return [f.result() for f in futures], took
+
+    results, took = asyncio.run(main())
+    assert sorted(r.events[0].position for r in results) == list(range(1, 21))
+    assert took < WAIT_SECONDS  # not the minute of waiting on itself
+    assert reaped(pid, 0)
+    assert not writer.alive
