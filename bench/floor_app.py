@@ -5,7 +5,9 @@
 A plain ASGI app, no framework: `POST /floor/events` reads the body, decodes and validates
 it exactly as the service does (`service.batch.decode_batch`, `events_of`), appends the
 events durably through the ledger's own `SQLiteEventLog` (`append_awaited`: group commit,
-`synchronous=FULL`) and answers the service's `AppendAnswer`. No routing, auth, request
+`synchronous=FULL`) and answers the service's `AppendAnswer`. Its appends go through a
+writer process, as the service's do by default (`FLOOR_WRITER=thread`: the log's writer
+thread). No routing, auth, request
 log, metrics or projections. Whatever the service does on top of that costs more, so
 `floor_post16 / bare_post16` bounds what `post16_vs_bare_post` can reach on this machine
 with this store and server. `GET /health/ready` answers 200 once the store is open.
@@ -17,13 +19,14 @@ import os
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import msgspec
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from events.sqlite import SQLiteEventLog
+from events.writer_process import ProcessWriter
 from service.batch import decode_batch, events_of
 from service.schemas import AppendAnswer
 
@@ -83,15 +86,35 @@ def plain_app(
     return app
 
 
-async def _append(store: SQLiteEventLog, body: bytes) -> tuple[int, bytes]:
+class Store(NamedTuple):
+    """The log, and what appends to it: the log's writer thread or a writer process."""
+
+    log: SQLiteEventLog
+    writer: ProcessWriter | None
+
+
+def open_store() -> Store:
+    """The store at `FLOOR_DATABASE`, its appends as `FLOOR_WRITER` says (as the service's)."""
+    log = SQLiteEventLog(os.environ["FLOOR_DATABASE"])
+    if os.environ.get("FLOOR_WRITER", "process") == "thread":
+        return Store(log, None)
+    return Store(log, ProcessWriter(str(log.path), log.synchronous))
+
+
+def close_store(store: Store) -> None:
+    if store.writer is not None:
+        store.writer.close()
+    store.log.close()
+
+
+async def _append(store: Store, body: bytes) -> tuple[int, bytes]:
     batch = decode_batch(body)
-    result = await store.append_awaited(events_of(batch, SUBJECT), batch.expected_versions)
+    appender = store.writer if store.writer is not None else store.log
+    result = await appender.append_awaited(events_of(batch, SUBJECT), batch.expected_versions)
     appended = AppendAnswer(head=result.head, events=list(result.events), replayed=result.replayed)
     return 200 if result.replayed else 201, _ENCODE(appended)
 
 
 def application() -> Any:
     """The ASGI app; the store opens at lifespan startup and closes at shutdown."""
-    return plain_app(
-        lambda: SQLiteEventLog(os.environ["FLOOR_DATABASE"]), SQLiteEventLog.close, _append
-    )
+    return plain_app(open_store, close_store, _append)

@@ -22,8 +22,9 @@ defaults otherwise (JSON request log on stdout, metrics, compression). The load 
   an index entry at a random place, a page of its own in the commit's WAL frames);
 - `floor_post16` (for the record): the same POST to `bench/floor_app.py`, a plain ASGI app
   that only decodes the body as the service does and appends it durably through the
-  ledger's own store (group commit), 16 connections: the floor under `post16`, which does
-  all that and more (routing, auth, request log, metrics, live projections);
+  ledger's own store (group commit, through a writer process as the service's appends),
+  16 connections: the floor under `post16`, which does all that and more (routing, auth,
+  request log, metrics, live projections);
 - `raw_floor_post16` (for the record): the same POST to `bench/raw_floor_app.py`, decoded
   as the bare route does, then one row per event through a minimal group commit of plain
   `sqlite3` (one `INSERT` per group; no chain, checks, auth, log or metrics), 16
