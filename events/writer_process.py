@@ -34,6 +34,8 @@ from events.errors import InvalidEvent, StoreError
 from events.prepared import checked_batch
 from events.writer_spawn import (
     READ_SIZE,
+    RETRY_FIRST,
+    RETRY_LAST,
     START_SECONDS,
     STOP_SECONDS,
     Child,
@@ -61,13 +63,34 @@ class ProcessWriter:
         self._flushing = False
         self._closed = False
         self._restarting: threading.Thread | None = None
+        self._state = threading.Lock()
+        """Held while `_closed` is set and while a restart is started: none after `close`."""
+        self._ended = threading.Event()
+        """Set once the loop has read the child's last answer and its end, after `close`."""
+        self._stopping = threading.Event()
+        """Set by `close`: a restart waiting to try again gives up."""
         self._draining: threading.Event | None = None
         """Set by `close`: once all is sent, the child's input is ended and this is set."""
 
     @property
     def alive(self) -> bool:
-        """Whether a writer process is up and taking appends."""
-        return self._child is not None and not self._closed
+        """Whether a writer process is up and taking appends (asked by readiness checks).
+
+        Before any append no loop watches the child's socket, so its end is noticed here:
+        a new child is started, as when the loop notices it.
+        """
+        child = self._child
+        if child is None or self._closed:
+            return False
+        if child.process.poll() is None:
+            return True
+        with self._state:
+            if self._loop is None and self._child is child:  # nobody else saw it end
+                self._child = None
+                child.sock.close()
+                log.warning("writer process lost", why="it ended", pid=child.process.pid, failed=0)
+        self._restart()
+        return False
 
     def append_future(
         self, events: Sequence[NewEvent], expected_versions: Mapping[str, int] | None = None
@@ -216,7 +239,9 @@ class ProcessWriter:
             self._draining.set()
             self._draining = None
         threading.Thread(target=reap, args=(child.process,), daemon=True).start()
-        if not self._closed:
+        if self._closed:
+            self._ended.set()
+        else:
             log.warning("writer process lost", why=why, pid=child.process.pid, failed=failed)
             self._restart()  # at once, not at the next append: readiness waits for it
 
@@ -232,34 +257,46 @@ class ProcessWriter:
         return len(pending)
 
     def _restart(self) -> None:
-        """Start a new child on a thread (once at a time); it takes appends once up."""
-        if self._restarting is not None and self._restarting.is_alive():
-            return
-        loop = self._loop
-        thread = threading.Thread(target=self._start_again, args=(loop,), daemon=True)
-        self._restarting = thread
-        thread.start()
+        """Start a new child on a thread (once at a time, never after `close`)."""
+        with self._state:
+            if self._closed or (self._restarting is not None and self._restarting.is_alive()):
+                return
+            loop = self._loop
+            thread = threading.Thread(target=self._start_again, args=(loop,), daemon=True)
+            self._restarting = thread
+            thread.start()
 
     def _start_again(self, loop: asyncio.AbstractEventLoop | None) -> None:
-        try:
-            child = start_child(self.database, self.synchronous)
-        except Exception as exc:  # noqa: BLE001 - the next append tries again, and fails meanwhile
-            log.warning("writer process did not start", error=str(exc))
-            return
+        """Start a child, again and again (waiting longer each time) until one is up or closed."""
+        pause = RETRY_FIRST
+        while True:
+            try:
+                child = start_child(self.database, self.synchronous)
+                break
+            except Exception as exc:  # noqa: BLE001 - tried again: readiness says 503 meanwhile
+                log.warning("writer process did not start", error=str(exc), again_in=pause)
+            if self._stopping.wait(pause):
+                return
+            pause = min(pause * 2, RETRY_LAST)
+        with self._state:
+            if not self._closed and loop is None and self._loop is None and self._child is None:
+                self._child = child  # no loop yet: the first append's watches it
+                log.info("writer process started again", pid=child.process.pid)
+                return
         if loop is None or self._closed:
             stop(child)
             return
         try:
-            loop.call_soon_threadsafe(self._attach, child)
+            loop.call_soon_threadsafe(self._attach, child, loop)
         except RuntimeError:  # the loop is closed
             stop(child)
 
-    def _attach(self, child: Child) -> None:
-        if self._closed or self._child is not None or self._loop is None:
+    def _attach(self, child: Child, loop: asyncio.AbstractEventLoop) -> None:
+        if self._closed or self._child is not None or self._loop is not loop:
             threading.Thread(target=stop, args=(child,), daemon=True).start()  # not on the loop
             return
         self._child = child
-        self._loop.add_reader(child.sock.fileno(), self._readable)
+        loop.add_reader(child.sock.fileno(), self._readable)
         log.info("writer process started again", pid=child.process.pid)
 
     def _drain(self, done: threading.Event) -> None:
@@ -280,11 +317,14 @@ class ProcessWriter:
         On the loop's own thread (an ASGI lifespan's shutdown, say) that is done here,
         blocking the loop until the child has answered everything.
         """
-        if self._closed:
-            return
-        self._closed = True
-        if self._restarting is not None:
-            self._restarting.join(START_SECONDS)  # a child it started is stopped by it
+        with self._state:
+            if self._closed:
+                return
+            self._closed = True
+            restarting = self._restarting
+        self._stopping.set()
+        if restarting is not None:
+            restarting.join(START_SECONDS)  # a child it started is stopped by it
         child, loop = self._child, self._loop
         if child is None:
             return
@@ -298,19 +338,22 @@ class ProcessWriter:
                 running = False
         if running and not here:
             done.wait(STOP_SECONDS)
-        else:
-            if here:
-                self._unwatch(loop, child)  # type: ignore[arg-type]
-            if self._asks:
-                child.unsent += b"".join(self._asks)
-                self._asks.clear()
-            # on the loop's thread, its futures are completed here; with no loop, dropped
-            finish_here(child, functools.partial(self._heard, child) if here else _dropped)
+            stop(child, shut=False)
+            self._ended.wait(STOP_SECONDS)  # the loop has read the last answers and the end
+            return
+        if here:
+            self._unwatch(loop, child)  # type: ignore[arg-type]
+        if self._asks:
+            child.unsent += b"".join(self._asks)
+            self._asks.clear()
+        # Completed here: on the loop's thread, or with the loop stopped (nothing else runs
+        # its futures); a closed loop's futures have nobody waiting.
+        alive = loop is not None and not loop.is_closed()
+        finish_here(child, functools.partial(self._heard, child) if alive else _dropped)
         stop(child, shut=False)
-        if not running or here:
-            self._child = None
-            child.sock.close()
-            self._fail_pending("it was closed")  # none, unless the child died meanwhile
+        self._child = None
+        child.sock.close()
+        self._fail_pending("it was closed")  # none, unless the child died meanwhile
 
 
 def _current_loop() -> asyncio.AbstractEventLoop | None:

@@ -17,6 +17,10 @@ START_SECONDS: Final = 60.0
 """The longest wait for a new writer process to open the log."""
 STOP_SECONDS: Final = 60.0
 """The longest wait for the writer process to commit what it holds and end, on `close`."""
+RETRY_FIRST: Final = 0.25
+"""Seconds before trying again to start a writer process that did not start (then doubled)."""
+RETRY_LAST: Final = 30.0
+"""The longest pause between two tries."""
 READ_SIZE: Final = 1 << 16
 """Below the size malloc maps on its own: no mmap and munmap per read."""
 
@@ -94,7 +98,7 @@ def finish_here(child: Child, heard: Callable[[bytes], None]) -> None:
     read as they come (`heard`), so the child never waits to write one.
     """
     sock = child.sock
-    with contextlib.suppress(OSError):
+    with contextlib.suppress(OSError, ValueError):  # ValueError: `heard` closed the socket
         sock.settimeout(STOP_SECONDS)
         while child.unsent:
             readable, writable, _ = select.select([sock], [sock], [], STOP_SECONDS)

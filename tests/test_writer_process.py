@@ -515,14 +515,75 @@ def test_close_on_the_loops_own_thread_answers_everything(db_path: Path) -> None
     pid = writer._child.process.pid  # type: ignore[union-attr]
 
     async def main() -> tuple[list[AppendResult], float]:
-        futures = [writer.append_future([event(f"on-loop-{n}")]) for n in range(20)]
+        futures = [  # megabytes: more than the socket holds, sent while answers come back
+            writer.append_future([event(f"on-loop-{n}") for _ in range(50)]) for n in range(300)
+        ]
         started = time.monotonic()
         writer.close()  # on this loop's thread, before the loop turned to send them
         took = time.monotonic() - started
         return [f.result() for f in futures], took
 
     results, took = asyncio.run(main())
-    assert sorted(r.events[0].position for r in results) == list(range(1, 21))
+    assert [r.events[0].position for r in results] == [1 + 50 * n for n in range(300)]
     assert took < WAIT_SECONDS  # not the minute of waiting on itself
     assert reaped(pid, 0)
-    assert not writer.alive
+
+
+def test_close_with_the_loop_stopped_answers_its_futures(db_path: Path) -> None:
+    """A loop stopped (not closed) with an append unanswered: `close` completes it, stored."""
+    SQLiteEventLog(db_path).close()
+    writer = ProcessWriter(str(db_path), "FULL")
+    loop = asyncio.new_event_loop()
+    try:
+
+        async def leave() -> asyncio.Future[AppendResult]:
+            return writer.append_future([event("left-on-a-stopped-loop")])
+
+        waiting = loop.run_until_complete(leave())
+        writer.close()
+        assert waiting.done()
+        assert waiting.result().events[0].position == 1
+    finally:
+        loop.close()
+
+
+@pytest.mark.parametrize("watched", [True, False], ids=["after-appends", "before-any"])
+def test_a_child_that_does_not_start_again_is_tried_again_without_appends(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch, watched: bool
+) -> None:
+    """Readiness needs no append to come back: a failed restart is retried on its own.
+
+    Before any append no loop watches the child: readiness (`alive`) notices its end.
+    """
+    from events import writer_process  # noqa: PLC0415 - its `start_child`, replaced below
+
+    log = ProcessLog(db_path)
+    try:
+        if watched:
+            log.append([event("before")])  # the loop now watches the child's socket
+        real = writer_process.start_child
+        tries: list[float] = []
+
+        def flaky(database: str, synchronous: str) -> Any:
+            tries.append(time.monotonic())
+            if len(tries) == 1:
+                msg = "the disk is not there yet"
+                raise StoreError(msg)
+            return real(database, synchronous)
+
+        monkeypatch.setattr(writer_process, "start_child", flaky)
+        old = log.writer._child.process.pid  # type: ignore[union-attr]
+        with structlog.testing.capture_logs() as logged:
+            os.kill(old, signal.SIGKILL)
+            deadline = time.monotonic() + WAIT_SECONDS
+            while not log.writer.alive or log.writer._child.process.pid == old:  # type: ignore[union-attr]
+                assert time.monotonic() < deadline, "never started again"  # with no append
+                time.sleep(0.02)
+        assert len(tries) == 2
+        events = [line["event"] for line in logged]
+        assert events.count("writer process did not start") == 1
+        assert "writer process lost" in events
+        assert "writer process started again" in events
+        assert log.append([event("after")]).head == (2 if watched else 1)
+    finally:
+        log.close()
