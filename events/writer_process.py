@@ -12,8 +12,9 @@ The guarantees are the log's own: an append is answered once its group's commit 
 in the child; the order of appends is the order they were asked in. If the child ends
 before answering (killed, say), the appends waiting for it fail with a `StoreError` (their
 outcome unknown: a retry with the same `event_id`s is an idempotent replay if they were
-committed) and the next append starts a new child (until it is up, appends fail the same
-way). `close` lets the child commit and answer what it holds, then waits for it to end.
+committed) and a new child is started at once, and tried again until one is up (until
+then, appends fail the same way). `close` lets the child commit and answer what it holds,
+then waits for it to end.
 Starting and ending a child: `events.writer_spawn`.
 """
 
@@ -85,11 +86,13 @@ class ProcessWriter:
         if child.process.poll() is None:
             return True
         with self._state:
-            if self._loop is None and self._child is child:  # nobody else saw it end
+            unwatched = self._loop is None and self._child is child  # nobody else saw it end
+            if unwatched:
                 self._child = None
                 child.sock.close()
                 log.warning("writer process lost", why="it ended", pid=child.process.pid, failed=0)
-        self._restart()
+        if unwatched:
+            self._restart()  # (a watching loop sees the end itself: `_lost`)
         return False
 
     def append_future(
