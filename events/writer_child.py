@@ -27,10 +27,7 @@ import msgspec
 from events.envelope import NewEvent
 from events.errors import InvalidEvent, LedgerError, StoreError
 from events.sqlite import SQLiteEventLog
-from events.writer_wire import READY, Frames, Told, fault_of, frame, read_ask
-
-_READ_SIZE = 1 << 16
-"""Below the size malloc maps on its own: no mmap and munmap per read."""
+from events.writer_wire import READ_SIZE, READY, Frames, Told, fault_of, frame, read_ask
 
 GROUP_BYTES = 8 << 20
 """A group stops growing once this much has been read for it: one transaction stays bounded."""
@@ -62,14 +59,14 @@ def _arrived(sock: socket.socket, frames: Frames) -> list[bytes] | None:
     """Every whole message that has arrived (waiting for one at least); None at the end."""
     messages: list[bytes] = []
     while not messages:
-        data = sock.recv(_READ_SIZE)
+        data = sock.recv(READ_SIZE)
         if not data:
             return None
         messages = frames.feed(data)
     taken = 0
     while taken < GROUP_BYTES:  # and whatever else is there: the group grew while one synced
         try:
-            data = sock.recv(_READ_SIZE, socket.MSG_DONTWAIT)
+            data = sock.recv(READ_SIZE, socket.MSG_DONTWAIT)
         except BlockingIOError:
             break
         if not data:
@@ -87,7 +84,7 @@ def _answer(log: SQLiteEventLog, messages: list[bytes]) -> bytes:
     for message in messages:
         try:
             number, batch, expected_versions = read_ask(message)
-        except (msgspec.DecodeError, ValueError) as exc:
+        except Exception as exc:  # noqa: BLE001 - this ask's own answer, not the group's end
             broken = _number_of(message)
             if broken is not None:
                 told.append(frame(Told(broken, error=fault_of(_refusal(exc)))))

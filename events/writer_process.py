@@ -34,7 +34,6 @@ from events.envelope import AppendResult, NewEvent
 from events.errors import InvalidEvent, StoreError
 from events.prepared import checked_batch
 from events.writer_spawn import (
-    READ_SIZE,
     RETRY_FIRST,
     RETRY_LAST,
     START_SECONDS,
@@ -45,7 +44,7 @@ from events.writer_spawn import (
     start_child,
     stop,
 )
-from events.writer_wire import TOLD_DECODER, ask, error_of, frame
+from events.writer_wire import READ_SIZE, TOLD_DECODER, ask, error_of, frame
 
 log = structlog.get_logger("writer")
 

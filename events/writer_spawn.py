@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Final
 
 from events.errors import StoreError
-from events.writer_wire import READY, TOLD_DECODER, Frames, error_of
+from events.writer_wire import READ_SIZE, READY, TOLD_DECODER, Frames, error_of
 
 START_SECONDS: Final = 60.0
 """The longest wait for a new writer process to open the log."""
@@ -21,8 +21,6 @@ RETRY_FIRST: Final = 0.25
 """Seconds before trying again to start a writer process that did not start (then doubled)."""
 RETRY_LAST: Final = 30.0
 """The longest pause between two tries."""
-READ_SIZE: Final = 1 << 16
-"""Below the size malloc maps on its own: no mmap and munmap per read."""
 
 
 class Child:

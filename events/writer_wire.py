@@ -31,6 +31,9 @@ from events.payloads import PAYLOAD_TYPES, AnyPayload, Model
 
 HEADER: Final = struct.Struct(">I")
 """The length of the message that follows."""
+READ_SIZE: Final = 1 << 16
+"""What either side reads at a time: below the size malloc maps on its own (no mmap and
+munmap per read)."""
 READY: Final = 0
 """The number of the first `Told`: the store is open (or, with an `error`, is not)."""
 
