@@ -12,7 +12,6 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, cast
 
-import msgspec
 import structlog
 from litestar.enums import ScopeType
 from litestar.exceptions import ClientException
@@ -20,7 +19,7 @@ from litestar.routes import HTTPRoute
 from litestar.types import ASGIApp, Message, Receive, ReceiveMessage, Scope, Send
 
 from service.metrics import ASKED_METHOD, watch
-from service.problems import PROBLEM_JSON, PROBLEM_TYPES
+from service.problems import PROBLEM_JSON, problem_json
 from service.views import COMPRESSED_FROM
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -55,11 +54,12 @@ def request_log_middleware(
             watch(scope)
         started = time.perf_counter()
         status = 500
+        answering = False
 
         async def send_wrapper(message: Message) -> None:
-            nonlocal status
+            nonlocal status, answering
             if message["type"] == "http.response.start":
-                status = message["status"]
+                status, answering = message["status"], True
                 headers = list(message.get("headers", []))
                 headers.append((b"x-request-id", request_id.encode()))
                 message["headers"] = headers
@@ -67,6 +67,13 @@ def request_log_middleware(
 
         try:
             await app(scope, receive, send_wrapper)
+        except Exception:
+            if answering:  # the answer is under way: the server ends the connection
+                raise
+            # No handler answered it (a defect outside Litestar's routes): a problem, not
+            # the server's plain-text 500, and the traceback in the log only.
+            log.exception("unhandled error", method=scope.get("method", ""), path=scope["path"])
+            await send_problem(send_wrapper, 500, _INTERNAL)
         finally:
             duration = time.perf_counter() - started
             log.info(
@@ -81,6 +88,21 @@ def request_log_middleware(
             structlog.contextvars.clear_contextvars()
 
     return middleware
+
+
+async def send_problem(send: Send, status: int, body: bytes, *, close: bool = False) -> None:
+    """Send a problem (`problems.problem_json`) as the whole answer; `close` ends the connection."""
+    headers = [(b"content-type", PROBLEM_JSON.encode()), (b"content-length", b"%d" % len(body))]
+    if close:
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+_INTERNAL = problem_json(
+    500, "internal", "Internal server error", "the server failed to answer; the error is logged"
+)
+"""The 500 of an error that escaped every handler: the same answer as `problems.internal_error`."""
 
 
 def head_as_get(app: ASGIApp) -> ASGIApp:
@@ -293,19 +315,7 @@ def body_deadline(app: ASGIApp) -> ASGIApp:
         except BodyTimeout as exc:
             if started:
                 raise
-            problem = {
-                "status": 408,
-                "type": f"{PROBLEM_TYPES}request-timeout",
-                "title": "Request timeout",
-                "detail": exc.detail,
-            }
-            body = msgspec.json.encode(problem)
-            headers = [
-                (b"content-type", PROBLEM_JSON.encode()),
-                (b"content-length", b"%d" % len(body)),
-                (b"connection", b"close"),
-            ]
-            await send({"type": "http.response.start", "status": 408, "headers": headers})
-            await send({"type": "http.response.body", "body": body, "more_body": False})
+            body = problem_json(408, "request-timeout", "Request timeout", exc.detail)
+            await send_problem(send, 408, body, close=True)
 
     return middleware

@@ -36,6 +36,16 @@ PROBLEM_TYPES = _TYPE
 """Where the problem `type` URIs live (a slug follows)."""
 
 
+def problem_json(status: int, slug: str, title: str, detail: str) -> bytes:
+    """The JSON of a plain problem, for the answers sent without Litestar.
+
+    Those are the 408 of a stalled body, the 500 of an error that escaped Litestar's
+    handlers, and the 400 of a request that is not HTTP at all (`service.http_protocol`).
+    """
+    problem = {"status": status, "type": f"{PROBLEM_TYPES}{slug}", "title": title, "detail": detail}
+    return msgspec.json.encode(problem)
+
+
 class FieldError(msgspec.Struct, kw_only=True):
     """One bad field of a request: its JSON path (`$.events[0].stream`, `query.limit`)."""
 

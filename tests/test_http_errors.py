@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import uuid
 from collections.abc import Iterator
@@ -607,6 +608,42 @@ class Test500:
         assert len(errors) == 1
         assert isinstance(errors[0]["exc_info"], RuntimeError)
         assert body["title"]
+
+    @pytest.mark.parametrize(
+        ("target", "method", "url"),
+        [
+            ("service.hits._hit", "GET", "/v1/organizations"),  # the cached-answer layer
+            ("service.fastpost._read", "POST", "/v1/events"),  # the append's fast lane
+        ],
+    )
+    def test_a_crash_outside_litestar_is_a_500_problem_too(
+        self, own, monkeypatch, target, method, url
+    ) -> None:
+        """A defect in a layer in front of the router: a 500 problem, logged, with its id.
+
+        Litestar's handlers never see it; uvicorn answered its plain-text 500 before.
+        """
+        module, attribute = target.rsplit(".", 1)
+        monkeypatch.setattr(importlib.import_module(module), attribute, boom)
+        token = make_token(Path(own.app.state.ledger.settings.database), "w", "append")
+        headers = {"X-Request-ID": "crash-outside", **bearer(token)}
+        head = own.app.state.ledger.log.head()
+        with structlog.testing.capture_logs(
+            processors=[structlog.contextvars.merge_contextvars]
+        ) as logs:
+            response = own.request(method, url, json={"events": [org_event()]}, headers=headers)
+        body = assert_problem(response, 500)
+        assert body["type"].endswith("/internal")
+        assert response.headers["x-request-id"] == "crash-outside"
+        assert "secret-internal-detail" not in response.text
+        assert "Traceback" not in response.text
+        (error,) = [e for e in logs if e["log_level"] == "error"]
+        assert error["event"] == "unhandled error"
+        assert error["request_id"] == "crash-outside"
+        assert error["exc_info"] is True
+        (line,) = [e for e in logs if e["event"] == "request"]
+        assert line["status"] == 500
+        assert own.app.state.ledger.log.head() == head  # nothing stored
 
 
 class Test503:

@@ -359,6 +359,49 @@ def test_a_client_gone_mid_body_is_no_server_error(tmp_path: Path) -> None:
     assert 'status_code="499"' in metrics
 
 
+def raw_exchange(port: int, request: bytes) -> bytes:
+    """Send `request` as it is; everything the server answers until it closes (bounded)."""
+    answer = b""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(request)
+        while chunk := sock.recv(65536):
+            answer += chunk
+    return answer
+
+
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        b"GET /v1/events HTTP/1.1\r\nHost: x\r\nContent-Length: zz\r\n\r\n",
+        b"BL\x01AH / HTTP/1.1\r\n\r\n",
+        b"POST /v1/events HTTP/1.1\r\nHost: x\r\nX-Bad\x7f: 1\r\nContent-Length: 2\r\n\r\n{}",
+    ],
+    ids=["length-not-a-number", "method-with-a-control-character", "header-name-with-del"],
+)
+def test_a_request_that_is_not_http_is_a_400_problem(tmp_path: Path, request_bytes: bytes) -> None:
+    """Refused by uvicorn's parser, before the app: the answer is still problem details."""
+    db = tmp_path / "ledger.db"
+    assert run(db, "seed").returncode == 0
+    with serving(db, tmp_path / "serve.log") as server:
+        port = int(server.url.rsplit(":", 1)[1])
+        answer = raw_exchange(port, request_bytes)
+        after = httpx.get(f"{server.url}/v1/events", timeout=5)  # and it serves on
+        assert server.stop() == 0
+    head, _, body = answer.partition(b"\r\n\r\n")
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    headers = dict(line.lower().split(": ", 1) for line in header_lines)
+    assert status_line == "HTTP/1.1 400 Bad Request"
+    assert headers["content-type"] == "application/problem+json"
+    assert headers["connection"] == "close"
+    assert int(headers["content-length"]) == len(body)
+    problem = json.loads(body)
+    assert problem["status"] == 400
+    assert problem["type"].endswith("/bad-request")
+    assert "not valid HTTP" in problem["detail"]
+    assert after.status_code == 200
+    assert len(after.json()["events"]) == SEED_COUNT
+
+
 def test_every_setting_is_also_a_flag_of_serve(tmp_path: Path) -> None:
     """`--nats-url` (LEDGER_NATS_URL) is taken like every other setting of `ledger serve`."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:

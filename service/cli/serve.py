@@ -80,6 +80,7 @@ def serve(ctx: Context, /, **flags: str | None) -> None:
     import uvicorn  # noqa: PLC0415 - only this command needs the server
 
     from service.app import create_app  # noqa: PLC0415 - keeps the other commands' start-up light
+    from service.http_protocol import ProblemHttpToolsProtocol  # noqa: PLC0415 - as uvicorn
 
     listener = _listen(settings.host, settings.port)  # before the ledger opens: nothing to undo
     # before the database is opened (and made): found at start, not at SIGTERM's snapshot;
@@ -113,6 +114,7 @@ def serve(ctx: Context, /, **flags: str | None) -> None:
         access_log=False,
         server_header=False,
         timeout_graceful_shutdown=30,
+        http=ProblemHttpToolsProtocol,  # a request that is not HTTP: a 400 problem, not text
     )
     # Ctrl-C: uvicorn stops gracefully, then raises it again (as `uvicorn.run` swallows it)
     with contextlib.suppress(KeyboardInterrupt):
