@@ -15,7 +15,7 @@ import hashlib
 from collections.abc import Iterable
 from typing import NamedTuple
 
-from events.codec import CANONICAL
+from events.codec import CANONICAL, decode_payload
 from events.envelope import NewEvent
 from events.errors import InvalidEvent
 from events.header import check_headers
@@ -75,18 +75,39 @@ class PreparedBatch(list[NewEvent]):
         self.parts = [parts_of(event) for event in self]
 
 
-def prepare_batch(events: Iterable[NewEvent]) -> list[NewEvent]:
+def prepare_batch(events: Iterable[NewEvent], *, decoded: bool = False) -> list[NewEvent]:
     """The batch with its parts (a `PreparedBatch`), else as a plain list.
 
     What is not a `NewEvent` with a payload is the caller's mistake: `InvalidEvent` naming
-    it (`checked_batch`). Another batch whose parts cannot be computed here goes to the
-    writer as it is, which reports it as before.
+    it (`checked_batch`), as is a payload that would not read back (`check_readable`;
+    skipped if `decoded`: the batch was just decoded with its types, by the writer
+    process). Another batch whose parts cannot be computed here goes to the writer as it
+    is, which reports it as before.
     """
     batch = checked_batch(events)
     try:
-        return PreparedBatch(batch)
+        prepared = PreparedBatch(batch)
     except Exception:  # noqa: BLE001 - reported by the writer, with the batch as given
         return batch
+    if not decoded:
+        check_readable(prepared)
+    return prepared
+
+
+def check_readable(batch: PreparedBatch) -> None:
+    """`InvalidEvent` at `$[i].data…` for a payload whose stored text would not read back.
+
+    msgspec checks a payload's constraints (a pattern, a length, a bound) when it decodes
+    one, not when a payload is built in Python: such a payload, stored, made every read of
+    its position a `CorruptEvent`, in an append-only log. Its canonical text is decoded
+    here as a read decodes it. (A payload decoded from JSON by `events.intake`, or by the
+    writer process from its wire, has passed this already.)
+    """
+    for index, (event, parts) in enumerate(zip(batch, batch.parts, strict=True)):
+        try:
+            decode_payload(event.type, parts.encoded.data)
+        except InvalidEvent as exc:
+            raise exc.under(f"$[{index}]") from None
 
 
 def checked_batch(events: Iterable[NewEvent]) -> list[NewEvent]:

@@ -207,13 +207,15 @@ class SQLiteEventLog(SQLiteReads):
 
         Each batch is atomic and checked on its own, as if appended alone, in the order
         given; the group shares one commit and one fsync. For a caller that gathers batches
-        itself and is the log's only writer (`events.writer_child`).
+        itself and is the log's only writer (`events.writer_child`), having decoded their
+        payloads with their types: `prepared.check_readable` is not run again.
         """
         outcomes: list[AppendResult | LedgerError] = []
         requests: list[AppendRequest] = []
         for events, expected_versions in batches:
             try:
-                requests.append(AppendRequest(prepare_batch(events), expected_versions))
+                batch = prepare_batch(events, decoded=True)
+                requests.append(AppendRequest(batch, expected_versions))
             except LedgerError as exc:
                 outcomes.append(exc)
             else:

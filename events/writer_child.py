@@ -50,6 +50,8 @@ def _refusal(error: Exception) -> LedgerError:
     A batch that does not validate (built in Python, its payload's rules never checked) is
     an `InvalidEvent`; anything else is a defect of the service's: a `StoreError`.
     """
+    if isinstance(error, InvalidEvent):  # a payload that does not validate, named
+        return error
     if isinstance(error, msgspec.ValidationError):
         return InvalidEvent(f"the batch does not validate: {error}")
     return StoreError(f"the writer process could not read the batch: {error}")

@@ -26,6 +26,7 @@ import msgspec
 import msgspec.inspect as mi
 
 from events import errors
+from events.codec import invalid_from
 from events.envelope import AppendResult, Metadata, NewEvent, Source
 from events.payloads import PAYLOAD_TYPES, AnyPayload, Model
 
@@ -110,7 +111,9 @@ _ASK_DECODER: Final = msgspec.msgpack.Decoder(_AskIn)
 def read_ask(message: bytes) -> tuple[int, list[NewEvent], dict[str, int] | None]:
     """An `Ask`'s number, batch and expected versions, each payload of its class again.
 
-    `msgspec.DecodeError` if it does not decode (or names a payload class not known here).
+    `msgspec.DecodeError` if it does not decode (or names a payload class not known here);
+    `InvalidEvent` at `$[i].data…` for a payload that does not validate, as the writer
+    thread's `prepared.check_readable` says it.
     """
     asked = _ASK_DECODER.decode(message)
     if len(asked.kinds) != len(asked.events):
@@ -129,7 +132,10 @@ def read_ask(message: bytes) -> tuple[int, list[NewEvent], dict[str, int] | None
                 msg = f"a pickled payload of {type(data).__name__}, not {kind}"
                 raise msgspec.DecodeError(msg)
         else:
-            data = cast("AnyPayload", msgspec.msgpack.decode(event.data, type=payload))
+            try:
+                data = cast("AnyPayload", msgspec.msgpack.decode(event.data, type=payload))
+            except msgspec.ValidationError as exc:  # built in Python, its constraints unchecked
+                raise invalid_from(exc).under(f"$[{index}].data") from None
         batch.append(
             NewEvent(
                 event_id=event.event_id,

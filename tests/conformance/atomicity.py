@@ -21,7 +21,7 @@ from events.errors import (
 )
 from events.ids import uuid7
 from events.log import EventLog
-from events.payloads import OrganizationRegistered
+from events.payloads import Location, OrganizationRegistered
 
 
 class Prior(NamedTuple):
@@ -199,6 +199,37 @@ class AtomicBatches(ConformanceBase):
         assert caught.value.path == f"$[{index}].type"
         assert log.head() == 0
         assert log.read() == []
+
+
+    @pytest.mark.parametrize(
+        ("data", "path"),
+        [
+            (OrganizationRegistered(id="Not An Id!", name="X"), "$[1].data.id"),
+            (OrganizationRegistered(id="org-x", name=""), "$[1].data.name"),
+            (
+                msgspec.structs.replace(site(), location=Location(country="us")),
+                "$[1].data.location.country",
+            ),
+        ],
+        ids=["pattern", "length", "nested-pattern"],
+    )
+    def test_a_payload_built_in_python_that_would_not_read_back_is_refused(
+        self, log: EventLog, data: OrganizationRegistered, path: str
+    ) -> None:
+        """A payload's constraints are checked on append, not only when JSON is decoded.
+
+        msgspec does not check them when a payload is made in Python: stored, such an
+        event made every read of its position a `CorruptEvent`, for good.
+        """
+        log.append([event("before")])
+        kind = type(data).TYPE
+        batch = [event("a"), msgspec.structs.replace(event("b"), type=kind, data=data)]
+        with pytest.raises(InvalidEvent) as caught:
+            log.append(batch)
+        assert caught.value.path == path
+        assert log.head() == 1
+        assert [e.stream for e in log.read()] == ["before"]  # and the log reads whole
+        assert log.verify().ok
 
 
 class Idempotency(ConformanceBase):
