@@ -26,6 +26,7 @@ from service.controllers.organizations import OrganizationsController
 from service.controllers.partnerships import PartnershipsController
 from service.controllers.streams import StreamsController
 from service.controllers.timeline import TimelineController
+from service.edge import schema_not_found_problem
 from service.fastpost import fast_append_middleware
 from service.hits import cached_answers_middleware
 from service.ledger import Ledger
@@ -161,7 +162,11 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
     payload_schemas(app)  # an event's `data`: one of the payload types
     # Litestar's `Allow` made whole (HEAD too) on OPTIONS and 405 answers.
     # and `Accept-Encoding` read as HTTP reads it (`gzip;q=0` refuses gzip).
-    router = allow_header(accept_encoding_read(app.asgi_handler), allowed_methods(app.routes))
+    # and a 404 under /schema/ a problem, not Litestar's HTML page.
+    router = allow_header(
+        schema_not_found_problem(accept_encoding_read(app.asgi_handler)),
+        allowed_methods(app.routes),
+    )
     metrics = RequestMetrics(router, prometheus)
     # A valid append is answered without routing; anything else reaches the route
     # (service.fastpost).

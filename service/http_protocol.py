@@ -1,45 +1,134 @@
-"""The HTTP protocol `ledger serve` runs: uvicorn's httptools protocol, its 400 a problem.
+"""The HTTP protocol `ledger serve` runs: uvicorn's httptools protocol, its own errors problems.
 
-A request that is not HTTP/1.1 (a malformed request line, a `Content-Length` that is not a
-number, a header with a control character) never reaches the app: uvicorn answers it
-itself, and answered `text/plain` "Invalid HTTP request received.". Every error the service
-sends is an RFC 9457 problem, so this protocol sends that 400 as one, closing the
-connection as uvicorn does (the rest of the stream cannot be framed).
+Two requests never reach the app, and uvicorn answered them itself:
+
+- one that is not HTTP/1.1 (a malformed request line, a `Content-Length` that is not a
+  number, a header with a control character): a `text/plain` 400, "Invalid HTTP request
+  received.";
+- one whose request line and headers never end: none at all. httptools buffers them
+  without a bound, so a client could make the server hold megabytes (64 MiB of one header
+  was read, then answered).
+
+Every error the service sends is an RFC 9457 problem, so this protocol sends the first as a
+400 problem and cuts the second at `MAX_HEAD_BYTES` with a 431 problem. Either ends the
+connection (the rest of the stream cannot be framed), in stages as RFC 9112 9.6 advises:
+the answer, the end of the server's side, and what the client still sends read and dropped
+until it closes its side or `LINGER_SECONDS` pass. Closed at once, with the client's bytes
+unread, the connection was reset, and a client still sending lost the answer.
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import Final
 
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from service.problems import PROBLEM_JSON, problem_json
 
+MAX_HEAD_BYTES: Final = 64 * 1024
+"""The most a request line and its headers may take (nginx takes 32 KiB; uvicorn's h11, 16)."""
+
+LINGER_SECONDS: Final = 2.0
+"""How long what a client still sends after such an answer is read and dropped."""
+
 NOT_HTTP: Final = problem_json(
-    400,
-    "bad-request",
-    "Bad request",
-    "the request is not valid HTTP/1.1; the connection is closed",
+    400, "bad-request", "Bad request", "the request is not valid HTTP/1.1; the connection is closed"
 )
+HEAD_TOO_LARGE: Final = problem_json(
+    431,
+    "request-header-fields-too-large",
+    "Request header fields too large",
+    f"the request line and headers are over {MAX_HEAD_BYTES:,} bytes; the connection is closed",
+)
+_STATUS_431: Final = b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
+
+
+class _HeadTooLarge(Exception):
+    """Raised from a parser callback: the head is past `MAX_HEAD_BYTES`."""
 
 
 class ProblemHttpToolsProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol, with the 400 of a request it cannot parse a problem."""
+    """uvicorn's httptools protocol, its 400 a problem and a request's head bounded (431)."""
+
+    _received = 0
+    """Bytes received since the current request began, while its head is not complete."""
+    _head_bytes = 0
+    """The current request's head as parsed so far: its target, each header's name and value."""
+    _in_head = True
+    """Whether the head of a request is awaited (or being read)."""
+    _closing: asyncio.TimerHandle | None = None
+    """Set once an answer here ended the connection: what arrives is dropped until then."""
+
+    def data_received(self, data: bytes) -> None:
+        """Parse as uvicorn does; a head past the bound, ended or not, is a 431."""
+        if self._closing is not None:
+            return
+        if self._in_head:
+            self._received += len(data)
+        super().data_received(data)
+        if self._in_head and self._received > MAX_HEAD_BYTES and self._closing is None:
+            self._answer(_STATUS_431, HEAD_TOO_LARGE)  # httptools holds it all meanwhile
+
+    def on_url(self, url: bytes) -> None:
+        """Counted (a part of the target at a time), then as uvicorn."""
+        self._count(len(url))
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        """Counted, then as uvicorn."""
+        self._count(len(name) + len(value))
+        super().on_header(name, value)
+
+    def _count(self, size: int) -> None:
+        self._head_bytes += size
+        if self._head_bytes > MAX_HEAD_BYTES:  # a head that ended in one read, say
+            raise _HeadTooLarge  # the parser stops; `send_400_response` answers the 431
+
+    def on_headers_complete(self) -> None:
+        """The head is whole: the body's bytes are not counted."""
+        self._in_head = False
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        """The next request's head is counted from here."""
+        super().on_message_complete()
+        self._in_head, self._received, self._head_bytes = True, 0, 0
 
     def send_400_response(self, msg: str) -> None:
-        """The problem `NOT_HTTP`, uvicorn's own headers (`Date`), then the connection closed."""
-        del msg  # uvicorn's text ("Invalid HTTP request received."), logged by uvicorn
-        content = [STATUS_LINE[400]]
+        """The problem `NOT_HTTP` instead of uvicorn's text (`msg`, which uvicorn logs).
+
+        Or the 431, when the parser stopped because the head went past the bound.
+        """
+        del msg
+        if self._head_bytes > MAX_HEAD_BYTES:
+            self._answer(_STATUS_431, HEAD_TOO_LARGE)
+        else:
+            self._answer(STATUS_LINE[400], NOT_HTTP)
+
+    def _answer(self, status_line: bytes, problem: bytes) -> None:
+        """A problem with uvicorn's own headers (`Date`), then the connection closed."""
+        content = [status_line]
         for name, value in self.server_state.default_headers:
             content.extend([name, b": ", value, b"\r\n"])
         content.extend(
             [
                 b"content-type: " + PROBLEM_JSON.encode() + b"\r\n",
-                b"content-length: %d\r\n" % len(NOT_HTTP),
+                b"content-length: %d\r\n" % len(problem),
                 b"connection: close\r\n",
                 b"\r\n",
-                NOT_HTTP,
+                problem,
             ]
         )
         self.transport.write(b"".join(content))
-        self.transport.close()
+        if not self.transport.can_write_eof():
+            self.transport.close()
+            return
+        self.transport.write_eof()  # the client reads the answer, then the end
+        self._closing = self.loop.call_later(LINGER_SECONDS, self.transport.close)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """As uvicorn, and no close left due."""
+        if self._closing is not None:
+            self._closing.cancel()
+        super().connection_lost(exc)

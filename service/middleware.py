@@ -18,8 +18,9 @@ from litestar.exceptions import ClientException
 from litestar.routes import HTTPRoute
 from litestar.types import ASGIApp, Message, Receive, ReceiveMessage, Scope, Send
 
+from service.edge import BAD_HOST, answered_failure, host_readable, send_problem
 from service.metrics import ASKED_METHOD, watch
-from service.problems import PROBLEM_JSON, problem_json
+from service.problems import problem_json
 from service.views import COMPRESSED_FROM
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -44,10 +45,7 @@ def request_log_middleware(
         if scope["type"] != ScopeType.HTTP:
             await app(scope, receive, send)
             return
-        incoming = next(
-            (v.decode("latin-1") for k, v in scope["headers"] if k == b"x-request-id"), ""
-        )
-        request_id = incoming if _REQUEST_ID.fullmatch(incoming) else _new_id()
+        request_id, host_readable = _read_headers(scope["headers"])
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=request_id)
         if finished is not None:
@@ -66,14 +64,14 @@ def request_log_middleware(
             await send(message)
 
         try:
-            await app(scope, receive, send_wrapper)
-        except Exception:
-            if answering:  # the answer is under way: the server ends the connection
+            if host_readable:
+                await app(scope, receive, send_wrapper)
+            else:
+                await send_problem(send_wrapper, 400, BAD_HOST)
+        except BaseException as exc:
+            # a request no handler answered: a problem, not the server's plain text
+            if answering or not await answered_failure(exc, send_wrapper, log, scope):
                 raise
-            # No handler answered it (a defect outside Litestar's routes): a problem, not
-            # the server's plain-text 500, and the traceback in the log only.
-            log.exception("unhandled error", method=scope.get("method", ""), path=scope["path"])
-            await send_problem(send_wrapper, 500, _INTERNAL)
         finally:
             duration = time.perf_counter() - started
             log.info(
@@ -90,19 +88,17 @@ def request_log_middleware(
     return middleware
 
 
-async def send_problem(send: Send, status: int, body: bytes, *, close: bool = False) -> None:
-    """Send a problem (`problems.problem_json`) as the whole answer; `close` ends the connection."""
-    headers = [(b"content-type", PROBLEM_JSON.encode()), (b"content-length", b"%d" % len(body))]
-    if close:
-        headers.append((b"connection", b"close"))
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body, "more_body": False})
-
-
-_INTERNAL = problem_json(
-    500, "internal", "Internal server error", "the server failed to answer; the error is logged"
-)
-"""The 500 of an error that escaped every handler: the same answer as `problems.internal_error`."""
+def _read_headers(headers: Iterable[tuple[bytes, bytes]]) -> tuple[str, bool]:
+    """The request's id (a valid `X-Request-ID`, else a new one), and whether its `Host` reads."""
+    incoming, host = None, b""
+    for name, value in headers:
+        if name == b"x-request-id" and incoming is None:  # the first, as before
+            incoming = value.decode("latin-1")
+        elif name == b"host" and not host:
+            host = value
+    incoming = incoming or ""
+    request_id = incoming if _REQUEST_ID.fullmatch(incoming) else _new_id()
+    return request_id, not host or host_readable(host)
 
 
 def head_as_get(app: ASGIApp) -> ASGIApp:

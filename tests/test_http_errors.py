@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import json
 import uuid
@@ -26,6 +27,7 @@ from litestar.testing import TestClient
 
 from events.errors import StoreError
 from events.seed import DAEJEON, LOTTE, MERCK
+from service.middleware import request_log_middleware
 
 BODY_LIMIT = 4096
 BATCH_LIMIT = 3
@@ -640,7 +642,7 @@ class Test500:
         (error,) = [e for e in logs if e["log_level"] == "error"]
         assert error["event"] == "unhandled error"
         assert error["request_id"] == "crash-outside"
-        assert error["exc_info"] is True
+        assert isinstance(error["exc_info"], RuntimeError)
         (line,) = [e for e in logs if e["event"] == "request"]
         assert line["status"] == 500
         assert own.app.state.ledger.log.head() == head  # nothing stored
@@ -675,6 +677,68 @@ class Test503:
         monkeypatch.setattr(ledger.projector, "catch_up", lambda: None)
         body = assert_problem(own.get("/health/ready"), 503)
         assert (body["head"], body["projected"]) == (99, 10)
+
+    def test_a_request_cut_short_by_the_server_stopping_is_a_503_problem(self) -> None:
+        """Cancelled before it answered (uvicorn past its graceful timeout): a 503 problem.
+
+        uvicorn answered its plain-text 500; the cancellation still goes on.
+        """
+        sent: list[dict[str, Any]] = []
+
+        async def forever(scope: Any, receive: Any, send: Any) -> None:
+            await asyncio.Event().wait()
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def main() -> None:
+            app = request_log_middleware(forever)
+            scope = {"type": "http", "method": "POST", "path": "/v1/events", "headers": []}
+            task = asyncio.create_task(app(scope, receive, send))
+            await asyncio.sleep(0.01)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+
+        asyncio.run(main())
+        start, body = sent
+        assert start["status"] == 503
+        headers = dict(start["headers"])
+        assert headers[b"content-type"] == PROBLEM_JSON.encode()
+        assert headers[b"connection"] == b"close"
+        assert b"x-request-id" in headers
+        problem = json.loads(body["body"])
+        assert (problem["status"], problem["title"]) == (503, "Service unavailable")
+
+
+class TestOutsideTheRoutes:
+    @pytest.mark.parametrize("host", ["x:99999999", "x:abc", "x:-1", "[::1]:99999", "[::1"])
+    @pytest.mark.parametrize("url", ["/v1/timeline?limit=0", "/v1/organizations", "/health/live"])
+    def test_a_host_litestar_cannot_read_is_a_400_problem(self, client, host, url) -> None:
+        """Its port out of range failed Litestar's own error report: a 500, with a traceback."""
+        with structlog.testing.capture_logs() as logs:
+            response = client.get(url, headers={"Host": host})
+        body = assert_problem(response, 400)
+        assert "Host" in body["detail"]
+        assert not [e for e in logs if e["log_level"] == "error"]
+
+    @pytest.mark.parametrize("host", ["127.0.0.1:8000", "ledger.example", "[::1]:8000", "x:65535"])
+    def test_a_host_it_can_read_is_served(self, client, host) -> None:
+        assert client.get("/v1/organizations", headers={"Host": host}).status_code == 200
+
+    @pytest.mark.parametrize("path", ["/schema/nope", "/schema/redoc", "/schema/nope.json"])
+    def test_a_schema_document_that_is_not_there_is_a_404_problem(self, client, path) -> None:
+        """Litestar's OpenAPI plugin answered an HTML page for names not ending in .json."""
+        body = assert_problem(client.get(path), 404)
+        assert body["type"].endswith("/not-found")
+        head = client.head(path)
+        assert head.status_code == 404
+        assert head.content == b""
+        assert client.get("/schema/openapi.json").status_code == 200
+        assert client.get("/schema/swagger").headers["content-type"].startswith("text/html")
 
 
 class TestEveryProblem:

@@ -24,6 +24,7 @@ from processes import children_of, ended
 
 from events.sqlite import SQLiteEventLog
 from projections import load_snapshot
+from service.http_protocol import MAX_HEAD_BYTES
 
 pytestmark = pytest.mark.slow
 
@@ -400,6 +401,39 @@ def test_a_request_that_is_not_http_is_a_400_problem(tmp_path: Path, request_byt
     assert "not valid HTTP" in problem["detail"]
     assert after.status_code == 200
     assert len(after.json()["events"]) == SEED_COUNT
+
+
+def test_a_request_head_over_the_bound_is_a_431_problem(tmp_path: Path) -> None:
+    """A request line and headers that do not end within 64 KiB: a 431 problem, not memory.
+
+    httptools buffered them without a bound (64 MiB of one header was read, then served).
+    A head within the bound, and a body of any size behind a small head, are not refused.
+    """
+    db = tmp_path / "ledger.db"
+    assert run(db, "seed").returncode == 0
+    token = run(db, "token", "create", "--scope", "append", "--subject", "t").stdout.split()[-1]
+    head = b"GET /health/live HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+    with serving(db, tmp_path / "serve.log") as server:
+        port = int(server.url.rsplit(":", 1)[1])
+        answers = {}
+        for name, size in (("over", MAX_HEAD_BYTES + 1), ("within", MAX_HEAD_BYTES - 1024)):
+            huge = head + b"X-Filler: " + b"a" * size + b"\r\n\r\n"
+            answers[name] = raw_exchange(port, huge)
+        body = b'{"events": []}' + b" " * 500_000  # one read holds head and body
+        answers["body"] = raw_exchange(
+            port,
+            b"POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Authorization: Bearer " + token.encode() + b"\r\n"
+            b"Connection: close\r\nContent-Length: %d\r\n\r\n" % len(body) + body,
+        )
+        assert server.stop() == 0
+    status, _, rest = answers["over"].partition(b"\r\n")
+    assert status == b"HTTP/1.1 431 Request Header Fields Too Large"
+    assert b"content-type: application/problem+json" in rest
+    problem = json.loads(rest.partition(b"\r\n\r\n")[2])
+    assert problem["status"] == 431
+    assert answers["within"].startswith(b"HTTP/1.1 200 OK")
+    assert answers["body"].startswith(b"HTTP/1.1 422 ")  # read whole: a batch of no events
 
 
 def test_every_setting_is_also_a_flag_of_serve(tmp_path: Path) -> None:

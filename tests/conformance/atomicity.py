@@ -200,7 +200,6 @@ class AtomicBatches(ConformanceBase):
         assert log.head() == 0
         assert log.read() == []
 
-
     @pytest.mark.parametrize(
         ("data", "path"),
         [
