@@ -26,7 +26,7 @@ import msgspec
 import msgspec.inspect as mi
 
 from events import errors
-from events.codec import invalid_from
+from events.codec import CANONICAL, decode_payload, invalid_from
 from events.envelope import AppendResult, Metadata, NewEvent, Source
 from events.payloads import PAYLOAD_TYPES, AnyPayload, Model
 
@@ -131,6 +131,10 @@ def read_ask(message: bytes) -> tuple[int, list[NewEvent], dict[str, int] | None
             if type(data) is not payload:
                 msg = f"a pickled payload of {type(data).__name__}, not {kind}"
                 raise msgspec.DecodeError(msg)
+            try:  # its constraints, unchecked by pickle: checked as a read decodes it
+                decode_payload(data.TYPE, CANONICAL.encode(data))
+            except errors.InvalidEvent as exc:
+                raise exc.under(f"$[{index}]") from None
         else:
             try:
                 data = cast("AnyPayload", msgspec.msgpack.decode(event.data, type=payload))

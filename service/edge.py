@@ -23,7 +23,11 @@ BAD_HOST: Final = problem_json(
     400, "bad-request", "Bad request", "the Host header is not a host, or its port not 0-65535"
 )
 STOPPING: Final = problem_json(
-    503, "service-unavailable", "Service unavailable", "the server stopped before it answered"
+    503,
+    "service-unavailable",
+    "Service unavailable",
+    "the server stopped before it answered: what was asked may or may not be done"
+    " (an append sent again with the same event_ids lands once)",
 )
 INTERNAL: Final = problem_json(
     500, "internal", "Internal server error", "the server failed to answer; the error is logged"

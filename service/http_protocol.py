@@ -29,6 +29,8 @@ from service.problems import PROBLEM_JSON, problem_json
 MAX_HEAD_BYTES: Final = 64 * 1024
 """The most a request line and its headers may take (nginx takes 32 KiB; uvicorn's h11, 16)."""
 
+REQUEST_LINE_EXTRA: Final = len(b"OPTIONS  HTTP/1.1\r\n\r\n")
+"""A head's bytes besides its target and header lines: the longest method, version, ends."""
 LINGER_SECONDS: Final = 2.0
 """How long what a client still sends after such an answer is read and dropped."""
 
@@ -53,21 +55,23 @@ class ProblemHttpToolsProtocol(HttpToolsProtocol):
 
     _received = 0
     """Bytes received since the current request began, while its head is not complete."""
-    _head_bytes = 0
-    """The current request's head as parsed so far: its target, each header's name and value."""
+    _head_bytes = REQUEST_LINE_EXTRA
+    """The current request's head as parsed so far: its request line, each header line."""
     _in_head = True
     """Whether the head of a request is awaited (or being read)."""
+    _ended = False
+    """Set once an answer here ended the connection: what arrives is dropped."""
     _closing: asyncio.TimerHandle | None = None
-    """Set once an answer here ended the connection: what arrives is dropped until then."""
+    """The close due once the client had time to read that answer."""
 
     def data_received(self, data: bytes) -> None:
         """Parse as uvicorn does; a head past the bound, ended or not, is a 431."""
-        if self._closing is not None:
+        if self._ended:
             return
         if self._in_head:
             self._received += len(data)
         super().data_received(data)
-        if self._in_head and self._received > MAX_HEAD_BYTES and self._closing is None:
+        if self._in_head and self._received > MAX_HEAD_BYTES and not self._ended:
             self._answer(_STATUS_431, HEAD_TOO_LARGE)  # httptools holds it all meanwhile
 
     def on_url(self, url: bytes) -> None:
@@ -76,8 +80,8 @@ class ProblemHttpToolsProtocol(HttpToolsProtocol):
         super().on_url(url)
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        """Counted, then as uvicorn."""
-        self._count(len(name) + len(value))
+        """Counted with its `: ` and line end, then as uvicorn."""
+        self._count(len(name) + len(value) + 4)
         super().on_header(name, value)
 
     def _count(self, size: int) -> None:
@@ -93,7 +97,7 @@ class ProblemHttpToolsProtocol(HttpToolsProtocol):
     def on_message_complete(self) -> None:
         """The next request's head is counted from here."""
         super().on_message_complete()
-        self._in_head, self._received, self._head_bytes = True, 0, 0
+        self._in_head, self._received, self._head_bytes = True, 0, REQUEST_LINE_EXTRA
 
     def send_400_response(self, msg: str) -> None:
         """The problem `NOT_HTTP` instead of uvicorn's text (`msg`, which uvicorn logs).
@@ -107,7 +111,17 @@ class ProblemHttpToolsProtocol(HttpToolsProtocol):
             self._answer(STATUS_LINE[400], NOT_HTTP)
 
     def _answer(self, status_line: bytes, problem: bytes) -> None:
-        """A problem with uvicorn's own headers (`Date`), then the connection closed."""
+        """A problem with uvicorn's own headers (`Date`), then the connection closed.
+
+        Not while an earlier request on the connection (pipelined) is still being answered:
+        the problem would arrive as its answer, and its own writes would then fail. The
+        connection is closed at once instead, as a client of a broken pipeline expects; the
+        earlier request sees the client gone.
+        """
+        self._ended = True
+        if (self.cycle is not None and not self.cycle.response_complete) or self.pipeline:
+            self.transport.close()
+            return
         content = [status_line]
         for name, value in self.server_state.default_headers:
             content.extend([name, b": ", value, b"\r\n"])

@@ -419,6 +419,8 @@ def test_a_request_head_over_the_bound_is_a_431_problem(tmp_path: Path) -> None:
         for name, size in (("over", MAX_HEAD_BYTES + 1), ("within", MAX_HEAD_BYTES - 1024)):
             huge = head + b"X-Filler: " + b"a" * size + b"\r\n\r\n"
             answers[name] = raw_exchange(port, huge)
+        many = b"a:\r\n" * (MAX_HEAD_BYTES // 4)  # small headers: each line counts whole
+        answers["many"] = raw_exchange(port, head + many + b"\r\n")
         body = b'{"events": []}' + b" " * 500_000  # one read holds head and body
         answers["body"] = raw_exchange(
             port,
@@ -433,7 +435,40 @@ def test_a_request_head_over_the_bound_is_a_431_problem(tmp_path: Path) -> None:
     problem = json.loads(rest.partition(b"\r\n\r\n")[2])
     assert problem["status"] == 431
     assert answers["within"].startswith(b"HTTP/1.1 200 OK")
+    assert answers["many"].startswith(b"HTTP/1.1 431 ")
     assert answers["body"].startswith(b"HTTP/1.1 422 ")  # read whole: a batch of no events
+
+
+def test_a_bad_request_behind_one_being_answered_closes_without_a_server_error(
+    tmp_path: Path,
+) -> None:
+    """Pipelined behind a request still answering, a request that is not HTTP: no 400 first.
+
+    The problem went out as the earlier request's answer, whose own writes then failed:
+    "Exception in ASGI application", a 500 in the log and the metrics. Now the connection
+    is closed, and the earlier request sees its client gone.
+    """
+    db = tmp_path / "ledger.db"
+    assert run(db, "seed").returncode == 0
+    token = run(db, "token", "create", "--scope", "append", "--subject", "t").stdout.split()[-1]
+    body = json.dumps({"events": [org_event()]}).encode()
+    firsts = [
+        b"GET /health/live HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Authorization: Bearer " + token.encode() + b"\r\nExpect: 100-continue\r\n"
+        b"Content-Length: %d\r\n\r\n" % len(body) + body,
+    ]
+    seconds = [b"BL\x01AH / HTTP/1.1\r\n\r\n", b"GET / HTTP/1.1\r\nX: " + b"a" * 70_000 + b"\r\n"]
+    with serving(db, tmp_path / "serve.log") as server:
+        port = int(server.url.rsplit(":", 1)[1])
+        answers = [raw_exchange(port, first + second) for first in firsts for second in seconds]
+        metrics = httpx.get(f"{server.url}/metrics", timeout=5).text
+        assert server.stop() == 0
+    for answer in answers:
+        assert not answer.startswith((b"HTTP/1.1 400", b"HTTP/1.1 431")), answer[:80]
+    assert 'status_code="500"' not in metrics
+    assert not [x for x in server.lines() if x.get("level") == "error"]
+    assert "Exception in ASGI application" not in server.stdout.read_text()
 
 
 def test_every_setting_is_also_a_flag_of_serve(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -21,7 +22,7 @@ from events.errors import (
 )
 from events.ids import uuid7
 from events.log import EventLog
-from events.payloads import Location, OrganizationRegistered
+from events.payloads import AnyPayload, EventCorrected, Location, OrganizationRegistered
 
 
 class Prior(NamedTuple):
@@ -209,11 +210,15 @@ class AtomicBatches(ConformanceBase):
                 msgspec.structs.replace(site(), location=Location(country="us")),
                 "$[1].data.location.country",
             ),
+            (  # crosses to the writer process pickled (its replacement is untyped)
+                EventCorrected(corrects=str(uuid.uuid4()), replacement={"name": "x"}, reason=""),
+                "$[1].data.reason",
+            ),
         ],
-        ids=["pattern", "length", "nested-pattern"],
+        ids=["pattern", "length", "nested-pattern", "correction-length"],
     )
     def test_a_payload_built_in_python_that_would_not_read_back_is_refused(
-        self, log: EventLog, data: OrganizationRegistered, path: str
+        self, log: EventLog, data: AnyPayload, path: str
     ) -> None:
         """A payload's constraints are checked on append, not only when JSON is decoded.
 
