@@ -113,15 +113,21 @@ class ProblemHttpToolsProtocol(HttpToolsProtocol):
     def _answer(self, status_line: bytes, problem: bytes) -> None:
         """A problem with uvicorn's own headers (`Date`), then the connection closed.
 
-        Not while an earlier request on the connection (pipelined) is still being answered:
-        the problem would arrive as its answer, and its own writes would then fail. The
-        connection is closed at once instead, as a client of a broken pipeline expects; the
-        earlier request sees the client gone.
+        A request whose body broke the parser is answered so, its app told the client has
+        gone (its own answer is dropped). Not while an earlier request on the connection
+        (pipelined) is still being answered, or this one's answer has begun: the problem
+        would arrive as, or inside, that answer, and its own writes would then fail. The
+        connection is closed at once instead, as a client of a broken pipeline expects.
         """
         self._ended = True
-        if (self.cycle is not None and not self.cycle.response_complete) or self.pipeline:
-            self.transport.close()
-            return
+        cycle = self.cycle
+        if self.pipeline or (cycle is not None and not cycle.response_complete):
+            if self.pipeline or cycle is None or not cycle.more_body or cycle.response_started:
+                self.transport.close()
+                return
+            cycle.disconnected = True  # the request being read: its app hears it gone
+            cycle.waiting_for_100_continue = False
+            cycle.message_event.set()
         content = [status_line]
         for name, value in self.server_state.default_headers:
             content.extend([name, b": ", value, b"\r\n"])

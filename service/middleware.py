@@ -45,7 +45,7 @@ def request_log_middleware(
         if scope["type"] != ScopeType.HTTP:
             await app(scope, receive, send)
             return
-        request_id, host_readable = _read_headers(scope["headers"])
+        request_id, readable_host = _read_headers(scope["headers"])
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=request_id)
         if finished is not None:
@@ -64,7 +64,7 @@ def request_log_middleware(
             await send(message)
 
         try:
-            if host_readable:
+            if readable_host:
                 await app(scope, receive, send_wrapper)
             else:
                 await send_problem(send_wrapper, 400, BAD_HOST)

@@ -376,8 +376,23 @@ def raw_exchange(port: int, request: bytes) -> bytes:
         b"GET /v1/events HTTP/1.1\r\nHost: x\r\nContent-Length: zz\r\n\r\n",
         b"BL\x01AH / HTTP/1.1\r\n\r\n",
         b"POST /v1/events HTTP/1.1\r\nHost: x\r\nX-Bad\x7f: 1\r\nContent-Length: 2\r\n\r\n{}",
+        # the head is whole (its app has started) when the body breaks the parser
+        (
+            b"POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\nzz\r\n"
+        ),
+        (
+            b"POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Expect: 100-continue\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"
+        ),
     ],
-    ids=["length-not-a-number", "method-with-a-control-character", "header-name-with-del"],
+    ids=[
+        "length-not-a-number",
+        "method-with-a-control-character",
+        "header-name-with-del",
+        "broken-chunk",
+        "broken-chunk-after-expect",
+    ],
 )
 def test_a_request_that_is_not_http_is_a_400_problem(tmp_path: Path, request_bytes: bytes) -> None:
     """Refused by uvicorn's parser, before the app: the answer is still problem details."""
@@ -401,6 +416,8 @@ def test_a_request_that_is_not_http_is_a_400_problem(tmp_path: Path, request_byt
     assert "not valid HTTP" in problem["detail"]
     assert after.status_code == 200
     assert len(after.json()["events"]) == SEED_COUNT
+    assert not [x for x in server.lines() if x.get("level") == "error"]
+    assert "Exception in ASGI application" not in server.stdout.read_text()
 
 
 def test_a_request_head_over_the_bound_is_a_431_problem(tmp_path: Path) -> None:
