@@ -10,11 +10,14 @@ Two requests never reach the app, and uvicorn answered them itself:
   was read, then answered).
 
 Every error the service sends is an RFC 9457 problem, so this protocol sends the first as a
-400 problem and cuts the second at `MAX_HEAD_BYTES` with a 431 problem. Either ends the
-connection (the rest of the stream cannot be framed), in stages as RFC 9112 9.6 advises:
-the answer, the end of the server's side, and what the client still sends read and dropped
-until it closes its side or `LINGER_SECONDS` pass. Closed at once, with the client's bytes
-unread, the connection was reset, and a client still sending lost the answer.
+400 problem and cuts the second with a 431 problem: once its lines, as parsed, pass
+`MAX_HEAD_BYTES`, or once that much has arrived for a head not yet ended (counted from the
+read after the previous request's end: what one read holds beyond the bound may be
+buffered, no more; a head that stops arriving is held without an answer, as uvicorn does).
+Either ends the connection (the rest of the stream cannot be framed), in stages as RFC
+9112 9.6 advises: the answer, the end of the server's side, and what the client still sends
+read and dropped until it closes its side or `LINGER_SECONDS` pass. Closed at once, with the
+client's bytes unread, the connection was reset, and a client still sending lost the answer.
 """
 
 from __future__ import annotations

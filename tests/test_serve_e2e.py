@@ -475,7 +475,10 @@ def test_a_bad_request_behind_one_being_answered_closes_without_a_server_error(
         b"Authorization: Bearer " + token.encode() + b"\r\nExpect: 100-continue\r\n"
         b"Content-Length: %d\r\n\r\n" % len(body) + body,
     ]
-    seconds = [b"BL\x01AH / HTTP/1.1\r\n\r\n", b"GET / HTTP/1.1\r\nX: " + b"a" * 70_000 + b"\r\n"]
+    # the second: not HTTP, or a head over the bound (whole: one that has not ended, the
+    # parser holds without a word until the next byte, and the server does not time it out)
+    huge = b"GET / HTTP/1.1\r\nX: " + b"a" * 70_000 + b"\r\n\r\n"
+    seconds = [b"BL\x01AH / HTTP/1.1\r\n\r\n", huge]
     with serving(db, tmp_path / "serve.log") as server:
         port = int(server.url.rsplit(":", 1)[1])
         answers = [raw_exchange(port, first + second) for first in firsts for second in seconds]
